@@ -1,0 +1,301 @@
+//! Pure validation: a token, a key set, the rules and "now" in; typed claims or a [`Reason`] out.
+
+use std::time::{Duration, SystemTime};
+
+use serde_json::{Map, Value};
+
+use super::claims::{ClaimReader, IdToken, SystemUserToken};
+use super::reason::shown;
+use super::{Reason, compact, strict_json};
+use crate::Environment;
+use crate::clock::unix_seconds;
+use crate::keys::{KeySet, Lookup, MAX_KID_LEN};
+
+/// Clock skew allowed on `exp`, `nbf` and `iat`.
+pub const DEFAULT_LEEWAY: Duration = Duration::from_secs(60);
+/// How old an id_token may be at the redirect (`iat` window). SuperOffice issues them for 5 minutes.
+pub const DEFAULT_MAX_AGE: Duration = Duration::from_secs(600);
+/// Tokens above this are refused before decoding. Real SuperOffice id_tokens are about 2 kB.
+pub const DEFAULT_MAX_TOKEN_BYTES: usize = 8 * 1024;
+
+/// What an id_token must satisfy for one deployment.
+#[derive(Debug, Clone)]
+pub struct IdTokenRules {
+    /// Exact `iss`; comes from configuration, never from a token.
+    pub issuer: String,
+    /// Our client id: `aud` must contain it (and `azp` name it when there are several audiences).
+    pub client_id: String,
+    pub leeway: Duration,
+    pub max_age: Duration,
+    pub max_token_bytes: usize,
+    /// Decides which hosts `webapi_url` and `netserver_url` may point to.
+    pub environment: Environment,
+}
+
+impl IdTokenRules {
+    pub fn new(environment: Environment, client_id: impl Into<String>) -> Self {
+        Self {
+            issuer: environment.issuer(),
+            client_id: client_id.into(),
+            leeway: DEFAULT_LEEWAY,
+            max_age: DEFAULT_MAX_AGE,
+            max_token_bytes: DEFAULT_MAX_TOKEN_BYTES,
+            environment,
+        }
+    }
+}
+
+/// What a PartnerSystemUser/Authenticate token must satisfy.
+#[derive(Debug, Clone)]
+pub struct SystemUserRules {
+    pub leeway: Duration,
+    pub max_token_bytes: usize,
+    /// When set, the token's `ctx` claim (if present) must name this tenant.
+    pub expected_context: Option<String>,
+}
+
+impl Default for SystemUserRules {
+    fn default() -> Self {
+        Self {
+            leeway: DEFAULT_LEEWAY,
+            max_token_bytes: DEFAULT_MAX_TOKEN_BYTES,
+            expected_context: None,
+        }
+    }
+}
+
+pub const SYSTEM_USER_ISSUER: &str = "SuperOffice AS";
+
+/// Header fields that would let a token choose its own key. Never trusted.
+const KEY_HEADERS: [&str; 4] = ["jku", "x5u", "jwk", "x5c"];
+
+/// Steps 1 to 4 of the module docs: shape, header policy, key, signature. Returns the claims object.
+pub(crate) fn verify_signature(
+    token: &str,
+    keys: &KeySet,
+    max_bytes: usize,
+) -> Result<Map<String, Value>, Reason> {
+    let parts = compact::split(token, max_bytes)?;
+    let header_bytes = compact::decode_segment(parts.header, "the header is not base64url")?;
+    let header = strict_json::parse_object(&header_bytes, "header")?;
+
+    match header.get("alg") {
+        Some(Value::String(alg)) if alg == "RS256" => {}
+        Some(Value::String(alg)) => return Err(Reason::AlgNotAllowed(shown(alg))),
+        Some(_) => return Err(Reason::AlgNotAllowed("(not a string)".into())),
+        None => return Err(Reason::AlgNotAllowed("(missing)".into())),
+    }
+    if header.contains_key("crit") {
+        return Err(Reason::CritNotAllowed);
+    }
+    if let Some(h) = KEY_HEADERS.iter().find(|h| header.contains_key(**h)) {
+        return Err(Reason::KeyInHeader(h));
+    }
+    match header.get("typ") {
+        None | Some(Value::Null) => {}
+        Some(Value::String(t)) if t.eq_ignore_ascii_case("JWT") => {}
+        Some(Value::String(t)) => return Err(Reason::TypNotAllowed(shown(t))),
+        Some(_) => return Err(Reason::TypNotAllowed("(not a string)".into())),
+    }
+    let kid = match header.get("kid") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(k)) if k.is_empty() => return Err(Reason::InvalidKid("kid is empty")),
+        Some(Value::String(k)) if k.len() > MAX_KID_LEN => {
+            return Err(Reason::InvalidKid("kid is longer than any key id we issue"));
+        }
+        Some(Value::String(k)) if k.chars().any(char::is_control) => {
+            return Err(Reason::InvalidKid("kid contains control characters"));
+        }
+        Some(Value::String(k)) => Some(k.as_str()),
+        Some(_) => return Err(Reason::InvalidKid("kid is not a string")),
+    };
+    let x5t = match header.get("x5t") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(t)) => Some(t.as_str()),
+        Some(_) => return Err(Reason::Malformed("x5t is not a string")),
+    };
+    let key = match keys.lookup(kid, x5t) {
+        Lookup::Found(k) => k,
+        Lookup::Unknown => {
+            return Err(Reason::UnknownKid(shown(kid.or(x5t).unwrap_or("(none)"))));
+        }
+        Lookup::Ambiguous => return Err(Reason::AmbiguousKey),
+    };
+    let signature = compact::decode_segment(parts.signature, "the signature is not base64url")?;
+    if !key.verify(parts.signing_input.as_bytes(), &signature) {
+        return Err(Reason::BadSignature);
+    }
+    let payload = compact::decode_segment(parts.payload, "the payload is not base64url")?;
+    strict_json::parse_object(&payload, "payload")
+}
+
+/// Validates an id_token presented at our redirect URL.
+pub fn validate_id_token(
+    token: &str,
+    keys: &KeySet,
+    rules: &IdTokenRules,
+    now: SystemTime,
+    expected_nonce: Option<&str>,
+) -> Result<IdToken, Reason> {
+    let claims = verify_signature(token, keys, rules.max_token_bytes)?;
+    let r = ClaimReader(&claims);
+    let now = unix_seconds(now);
+    let leeway = rules.leeway.as_secs();
+
+    let issuer = r.required_string("iss")?;
+    if issuer != rules.issuer {
+        return Err(Reason::WrongIssuer {
+            found: shown(issuer),
+            expected: rules.issuer.clone(),
+        });
+    }
+    let audience = r.audience()?;
+    let azp = r.string("azp")?;
+    if !audience.iter().any(|a| a == &rules.client_id) {
+        return Err(Reason::WrongAudience {
+            found: audience.iter().map(|a| shown(a)).collect(),
+            expected: rules.client_id.clone(),
+        });
+    }
+    match azp {
+        Some(azp) if azp != rules.client_id => return Err(Reason::AzpMismatch(shown(azp))),
+        None if audience.len() > 1 => return Err(Reason::AzpRequired),
+        _ => {}
+    }
+
+    let (issued_at, expires_at, not_before) = check_times(&r, now, leeway)?;
+    let iat = issued_at.ok_or(Reason::MissingClaim("iat"))?;
+    if now.saturating_sub(iat) > rules.max_age.as_secs() as i64 {
+        return Err(Reason::TooOld {
+            iat,
+            now,
+            max_age: rules.max_age.as_secs(),
+        });
+    }
+
+    let subject = r.required_string("sub")?;
+    let nonce = r.string("nonce")?;
+    if let Some(expected) = expected_nonce {
+        let found = nonce.ok_or(Reason::NonceMissing)?;
+        if aws_lc_rs::constant_time::verify_slices_are_equal(found.as_bytes(), expected.as_bytes())
+            .is_err()
+        {
+            return Err(Reason::NonceMismatch);
+        }
+    }
+
+    let superoffice = r.superoffice()?;
+    for (claim, url) in [
+        ("so:webapi_url", &superoffice.webapi_url),
+        ("so:netserver_url", &superoffice.netserver_url),
+    ] {
+        if let Some(url) = url
+            && !rules.environment.allows_service_url(url)
+        {
+            return Err(Reason::HostNotAllowed {
+                claim,
+                url: shown(url.as_str()),
+            });
+        }
+    }
+    if let Some(ctx) = &superoffice.context_id
+        && crate::ContextId::parse(ctx).is_err()
+    {
+        return Err(Reason::InvalidClaim {
+            claim: "so:ctx",
+            why: "is not a context identifier like Cust12345",
+        });
+    }
+
+    Ok(IdToken {
+        subject: subject.to_owned(),
+        issuer: issuer.to_owned(),
+        audience,
+        authorized_party: azp.map(str::to_owned),
+        issued_at: iat,
+        expires_at,
+        not_before,
+        nonce: nonce.map(str::to_owned),
+        superoffice,
+        raw: claims.clone(),
+    })
+}
+
+/// `exp` (required), `nbf` and `iat` (optional here) against now and the leeway.
+fn check_times(
+    r: &ClaimReader<'_>,
+    now: i64,
+    leeway: u64,
+) -> Result<(Option<i64>, i64, Option<i64>), Reason> {
+    let exp = r.numeric_date("exp")?.ok_or(Reason::MissingClaim("exp"))?;
+    let nbf = r.numeric_date("nbf")?;
+    let iat = r.lenient_numeric_date("iat")?;
+    let l = leeway as i64;
+    if now > exp.saturating_add(l) {
+        return Err(Reason::Expired { exp, now, leeway });
+    }
+    if let Some(nbf) = nbf
+        && nbf > now.saturating_add(l)
+    {
+        return Err(Reason::NotYetValid { nbf, now, leeway });
+    }
+    if let Some(iat) = iat
+        && iat > now.saturating_add(l)
+    {
+        return Err(Reason::IssuedInFuture { iat, now, leeway });
+    }
+    Ok((iat, exp, nbf))
+}
+
+/// Validates the JWT returned by PartnerSystemUser/Authenticate: `iss` "SuperOffice AS", `aud`
+/// `spn:{serial}` with the token's own `serial` claim, times, and the `ticket` claim.
+pub fn validate_system_user_token(
+    token: &str,
+    keys: &KeySet,
+    rules: &SystemUserRules,
+    now: SystemTime,
+) -> Result<SystemUserToken, Reason> {
+    let claims = verify_signature(token, keys, rules.max_token_bytes)?;
+    let r = ClaimReader(&claims);
+    let now = unix_seconds(now);
+    let issuer = r.required_string("iss")?;
+    if issuer != SYSTEM_USER_ISSUER {
+        return Err(Reason::WrongIssuer {
+            found: shown(issuer),
+            expected: SYSTEM_USER_ISSUER.into(),
+        });
+    }
+    let so = r.superoffice()?;
+    let serial = so
+        .serial
+        .clone()
+        .filter(|s| !s.is_empty())
+        .ok_or(Reason::MissingClaim("so:serial"))?;
+    let expected_aud = format!("spn:{serial}");
+    let audience = r.audience()?;
+    if !audience.iter().any(|a| a == &expected_aud) {
+        return Err(Reason::WrongAudience {
+            found: audience.iter().map(|a| shown(a)).collect(),
+            expected: expected_aud,
+        });
+    }
+    let (_, expires_at, _) = check_times(&r, now, rules.leeway.as_secs())?;
+    if let (Some(expected), Some(found)) = (&rules.expected_context, &so.context_id)
+        && expected != found
+    {
+        return Err(Reason::ContextMismatch {
+            found: shown(found),
+            expected: expected.clone(),
+        });
+    }
+    let ticket = so
+        .ticket
+        .filter(|t| !t.is_empty())
+        .ok_or(Reason::MissingClaim("so:ticket"))?;
+    Ok(SystemUserToken {
+        ticket,
+        serial,
+        context_id: so.context_id,
+        expires_at,
+    })
+}

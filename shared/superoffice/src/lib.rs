@@ -1,0 +1,30 @@
+//! The SuperOffice CRM Online platform layer.
+//!
+//! Everything our app does with SuperOffice goes through this crate: which environment we talk to
+//! ([`environment`]), how its OpenID Connect endpoints are discovered ([`discovery`]), how security
+//! tokens are validated ([`jwt`], [`keys`]), how a user is sent to sign in ([`oidc`]), how the app gets
+//! a system-user ticket for back-channel work ([`system_user`]), whether a tenant can be called at all
+//! ([`tenant_state`]), and how WebAPI calls are made without overloading the vendor ([`webapi`],
+//! [`retry`]).
+//!
+//! The crate does I/O only through narrow ports ([`transport::Transport`], [`clock::Clock`],
+//! [`clock::Jitter`]) so the same code runs in Lambda, in the local runner and in tests with exact,
+//! repeatable timings.
+
+pub mod clock;
+pub mod discovery;
+pub mod environment;
+pub mod jwks;
+pub mod jwt;
+pub mod keys;
+pub mod oidc;
+pub mod retry;
+pub mod secret;
+pub mod system_user;
+pub mod tenant_state;
+pub mod transport;
+pub mod usage;
+pub mod webapi;
+
+pub use environment::{ContextId, Environment};
+pub use secret::Secret;
