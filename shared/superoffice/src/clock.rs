@@ -150,7 +150,10 @@ mod tests {
 
     #[test]
     fn unix_seconds_round_trips_and_saturates() {
-        assert_eq!(unix_seconds(from_unix_seconds(1_581_665_207)), 1_581_665_207);
+        assert_eq!(
+            unix_seconds(from_unix_seconds(1_581_665_207)),
+            1_581_665_207
+        );
         assert_eq!(unix_seconds(from_unix_seconds(-5)), -5);
         // Absurd values do not panic.
         let _ = from_unix_seconds(i64::MAX);
@@ -171,7 +174,10 @@ mod tests {
         let c = ManualClock::at_unix(1000);
         c.sleep(Duration::from_secs(3)).await;
         c.sleep(Duration::from_millis(500)).await;
-        assert_eq!(c.sleeps(), vec![Duration::from_secs(3), Duration::from_millis(500)]);
+        assert_eq!(
+            c.sleeps(),
+            vec![Duration::from_secs(3), Duration::from_millis(500)]
+        );
         assert_eq!(unix_seconds(c.now()), 1003);
     }
 }

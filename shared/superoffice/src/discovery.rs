@@ -107,13 +107,14 @@ impl Discovery {
         let request = HttpRequest::get(url.clone(), timeout)
             .accept_json()
             .max_response_bytes(64 * 1024);
-        let response = transport
-            .send(request)
-            .await
-            .map_err(|source| DiscoveryError::Unreachable {
-                url: url.clone(),
-                source,
-            })?;
+        let response =
+            transport
+                .send(request)
+                .await
+                .map_err(|source| DiscoveryError::Unreachable {
+                    url: url.clone(),
+                    source,
+                })?;
         if !response.status.is_success() {
             return Err(DiscoveryError::Status {
                 url,
@@ -131,7 +132,11 @@ mod tests {
     /// SuperOffice's documented SOD excerpt, with its trailing comma removed (it is not valid JSON).
     fn sod_excerpt() -> String {
         let raw = include_str!("../tests/fixtures/openid-configuration-sod-excerpt.jsonc");
-        let trimmed = raw.trim_end().trim_end_matches('}').trim_end().trim_end_matches(',');
+        let trimmed = raw
+            .trim_end()
+            .trim_end_matches('}')
+            .trim_end()
+            .trim_end_matches(',');
         format!("{trimmed}\n}}")
     }
 

@@ -67,9 +67,8 @@ impl Environment {
 
     fn join(&self, path: &str) -> Url {
         // `base()` is a valid absolute URL by construction and `path` is one of our constants.
-        Url::parse(&format!("{}{}", self.base(), path)).unwrap_or_else(|_| {
-            Url::parse("https://invalid.invalid/").expect("static URL parses")
-        })
+        Url::parse(&format!("{}{}", self.base(), path))
+            .unwrap_or_else(|_| Url::parse("https://invalid.invalid/").expect("static URL parses"))
     }
 
     /// `{base}/login/.well-known/openid-configuration`.
@@ -236,11 +235,17 @@ mod tests {
         let stage: Environment = "stage".parse().unwrap();
         assert_eq!(stage.issuer(), "https://qaonline.superoffice.com");
         assert_eq!(
-            "online".parse::<Environment>().unwrap().discovery_url().as_str(),
+            "online"
+                .parse::<Environment>()
+                .unwrap()
+                .discovery_url()
+                .as_str(),
             "https://online.superoffice.com/login/.well-known/openid-configuration"
         );
         assert_eq!(
-            "https://sod.superoffice.com/".parse::<Environment>().unwrap(),
+            "https://sod.superoffice.com/"
+                .parse::<Environment>()
+                .unwrap(),
             Environment::Sod
         );
     }
@@ -291,7 +296,9 @@ mod tests {
     #[test]
     fn context_ids_are_validated() {
         assert!(ContextId::parse("Cust12345").is_ok());
-        for bad in ["", "Cust", "12345", "Cust12a", "../Cust1", "Cust1/..", "Cust 1"] {
+        for bad in [
+            "", "Cust", "12345", "Cust12a", "../Cust1", "Cust1/..", "Cust 1",
+        ] {
             assert!(ContextId::parse(bad).is_err(), "{bad}");
         }
     }

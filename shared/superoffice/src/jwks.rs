@@ -145,11 +145,18 @@ impl KeyStore {
     /// failure keeps the last good keys.
     pub async fn current(&self) -> Result<KeySnapshot, KeysUnavailable> {
         let KeySource::Jwks { .. } = &self.source else {
-            return self.snapshot().map(|(s, _)| s).ok_or(KeysUnavailable::RateLimited);
+            return self
+                .snapshot()
+                .map(|(s, _)| s)
+                .ok_or(KeysUnavailable::RateLimited);
         };
         match self.snapshot() {
             Some((snap, Some(fetched_at)))
-                if self.clock.now().duration_since(fetched_at).unwrap_or_default()
+                if self
+                    .clock
+                    .now()
+                    .duration_since(fetched_at)
+                    .unwrap_or_default()
                     < self.settings.max_age =>
             {
                 Ok(snap)
@@ -213,7 +220,11 @@ impl KeyStore {
                     fetched_at: Some(now),
                     generation,
                 });
-                tracing::info!(reason = "jwks_refreshed", keys = keys.len(), "signing keys loaded");
+                tracing::info!(
+                    reason = "jwks_refreshed",
+                    keys = keys.len(),
+                    "signing keys loaded"
+                );
                 Ok(Some(KeySnapshot { keys, generation }))
             }
             Err(e) => {

@@ -87,6 +87,20 @@ impl VerifyingKey {
         })
     }
 
+    /// From a DER SubjectPublicKeyInfo (`-----BEGIN PUBLIC KEY-----` content).
+    pub fn from_spki_der(der: &[u8], kid: Option<String>) -> Result<Self, KeyError> {
+        use x509_parser::prelude::FromDer;
+        let (_, spki) = x509_parser::x509::SubjectPublicKeyInfo::from_der(der)
+            .map_err(|e| KeyError::Malformed(format!("public key: {e}")))?;
+        match spki.parsed() {
+            Ok(x509_parser::public_key::PublicKey::RSA(rsa)) => {
+                Self::from_rsa_components(rsa.modulus, rsa.exponent, kid, None)
+            }
+            Ok(_) => Err(KeyError::NotRsa("public key".into())),
+            Err(e) => Err(KeyError::Malformed(format!("public key: {e}"))),
+        }
+    }
+
     /// RS256 (RSASSA-PKCS1-v1_5 with SHA-256) over `message`.
     pub fn verify(&self, message: &[u8], signature: &[u8]) -> bool {
         self.key.verify_sig(message, signature).is_ok()
@@ -146,7 +160,10 @@ impl KeySet {
 
     /// Adds a key unless one with the same `kid` (or thumbprint) is already present.
     pub fn insert(&mut self, key: VerifyingKey) -> bool {
-        if key.kid.as_ref().is_some_and(|k| self.by_kid.contains_key(k))
+        if key
+            .kid
+            .as_ref()
+            .is_some_and(|k| self.by_kid.contains_key(k))
             || key
                 .thumbprint
                 .as_ref()
@@ -207,10 +224,7 @@ impl KeySet {
         let mut set = KeySet::default();
         let mut skipped = Vec::new();
         for entry in entries {
-            let kid = entry
-                .get("kid")
-                .and_then(|k| k.as_str())
-                .map(str::to_owned);
+            let kid = entry.get("kid").and_then(|k| k.as_str()).map(str::to_owned);
             match jwk_to_key(entry) {
                 Ok(key) => {
                     if !set.insert(key) {
@@ -234,27 +248,36 @@ impl KeySet {
         Ok((set, skipped))
     }
 
-    /// Reads one or more X.509 certificates (PEM, or a single DER certificate). Each key's `kid` is the
-    /// certificate's uppercase hex SHA-1 thumbprint, which is how SuperOffice names its keys.
+    /// Reads X.509 certificates (PEM, or a single DER certificate) and PEM public keys. A
+    /// certificate's key gets its uppercase hex SHA-1 thumbprint as `kid`, which is how SuperOffice
+    /// names its keys; a bare public key has no `kid` and answers tokens that name none.
     pub fn from_certificates(bytes: &[u8]) -> Result<KeySet, KeyError> {
+        let mut public_keys = Vec::new();
         let ders: Vec<Vec<u8>> = if looks_like_pem(bytes) {
             let mut out = Vec::new();
             for pem in x509_parser::pem::Pem::iter_from_buffer(bytes) {
                 let pem = pem.map_err(|e| KeyError::Malformed(format!("PEM: {e}")))?;
-                if pem.label == "CERTIFICATE" {
-                    out.push(pem.contents);
+                match pem.label.as_str() {
+                    "CERTIFICATE" => out.push(pem.contents),
+                    "PUBLIC KEY" => public_keys.push(pem.contents),
+                    _ => {}
                 }
             }
             out
         } else {
             vec![bytes.to_vec()]
         };
-        if ders.is_empty() {
-            return Err(KeyError::Malformed("no CERTIFICATE block found".into()));
+        if ders.is_empty() && public_keys.is_empty() {
+            return Err(KeyError::Malformed(
+                "no CERTIFICATE or PUBLIC KEY block found".into(),
+            ));
         }
         let mut set = KeySet::default();
         for der in ders {
             set.insert(certificate_key(&der)?);
+        }
+        for der in public_keys {
+            set.insert(VerifyingKey::from_spki_der(&der, None)?);
         }
         Ok(set)
     }
@@ -379,7 +402,8 @@ mod tests {
     use super::*;
 
     const SOD_CERT: &[u8] = include_bytes!("../certs/sod-federated-login.crt");
-    const SOD_JWKS_AS_LOGGED: &[u8] = include_bytes!("../tests/fixtures/sod-jwks-key-as-logged.json");
+    const SOD_JWKS_AS_LOGGED: &[u8] =
+        include_bytes!("../tests/fixtures/sod-jwks-key-as-logged.json");
 
     #[test]
     fn embedded_certificates_give_the_documented_thumbprints() {
@@ -408,7 +432,10 @@ mod tests {
         let (set, skipped) = KeySet::from_jwks(jwks.to_string().as_bytes()).unwrap();
         assert!(skipped.is_empty());
         let from_jwks = set.keys().next().unwrap();
-        assert_eq!(from_jwks.kid(), Some("16B7FB8C3F9AB06885A800C64E64C97C4AB5E98C"));
+        assert_eq!(
+            from_jwks.kid(),
+            Some("16B7FB8C3F9AB06885A800C64E64C97C4AB5E98C")
+        );
         // x5t "Frf7jD-asGiFqADGTmTJfEq16Yw" is the same thumbprint in base64url.
         assert_eq!(
             from_jwks.thumbprint(),
@@ -483,7 +510,10 @@ mod tests {
             "abc\0def",
             "16B7FB8C3F9AB06885A800C64E64C97C4AB5E98",
         ] {
-            assert!(matches!(set.lookup(Some(kid), None), Lookup::Unknown), "{kid}");
+            assert!(
+                matches!(set.lookup(Some(kid), None), Lookup::Unknown),
+                "{kid}"
+            );
         }
         let long = "A".repeat(10_000);
         assert!(matches!(set.lookup(Some(&long), None), Lookup::Unknown));

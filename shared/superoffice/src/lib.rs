@@ -22,6 +22,8 @@ pub mod retry;
 pub mod secret;
 pub mod system_user;
 pub mod tenant_state;
+#[cfg(feature = "testing")]
+pub mod testing;
 pub mod transport;
 pub mod usage;
 pub mod webapi;

@@ -62,7 +62,9 @@ impl OidcError {
         match self {
             OidcError::Rejected { .. } => "code_rejected",
             OidcError::ClientRejected => "client_rejected",
-            OidcError::Unavailable(_) | OidcError::UnavailableStatus(_) => "token_endpoint_unavailable",
+            OidcError::Unavailable(_) | OidcError::UnavailableStatus(_) => {
+                "token_endpoint_unavailable"
+            }
             OidcError::InvalidResponse(_) => "token_response_invalid",
             OidcError::Randomness => "no_randomness",
         }
@@ -246,7 +248,10 @@ mod tests {
         assert_eq!(q["scope"], "openid");
         assert_eq!(q["redirect_uri"], "https://app.example/callback");
         assert_eq!(q["code_challenge_method"], "S256");
-        assert_eq!(q["code_challenge"], pkce_challenge(req.code_verifier.expose()));
+        assert_eq!(
+            q["code_challenge"],
+            pkce_challenge(req.code_verifier.expose())
+        );
         assert_eq!(q["state"], req.state);
         assert_eq!(q["nonce"], req.nonce);
         assert_eq!(q["acr_values"], "tenant:Cust12345");

@@ -65,7 +65,9 @@ pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
     let value = value.trim();
     if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) {
         // Longer than u64 seconds is still "very long", not garbage.
-        return Some(Duration::from_secs(value.parse::<u64>().unwrap_or(u64::MAX)));
+        return Some(Duration::from_secs(
+            value.parse::<u64>().unwrap_or(u64::MAX),
+        ));
     }
     let at = httpdate::parse_http_date(value).ok()?;
     Some(at.duration_since(now).unwrap_or(Duration::ZERO))
@@ -304,7 +306,8 @@ impl Retrier {
                     }
                 }
             };
-            let delay = retry_after.unwrap_or_else(|| self.policy.backoff(number - 1, &*self.jitter));
+            let delay =
+                retry_after.unwrap_or_else(|| self.policy.backoff(number - 1, &*self.jitter));
             if retry_after.is_some_and(|ra| ra > self.policy.max_retry_after) {
                 return Err(give_up(GiveUp::RetryAfterTooLong, Some(delay)));
             }
@@ -379,7 +382,11 @@ mod tests {
                 let clock = clock.clone();
                 Box::pin(async move {
                     script.calls.fetch_add(1, Ordering::SeqCst);
-                    script.sent_at.lock().unwrap().push(unix_seconds(clock.now()));
+                    script
+                        .sent_at
+                        .lock()
+                        .unwrap()
+                        .push(unix_seconds(clock.now()));
                     script
                         .answers
                         .lock()
@@ -434,7 +441,9 @@ mod tests {
     #[test]
     fn full_jitter_stays_within_the_cap_and_varies() {
         let policy = RetryPolicy::default();
-        let delays: Vec<Duration> = (0..10_000).map(|_| policy.backoff(3, &RandomJitter)).collect();
+        let delays: Vec<Duration> = (0..10_000)
+            .map(|_| policy.backoff(3, &RandomJitter))
+            .collect();
         assert!(delays.iter().all(|d| *d <= Duration::from_secs(8)));
         assert!(delays.iter().any(|d| *d != delays[0]));
         assert!(policy.backoff(40, &FixedJitter(1.0)) == policy.max_delay);
@@ -483,7 +492,10 @@ mod tests {
     #[tokio::test]
     async fn garbage_retry_after_uses_backoff() {
         let (retrier, clock) = setup(1.0);
-        let script = Script::new(vec![with_retry_after(429, "abc"), with_retry_after(429, "-5")]);
+        let script = Script::new(vec![
+            with_retry_after(429, "abc"),
+            with_retry_after(429, "-5"),
+        ]);
         run(&retrier, &clock, &script, None).await.unwrap();
         assert_eq!(
             clock.sleeps(),
@@ -510,8 +522,13 @@ mod tests {
     async fn a_wait_past_the_deadline_is_returned_instead_of_slept() {
         let (retrier, clock) = setup(1.0);
         let deadline = clock.now() + Duration::from_secs(30);
-        let script = Script::new(vec![with_retry_after(429, "25"), with_retry_after(429, "10")]);
-        let err = run(&retrier, &clock, &script, Some(deadline)).await.unwrap_err();
+        let script = Script::new(vec![
+            with_retry_after(429, "25"),
+            with_retry_after(429, "10"),
+        ]);
+        let err = run(&retrier, &clock, &script, Some(deadline))
+            .await
+            .unwrap_err();
         // The first wait (25 s) fits, the second (10 s more) would end past the deadline.
         assert_eq!(clock.sleeps(), vec![Duration::from_secs(25)]);
         assert!(matches!(
@@ -528,7 +545,9 @@ mod tests {
         let (c2, s2) = (clock.clone(), seen.clone());
         retrier
             .run(Some(deadline), move |attempt| {
-                s2.lock().unwrap().push(attempt.timeout(Duration::from_secs(30)));
+                s2.lock()
+                    .unwrap()
+                    .push(attempt.timeout(Duration::from_secs(30)));
                 let first = attempt.number == 1;
                 let _ = &c2;
                 Box::pin(async move { if first { status(503) } else { status(200) } })
@@ -606,7 +625,11 @@ mod tests {
                 ..
             }
         ));
-        assert_eq!(script.calls.load(Ordering::SeqCst), 9, "one attempt, no retry");
+        assert_eq!(
+            script.calls.load(Ordering::SeqCst),
+            9,
+            "one attempt, no retry"
+        );
     }
 
     #[tokio::test]
@@ -641,7 +664,10 @@ mod tests {
             clock.clone(),
             Arc::new(FixedJitter(0.0)),
         );
-        let script = Script::new(vec![Err(TransportError::Timeout(Duration::from_secs(1))), status(404)]);
+        let script = Script::new(vec![
+            Err(TransportError::Timeout(Duration::from_secs(1))),
+            status(404),
+        ]);
         run(&retrier, &clock, &script, None).await.unwrap();
         assert_eq!(budget.available(), 90);
     }

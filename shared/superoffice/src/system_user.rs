@@ -22,7 +22,7 @@ use serde::{Deserialize, Serialize};
 use crate::clock::Clock;
 use crate::jwks::KeyStore;
 use crate::jwt::{Reason, SystemUserRules, validate_system_user_token};
-use crate::retry::{RetryError, Retrier};
+use crate::retry::{Retrier, RetryError};
 use crate::transport::{HttpRequest, Transport};
 use crate::{ContextId, Environment, Secret};
 
@@ -368,18 +368,22 @@ impl SystemUserClient {
             .current()
             .await
             .map_err(SystemUserError::KeysUnavailable)?;
-        let validated = match validate_system_user_token(&token, &snap.keys, &rules, self.clock.now()) {
-            Err(Reason::UnknownKid(kid)) => {
-                match self.keys.refresh_for_unknown_kid(snap.generation).await {
-                    Some(fresh) => {
-                        validate_system_user_token(&token, &fresh.keys, &rules, self.clock.now())
+        let validated =
+            match validate_system_user_token(&token, &snap.keys, &rules, self.clock.now()) {
+                Err(Reason::UnknownKid(kid)) => {
+                    match self.keys.refresh_for_unknown_kid(snap.generation).await {
+                        Some(fresh) => validate_system_user_token(
+                            &token,
+                            &fresh.keys,
+                            &rules,
+                            self.clock.now(),
+                        ),
+                        None => Err(Reason::UnknownKid(kid)),
                     }
-                    None => Err(Reason::UnknownKid(kid)),
                 }
+                other => other,
             }
-            other => other,
-        }
-        .map_err(SystemUserError::InvalidToken)?;
+            .map_err(SystemUserError::InvalidToken)?;
         Ok(validated.ticket)
     }
 }
@@ -414,9 +418,14 @@ mod tests {
             Err(KeyFileError::Unreadable(_))
         ));
         assert!(matches!(
-            SystemUserKey::from_bytes(b"-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n"),
+            SystemUserKey::from_bytes(
+                b"-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n"
+            ),
             Err(KeyFileError::Unreadable(_))
         ));
-        assert!(SystemUserKey::from_bytes(b"<RSAKeyValue><Modulus>AQAB</Modulus></RSAKeyValue>").is_err());
+        assert!(
+            SystemUserKey::from_bytes(b"<RSAKeyValue><Modulus>AQAB</Modulus></RSAKeyValue>")
+                .is_err()
+        );
     }
 }

@@ -12,7 +12,7 @@ use serde::Deserialize;
 use url::Url;
 
 use crate::clock::Clock;
-use crate::retry::{RetryError, Retrier};
+use crate::retry::{Retrier, RetryError};
 use crate::transport::{HttpRequest, Transport};
 use crate::{ContextId, Environment};
 
@@ -128,8 +128,8 @@ impl TenantState {
         ctx: &ContextId,
         body: &[u8],
     ) -> Result<Self, TenantStateError> {
-        let w: Wire = serde_json::from_slice(body)
-            .map_err(|e| TenantStateError::Invalid(e.to_string()))?;
+        let w: Wire =
+            serde_json::from_slice(body).map_err(|e| TenantStateError::Invalid(e.to_string()))?;
         if !w.context_identifier.eq_ignore_ascii_case(ctx.as_str()) {
             return Err(TenantStateError::Invalid(format!(
                 "the answer is for {:?}, not {ctx}",
@@ -264,7 +264,10 @@ mod tests {
         .unwrap();
         assert_eq!(s.status, TenantStatus::Running);
         assert!(s.is_running);
-        assert_eq!(s.api_v1(), "https://online2.superoffice.com/Cust12345/api/v1/");
+        assert_eq!(
+            s.api_v1(),
+            "https://online2.superoffice.com/Cust12345/api/v1/"
+        );
         assert_eq!(s.version.as_deref(), Some("Release_11.10_2026.02.24-02"));
         assert_eq!(
             time::OffsetDateTime::from(s.valid_until).unix_timestamp(),
@@ -294,8 +297,14 @@ mod tests {
 
     #[test]
     fn states_parse_by_name_and_number() {
-        assert_eq!(TenantStatus::parse("OfflineMaintenance"), TenantStatus::OfflineMaintenance);
+        assert_eq!(
+            TenantStatus::parse("OfflineMaintenance"),
+            TenantStatus::OfflineMaintenance
+        );
         assert_eq!(TenantStatus::parse("6"), TenantStatus::OfflineMaintenance);
-        assert_eq!(TenantStatus::parse("Brand New"), TenantStatus::Other("Brand New".into()));
+        assert_eq!(
+            TenantStatus::parse("Brand New"),
+            TenantStatus::Other("Brand New".into())
+        );
     }
 }

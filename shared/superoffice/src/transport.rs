@@ -53,7 +53,9 @@ impl HttpRequest {
 
     pub fn json_body(mut self, body: &impl serde::Serialize) -> Self {
         // Serializing our own plain structs cannot fail; an empty body would be refused upstream.
-        self.body = serde_json::to_vec(body).map(Bytes::from).unwrap_or_default();
+        self.body = serde_json::to_vec(body)
+            .map(Bytes::from)
+            .unwrap_or_default();
         self.headers.insert(
             http::header::CONTENT_TYPE,
             HeaderValue::from_static("application/json"),
@@ -75,7 +77,10 @@ impl HttpRequest {
     }
 
     pub fn accept_json(self) -> Self {
-        self.header(http::header::ACCEPT, HeaderValue::from_static("application/json"))
+        self.header(
+            http::header::ACCEPT,
+            HeaderValue::from_static("application/json"),
+        )
     }
 
     pub fn max_response_bytes(mut self, max: usize) -> Self {
@@ -149,7 +154,10 @@ impl ReqwestTransport {
             .no_proxy()
             .connect_timeout(Duration::from_secs(5))
             .pool_idle_timeout(Duration::from_secs(50))
-            .user_agent(concat!("superoffice-app-backend/", env!("CARGO_PKG_VERSION")))
+            .user_agent(concat!(
+                "superoffice-app-backend/",
+                env!("CARGO_PKG_VERSION")
+            ))
             .https_only(false)
             .build()
             .map_err(|e| TransportError::Connect(Box::new(e)))?;

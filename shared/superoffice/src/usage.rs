@@ -83,7 +83,10 @@ impl UsageCounters {
 
 impl UsageHook for UsageCounters {
     fn record(&self, call: &CallRecord<'_>) {
-        self.lock().entry(call.tenant.clone()).or_default().add(call);
+        self.lock()
+            .entry(call.tenant.clone())
+            .or_default()
+            .add(call);
     }
 }
 

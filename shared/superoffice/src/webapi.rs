@@ -16,7 +16,7 @@ use http::{HeaderValue, Method, StatusCode};
 use url::Url;
 
 use crate::clock::Clock;
-use crate::retry::{RetryError, Retrier};
+use crate::retry::{Retrier, RetryError};
 use crate::system_user::{SystemUserClient, SystemUserError};
 use crate::tenant_state::{TenantStateClient, TenantStateError, TenantStatus};
 use crate::transport::{HttpRequest, HttpResponse, Transport};
@@ -72,8 +72,7 @@ pub struct ApiResponse {
 
 impl ApiResponse {
     pub fn json<T: serde::de::DeserializeOwned>(&self) -> Result<T, WebApiError> {
-        serde_json::from_slice(&self.body)
-            .map_err(|e| WebApiError::InvalidResponse(e.to_string()))
+        serde_json::from_slice(&self.body).map_err(|e| WebApiError::InvalidResponse(e.to_string()))
     }
 }
 
@@ -280,8 +279,9 @@ impl WebApi {
     ) -> Result<HttpResponse, WebApiError> {
         let auth = HeaderValue::from_str(&format!("SOTicket {}", ticket.expose()))
             .map_err(|_| WebApiError::InvalidResponse("the ticket is not a header value".into()))?;
-        let app = HeaderValue::from_str(self.app_token.expose())
-            .map_err(|_| WebApiError::InvalidResponse("the app token is not a header value".into()))?;
+        let app = HeaderValue::from_str(self.app_token.expose()).map_err(|_| {
+            WebApiError::InvalidResponse("the app token is not a header value".into())
+        })?;
         let response = self
             .retrier
             .run(deadline, |attempt| {
@@ -341,7 +341,11 @@ fn check_path(path: &str) -> Result<(), WebApiError> {
 fn error_message(body: &[u8]) -> String {
     serde_json::from_slice::<serde_json::Value>(body)
         .ok()
-        .and_then(|v| v.get("ErrorMessage").and_then(|m| m.as_str()).map(str::to_owned))
+        .and_then(|v| {
+            v.get("ErrorMessage")
+                .and_then(|m| m.as_str())
+                .map(str::to_owned)
+        })
         .unwrap_or_default()
         .chars()
         .take(300)

@@ -284,14 +284,32 @@ mod tests {
     fn string_times_are_refused_except_iat() {
         let m = reader(serde_json::json!({"exp": "9999999999", "nbf": "99999999999", "iat": "12"}));
         let r = ClaimReader(&m);
-        assert!(matches!(r.numeric_date("exp"), Err(Reason::InvalidClaim { claim: "exp", .. })));
-        assert!(matches!(r.numeric_date("nbf"), Err(Reason::InvalidClaim { claim: "nbf", .. })));
+        assert!(matches!(
+            r.numeric_date("exp"),
+            Err(Reason::InvalidClaim { claim: "exp", .. })
+        ));
+        assert!(matches!(
+            r.numeric_date("nbf"),
+            Err(Reason::InvalidClaim { claim: "nbf", .. })
+        ));
         assert_eq!(r.lenient_numeric_date("iat").unwrap(), Some(12));
         let m = reader(serde_json::json!({"iat": "12.5", "exp": -1, "nbf": 1e300}));
         let r = ClaimReader(&m);
         assert!(r.lenient_numeric_date("iat").is_err());
-        assert!(matches!(r.numeric_date("exp"), Err(Reason::InvalidClaim { why: "is negative", .. })));
-        assert!(matches!(r.numeric_date("nbf"), Err(Reason::InvalidClaim { why: "is out of range", .. })));
+        assert!(matches!(
+            r.numeric_date("exp"),
+            Err(Reason::InvalidClaim {
+                why: "is negative",
+                ..
+            })
+        ));
+        assert!(matches!(
+            r.numeric_date("nbf"),
+            Err(Reason::InvalidClaim {
+                why: "is out of range",
+                ..
+            })
+        ));
     }
 
     #[test]

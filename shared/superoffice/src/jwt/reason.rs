@@ -5,7 +5,10 @@ use std::fmt;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Reason {
-    TooLarge { len: usize, max: usize },
+    TooLarge {
+        len: usize,
+        max: usize,
+    },
     Malformed(&'static str),
     BadEncoding(&'static str),
     BadJson(String),
@@ -104,7 +107,11 @@ impl Reason {
 
 /// At most 80 characters of a value taken from a token, with control characters escaped.
 pub(crate) fn shown(value: &str) -> String {
-    let mut out: String = value.chars().take(80).flat_map(char::escape_debug).collect();
+    let mut out: String = value
+        .chars()
+        .take(80)
+        .flat_map(char::escape_debug)
+        .collect();
     if value.chars().count() > 80 {
         out.push('…');
     }
@@ -121,7 +128,10 @@ impl fmt::Display for Reason {
             Reason::BadEncoding(why) => write!(f, "bad_encoding: {why}"),
             Reason::BadJson(why) => write!(f, "bad_json: {why}"),
             Reason::DuplicateKey(k) => {
-                write!(f, "duplicate_key: the JSON has the key \"{k}\" more than once")
+                write!(
+                    f,
+                    "duplicate_key: the JSON has the key \"{k}\" more than once"
+                )
             }
             Reason::AlgNotAllowed(alg) => {
                 write!(f, "alg_not_allowed: alg \"{alg}\"; only RS256 is accepted")
@@ -193,7 +203,10 @@ impl fmt::Display for Reason {
                 write!(f, "azp_mismatch: azp \"{azp}\" is not our client id")
             }
             Reason::NonceMissing => {
-                write!(f, "nonce_missing: this sign-in expects a nonce and the token has none")
+                write!(
+                    f,
+                    "nonce_missing: this sign-in expects a nonce and the token has none"
+                )
             }
             Reason::NonceMismatch => write!(
                 f,

@@ -16,7 +16,9 @@ const DUPLICATE_MARK: &str = "duplicate key ";
 /// Parses bytes into a JSON object under the rules above.
 pub fn parse_object(bytes: &[u8], what: &'static str) -> Result<Map<String, Value>, Reason> {
     if bytes.starts_with(&[0xEF, 0xBB, 0xBF]) {
-        return Err(Reason::BadEncoding("the JSON starts with a byte order mark"));
+        return Err(Reason::BadEncoding(
+            "the JSON starts with a byte order mark",
+        ));
     }
     let text =
         std::str::from_utf8(bytes).map_err(|_| Reason::BadEncoding("the JSON is not UTF-8"))?;
@@ -32,9 +34,9 @@ pub fn parse_object(bytes: &[u8], what: &'static str) -> Result<Map<String, Valu
 fn json_reason(e: serde_json::Error) -> Reason {
     let msg = e.to_string();
     match msg.strip_prefix(DUPLICATE_MARK) {
-        Some(rest) => Reason::DuplicateKey(
-            super::reason::shown(rest.split(" at line").next().unwrap_or(rest))
-        ),
+        Some(rest) => Reason::DuplicateKey(super::reason::shown(
+            rest.split(" at line").next().unwrap_or(rest),
+        )),
         None => Reason::BadJson(msg),
     }
 }
@@ -117,7 +119,11 @@ mod tests {
 
     #[test]
     fn objects_parse() {
-        let m = parse_object(br#"{"a":1,"b":[true,null,"x",1.5],"c":{"d":-2}}"#, "payload").unwrap();
+        let m = parse_object(
+            br#"{"a":1,"b":[true,null,"x",1.5],"c":{"d":-2}}"#,
+            "payload",
+        )
+        .unwrap();
         assert_eq!(m["a"], 1);
         assert_eq!(m["c"]["d"], -2);
     }
@@ -148,8 +154,14 @@ mod tests {
             parse_object(b"{\"a\":\"\xff\"}", "payload"),
             Err(Reason::BadEncoding(_))
         ));
-        assert!(matches!(parse_object(b"[1]", "payload"), Err(Reason::BadJson(_))));
-        assert!(matches!(parse_object(b"{} x", "payload"), Err(Reason::BadJson(_))));
+        assert!(matches!(
+            parse_object(b"[1]", "payload"),
+            Err(Reason::BadJson(_))
+        ));
+        assert!(matches!(
+            parse_object(b"{} x", "payload"),
+            Err(Reason::BadJson(_))
+        ));
         assert!(matches!(
             parse_object(br#"{"exp":1e400}"#, "payload"),
             Err(Reason::BadJson(_))
@@ -166,6 +178,9 @@ mod tests {
         doc.push_str(&"[".repeat(10_000));
         doc.push_str(&"]".repeat(10_000));
         doc.push('}');
-        assert!(matches!(parse_object(doc.as_bytes(), "payload"), Err(Reason::BadJson(_))));
+        assert!(matches!(
+            parse_object(doc.as_bytes(), "payload"),
+            Err(Reason::BadJson(_))
+        ));
     }
 }

@@ -114,6 +114,9 @@ pub(crate) fn verify_signature(
         Some(Value::String(t)) => Some(t.as_str()),
         Some(_) => return Err(Reason::Malformed("x5t is not a string")),
     };
+    if parts.signature.is_empty() {
+        return Err(Reason::MissingSignature);
+    }
     let key = match keys.lookup(kid, x5t) {
         Lookup::Found(k) => k,
         Lookup::Unknown => {

@@ -55,8 +55,13 @@ impl IdTokenValidator {
             .current()
             .await
             .map_err(TokenError::KeysUnavailable)?;
-        match validate_id_token(token, &snap.keys, &self.rules, self.clock.now(), expected_nonce)
-        {
+        match validate_id_token(
+            token,
+            &snap.keys,
+            &self.rules,
+            self.clock.now(),
+            expected_nonce,
+        ) {
             Err(Reason::UnknownKid(kid)) => {
                 match self.keys.refresh_for_unknown_kid(snap.generation).await {
                     Some(fresh) => validate_id_token(
