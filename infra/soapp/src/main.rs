@@ -1,1 +1,12 @@
-fn main() {}
+//! `soapp`: the operator's command line for the SuperOffice app backend.
+
+mod cli;
+mod token_verify;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    cli::Cli::parse().run()
+}

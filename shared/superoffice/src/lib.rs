@@ -11,6 +11,7 @@
 //! [`clock::Jitter`]) so the same code runs in Lambda, in the local runner and in tests with exact,
 //! repeatable timings.
 
+pub mod client;
 pub mod clock;
 pub mod discovery;
 pub mod environment;

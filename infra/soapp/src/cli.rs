@@ -1,0 +1,70 @@
+//! Command-line shape. Exit codes are part of the interface: 0 success, 1 a negative answer (an invalid
+//! token), 2 a usage or configuration problem (clap uses 2 for usage errors as well).
+
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::token_verify;
+
+#[derive(Debug, Parser)]
+#[command(name = "soapp", version, about = "Operate the SuperOffice app backend", long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Security tokens (id_tokens, system-user tokens).
+    #[command(subcommand)]
+    Token(TokenCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum TokenCommand {
+    /// Validate an id_token exactly as the redirect function does, and say precisely why it fails.
+    ///
+    /// Exits 0 and prints the claims as JSON (system_token and ticket values redacted) when the token
+    /// is valid; exits 1 and prints `invalid: <reason>` on stderr when it is not; exits 2 on a usage or
+    /// configuration error (including keys that cannot be loaded).
+    Verify(VerifyArgs),
+}
+
+#[derive(Debug, Args)]
+#[command(group = clap::ArgGroup::new("issuer_source").required(true).args(["env", "issuer"]))]
+#[command(group = clap::ArgGroup::new("key_source").args(["jwks", "cert"]))]
+pub struct VerifyArgs {
+    /// Our application's client id (the token's audience).
+    #[arg(long, value_name = "ID")]
+    pub client_id: String,
+    /// The SuperOffice environment: sod, qaonline (stage) or online.
+    #[arg(long, value_name = "ENV")]
+    pub env: Option<String>,
+    /// Any other issuer base URL (the simulator, a test provider); keys come from its discovery.
+    #[arg(long, value_name = "URL")]
+    pub issuer: Option<String>,
+    /// A JWKS file to take keys from instead of fetching them.
+    #[arg(long, value_name = "FILE")]
+    pub jwks: Option<std::path::PathBuf>,
+    /// A certificate (PEM or DER) to take the key from, such as SuperOfficeFederatedLogin.crt.
+    #[arg(long, value_name = "FILE")]
+    pub cert: Option<std::path::PathBuf>,
+    /// Validate as of this time instead of now (RFC 3339, e.g. 2026-11-28T12:00:00Z).
+    #[arg(long, value_name = "RFC3339")]
+    pub now: Option<String>,
+    /// The nonce the sign-in started with; without it the nonce is not checked.
+    #[arg(long, value_name = "VALUE")]
+    pub nonce: Option<String>,
+    /// The token; `-` or nothing reads it from standard input.
+    #[arg(value_name = "TOKEN")]
+    pub token: Option<String>,
+}
+
+impl Cli {
+    pub fn run(self) -> ExitCode {
+        match self.command {
+            Command::Token(TokenCommand::Verify(args)) => token_verify::run(args),
+        }
+    }
+}
