@@ -194,16 +194,20 @@ pub struct InvalidContextId(pub String);
 
 impl ContextId {
     pub fn parse(s: &str) -> Result<Self, InvalidContextId> {
-        let letters = s.chars().take_while(|c| c.is_ascii_alphabetic()).count();
-        let digits = &s[letters..];
-        let ok = (1..=16).contains(&letters)
-            && (1..=12).contains(&digits.len())
-            && digits.chars().all(|c| c.is_ascii_digit());
-        if ok {
+        if Self::is_valid(s) {
             Ok(Self(s.to_owned()))
         } else {
             Err(InvalidContextId(s.chars().take(64).collect()))
         }
+    }
+
+    /// Letters then digits (`Cust12345`), without allocating.
+    pub fn is_valid(s: &str) -> bool {
+        let letters = s.bytes().take_while(u8::is_ascii_alphabetic).count();
+        let digits = &s.as_bytes()[letters..];
+        (1..=16).contains(&letters)
+            && (1..=12).contains(&digits.len())
+            && digits.iter().all(u8::is_ascii_digit)
     }
 
     pub fn as_str(&self) -> &str {

@@ -183,10 +183,7 @@ impl KeyStore {
     /// by another caller since `seen_generation`), `None` when rate-limited or when the source is
     /// pinned.
     pub async fn refresh_for_unknown_kid(&self, seen_generation: u64) -> Option<KeySnapshot> {
-        match self.refresh_after(seen_generation).await {
-            Ok(fresh) => fresh,
-            Err(_) => None,
-        }
+        self.refresh_after(seen_generation).await.ok().flatten()
     }
 
     async fn refresh_after(

@@ -9,11 +9,14 @@
 //! CVE-2026-25537 class of bug is libraries *skipping* string-typed times). `iat` alone may be a numeric
 //! string, because SuperOffice's own documented example sends it that way.
 
+use std::borrow::Cow;
+
 use serde::Serialize;
 use serde_json::{Map, Value};
 use url::Url;
 
 use super::Reason;
+use super::strict_json::{Kind, Object, array, kind, number, string};
 use crate::Secret;
 
 pub const SO_CLAIM_PREFIX: &str = "http://schemes.superoffice.net/identity/";
@@ -55,15 +58,18 @@ pub struct IdToken {
     #[serde(skip)]
     pub nonce: Option<String>,
     pub superoffice: SuperOfficeClaims,
+    /// The decoded payload, kept (moved, not copied) for [`IdToken::redacted_claims`].
     #[serde(skip)]
-    pub(crate) raw: Map<String, Value>,
+    pub(crate) payload: Vec<u8>,
 }
 
 impl IdToken {
     /// The claims as they were in the token, with `system_token` and `ticket` values replaced by a
     /// marker: what an operator sees from `soapp token verify`.
     pub fn redacted_claims(&self) -> Map<String, Value> {
-        redact(&self.raw)
+        super::strict_json::parse_object(&self.payload, "payload")
+            .map(|m| redact(&m))
+            .unwrap_or_default()
     }
 }
 
@@ -88,57 +94,70 @@ pub(crate) fn redact(raw: &Map<String, Value>) -> Map<String, Value> {
     out
 }
 
-/// Typed access to a claims object with the reason codes the validator reports.
-pub(crate) struct ClaimReader<'a>(pub &'a Map<String, Value>);
+/// The full name of a SuperOffice claim, built at compile time.
+macro_rules! so_claim {
+    ($name:literal) => {
+        concat!("http://schemes.superoffice.net/identity/", $name)
+    };
+}
 
-impl<'a> ClaimReader<'a> {
-    pub fn string(&self, name: &'static str) -> Result<Option<&'a str>, Reason> {
+/// Typed access to a claims object with the reason codes the validator reports.
+pub(crate) struct ClaimReader<'o, 'a>(pub &'o Object<'a>);
+
+fn not_a(claim: &'static str, why: &'static str) -> Reason {
+    Reason::InvalidClaim { claim, why }
+}
+
+impl<'a> ClaimReader<'_, 'a> {
+    /// A string claim, named `name` in the token and `label` in reasons.
+    fn string_as(&self, name: &str, label: &'static str) -> Result<Option<Cow<'a, str>>, Reason> {
         match self.0.get(name) {
-            None | Some(Value::Null) => Ok(None),
-            Some(Value::String(s)) => Ok(Some(s.as_str())),
-            Some(_) => Err(Reason::InvalidClaim {
-                claim: name,
-                why: "must be a string",
-            }),
+            None => Ok(None),
+            Some(raw) => match kind(raw) {
+                Kind::Null => Ok(None),
+                Kind::String => string(raw)
+                    .map(Some)
+                    .ok_or(not_a(label, "is not a valid string")),
+                _ => Err(not_a(label, "must be a string")),
+            },
         }
     }
 
-    pub fn required_string(&self, name: &'static str) -> Result<&'a str, Reason> {
+    pub fn string(&self, name: &'static str) -> Result<Option<Cow<'a, str>>, Reason> {
+        self.string_as(name, name)
+    }
+
+    pub fn required_string(&self, name: &'static str) -> Result<Cow<'a, str>, Reason> {
         match self.string(name)? {
             Some(s) if !s.is_empty() => Ok(s),
-            Some(_) => Err(Reason::InvalidClaim {
-                claim: name,
-                why: "must not be empty",
-            }),
+            Some(_) => Err(not_a(name, "must not be empty")),
             None => Err(Reason::MissingClaim(name)),
         }
     }
 
     /// A NumericDate that must be a JSON number.
     pub fn numeric_date(&self, name: &'static str) -> Result<Option<i64>, Reason> {
-        match self.0.get(name) {
-            None | Some(Value::Null) => Ok(None),
-            Some(Value::Number(n)) => numeric_date_value(name, n.as_f64()).map(Some),
-            Some(Value::String(_)) => Err(Reason::InvalidClaim {
-                claim: name,
-                why: "must be a number, not a string",
-            }),
-            Some(_) => Err(Reason::InvalidClaim {
-                claim: name,
-                why: "must be a number",
-            }),
+        let Some(raw) = self.0.get(name) else {
+            return Ok(None);
+        };
+        match kind(raw) {
+            Kind::Null => Ok(None),
+            Kind::Number => numeric_date_value(name, number(raw)).map(Some),
+            Kind::String => Err(not_a(name, "must be a number, not a string")),
+            _ => Err(not_a(name, "must be a number")),
         }
     }
 
     /// `iat`: a number, or (SuperOffice's documented quirk) a string of digits.
     pub fn lenient_numeric_date(&self, name: &'static str) -> Result<Option<i64>, Reason> {
         match self.0.get(name) {
-            Some(Value::String(s)) => {
+            Some(raw) if kind(raw) == Kind::String => {
+                let s = string(raw).unwrap_or_default();
                 if s.is_empty() || s.len() > 12 || !s.bytes().all(|b| b.is_ascii_digit()) {
-                    return Err(Reason::InvalidClaim {
-                        claim: name,
-                        why: "is a string that is not a plain number of seconds",
-                    });
+                    return Err(not_a(
+                        name,
+                        "is a string that is not a plain number of seconds",
+                    ));
                 }
                 numeric_date_value(name, s.parse::<f64>().ok()).map(Some)
             }
@@ -148,93 +167,76 @@ impl<'a> ClaimReader<'a> {
 
     /// `aud`: one string or a non-empty array of strings.
     pub fn audience(&self) -> Result<Vec<String>, Reason> {
-        match self.0.get("aud") {
-            None | Some(Value::Null) => Err(Reason::MissingClaim("aud")),
-            Some(Value::String(s)) => Ok(vec![s.clone()]),
-            Some(Value::Array(items)) if !items.is_empty() => items
-                .iter()
-                .map(|v| {
-                    v.as_str().map(str::to_owned).ok_or(Reason::InvalidClaim {
-                        claim: "aud",
-                        why: "must hold only strings",
+        let Some(raw) = self.0.get("aud") else {
+            return Err(Reason::MissingClaim("aud"));
+        };
+        match kind(raw) {
+            Kind::Null => Err(Reason::MissingClaim("aud")),
+            Kind::String => Ok(vec![string(raw).unwrap_or_default().into_owned()]),
+            Kind::Array => {
+                let items = array(raw).unwrap_or_default();
+                if items.is_empty() {
+                    return Err(not_a("aud", "must not be an empty array"));
+                }
+                items
+                    .into_iter()
+                    .map(|v| {
+                        string(v)
+                            .map(Cow::into_owned)
+                            .ok_or(not_a("aud", "must hold only strings"))
                     })
-                })
-                .collect(),
-            Some(_) => Err(Reason::InvalidClaim {
-                claim: "aud",
-                why: "must be a string or a non-empty array of strings",
-            }),
+                    .collect()
+            }
+            _ => Err(not_a(
+                "aud",
+                "must be a string or a non-empty array of strings",
+            )),
         }
     }
 
     pub fn superoffice(&self) -> Result<SuperOfficeClaims, Reason> {
-        let so = |name: &'static str| -> Result<Option<String>, Reason> {
-            match self.0.get(&format!("{SO_CLAIM_PREFIX}{name}")) {
-                None | Some(Value::Null) => Ok(None),
-                Some(Value::String(s)) => Ok(Some(s.clone())),
-                Some(_) => Err(Reason::InvalidClaim {
-                    claim: so_name(name),
-                    why: "must be a string",
-                }),
-            }
+        let so = |name: &str, label: &'static str| -> Result<Option<String>, Reason> {
+            Ok(self.string_as(name, label)?.map(Cow::into_owned))
         };
-        let url = |name: &'static str| -> Result<Option<Url>, Reason> {
-            match so(name)? {
+        let url = |name: &str, label: &'static str| -> Result<Option<Url>, Reason> {
+            match self.string_as(name, label)? {
                 None => Ok(None),
-                Some(s) => Url::parse(&s).map(Some).map_err(|_| Reason::InvalidClaim {
-                    claim: so_name(name),
-                    why: "is not a URL",
-                }),
+                Some(s) => Url::parse(&s)
+                    .map(Some)
+                    .map_err(|_| not_a(label, "is not a URL")),
             }
         };
-        let is_administrator = match so("is_administrator")? {
-            None => None,
-            Some(s) if s.eq_ignore_ascii_case("true") => Some(true),
-            Some(s) if s.eq_ignore_ascii_case("false") => Some(false),
-            Some(_) => {
-                return Err(Reason::InvalidClaim {
-                    claim: so_name("is_administrator"),
-                    why: "must be \"True\" or \"False\"",
-                });
-            }
-        };
+        let is_administrator =
+            match self.string_as(so_claim!("is_administrator"), "so:is_administrator")? {
+                None => None,
+                Some(s) if s.eq_ignore_ascii_case("true") => Some(true),
+                Some(s) if s.eq_ignore_ascii_case("false") => Some(false),
+                Some(_) => {
+                    return Err(not_a(
+                        "so:is_administrator",
+                        "must be \"True\" or \"False\"",
+                    ));
+                }
+            };
         Ok(SuperOfficeClaims {
-            associate_id: so("associateid")?,
-            context_id: so("ctx")?,
-            company_name: so("company_name")?,
-            email: so("email")?,
-            identity_provider: so("identityprovider")?,
-            initials: so("initials")?,
+            associate_id: so(so_claim!("associateid"), "so:associateid")?,
+            context_id: so(so_claim!("ctx"), "so:ctx")?,
+            company_name: so(so_claim!("company_name"), "so:company_name")?,
+            email: so(so_claim!("email"), "so:email")?,
+            identity_provider: so(so_claim!("identityprovider"), "so:identityprovider")?,
+            initials: so(so_claim!("initials"), "so:initials")?,
             is_administrator,
-            netserver_url: url("netserver_url")?,
-            serial: so("serial")?,
-            primary_email: so("so_primary_email_address")?,
-            system_token: so("system_token")?.map(Secret::new),
-            ticket: so("ticket")?.map(Secret::new),
-            upn: so("upn")?,
-            webapi_url: url("webapi_url")?,
+            netserver_url: url(so_claim!("netserver_url"), "so:netserver_url")?,
+            serial: so(so_claim!("serial"), "so:serial")?,
+            primary_email: so(
+                so_claim!("so_primary_email_address"),
+                "so:so_primary_email_address",
+            )?,
+            system_token: so(so_claim!("system_token"), "so:system_token")?.map(Secret::new),
+            ticket: so(so_claim!("ticket"), "so:ticket")?.map(Secret::new),
+            upn: so(so_claim!("upn"), "so:upn")?,
+            webapi_url: url(so_claim!("webapi_url"), "so:webapi_url")?,
         })
-    }
-}
-
-/// Claim names for reason messages: the short name with a marker of the namespace.
-fn so_name(name: &'static str) -> &'static str {
-    match name {
-        "associateid" => "so:associateid",
-        "ctx" => "so:ctx",
-        "company_name" => "so:company_name",
-        "email" => "so:email",
-        "identityprovider" => "so:identityprovider",
-        "initials" => "so:initials",
-        "is_administrator" => "so:is_administrator",
-        "netserver_url" => "so:netserver_url",
-        "serial" => "so:serial",
-        "so_primary_email_address" => "so:so_primary_email_address",
-        "system_token" => "so:system_token",
-        "ticket" => "so:ticket",
-        "upn" => "so:upn",
-        "webapi_url" => "so:webapi_url",
-        _ => "so:claim",
     }
 }
 
@@ -256,15 +258,15 @@ fn numeric_date_value(name: &'static str, v: Option<f64>) -> Result<i64, Reason>
 mod tests {
     use super::*;
 
-    fn reader(v: serde_json::Value) -> Map<String, Value> {
-        v.as_object().cloned().unwrap()
+    fn text(v: serde_json::Value) -> Vec<u8> {
+        v.to_string().into_bytes()
     }
 
     #[test]
     fn the_documented_example_claims_read_as_typed_values() {
         let doc = include_bytes!("../../tests/fixtures/id-token-claims-example.json");
-        let map: Map<String, Value> = serde_json::from_slice(doc).unwrap();
-        let r = ClaimReader(&map);
+        let obj = Object::parse(doc, "payload").unwrap();
+        let r = ClaimReader(&obj);
         assert_eq!(r.lenient_numeric_date("iat").unwrap(), Some(1_581_665_207));
         assert_eq!(r.numeric_date("exp").unwrap(), Some(1_581_665_507));
         let so = r.superoffice().unwrap();
@@ -282,8 +284,9 @@ mod tests {
 
     #[test]
     fn string_times_are_refused_except_iat() {
-        let m = reader(serde_json::json!({"exp": "9999999999", "nbf": "99999999999", "iat": "12"}));
-        let r = ClaimReader(&m);
+        let m = text(serde_json::json!({"exp": "9999999999", "nbf": "99999999999", "iat": "12"}));
+        let o = Object::parse(&m, "payload").unwrap();
+        let r = ClaimReader(&o);
         assert!(matches!(
             r.numeric_date("exp"),
             Err(Reason::InvalidClaim { claim: "exp", .. })
@@ -293,8 +296,9 @@ mod tests {
             Err(Reason::InvalidClaim { claim: "nbf", .. })
         ));
         assert_eq!(r.lenient_numeric_date("iat").unwrap(), Some(12));
-        let m = reader(serde_json::json!({"iat": "12.5", "exp": -1, "nbf": 1e300}));
-        let r = ClaimReader(&m);
+        let m = text(serde_json::json!({"iat": "12.5", "exp": -1, "nbf": 1e300}));
+        let o = Object::parse(&m, "payload").unwrap();
+        let r = ClaimReader(&o);
         assert!(r.lenient_numeric_date("iat").is_err());
         assert!(matches!(
             r.numeric_date("exp"),
@@ -314,11 +318,11 @@ mod tests {
 
     #[test]
     fn redaction_hides_secrets() {
-        let m = reader(serde_json::json!({
+        let m = serde_json::json!({
             "http://schemes.superoffice.net/identity/system_token": "App-secret123",
             "sub": "x"
-        }));
-        let red = redact(&m);
+        });
+        let red = redact(m.as_object().unwrap());
         assert_eq!(
             red["http://schemes.superoffice.net/identity/system_token"],
             "[redacted, 13 characters]"

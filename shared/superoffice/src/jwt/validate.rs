@@ -2,11 +2,10 @@
 
 use std::time::{Duration, SystemTime};
 
-use serde_json::{Map, Value};
-
 use super::claims::{ClaimReader, IdToken, SystemUserToken};
 use super::reason::shown;
-use super::{Reason, compact, strict_json};
+use super::strict_json::{Kind, Object, kind, string};
+use super::{Reason, compact};
 use crate::Environment;
 use crate::clock::unix_seconds;
 use crate::keys::{KeySet, Lookup, MAX_KID_LEN};
@@ -69,58 +68,72 @@ pub const SYSTEM_USER_ISSUER: &str = "SuperOffice AS";
 /// Header fields that would let a token choose its own key. Never trusted.
 const KEY_HEADERS: [&str; 4] = ["jku", "x5u", "jwk", "x5c"];
 
-/// Steps 1 to 4 of the module docs: shape, header policy, key, signature. Returns the claims object.
+/// Steps 1 to 4 of the module docs: shape, header policy, key, signature. Returns the decoded payload
+/// (still to be parsed: a forged payload never reaches the JSON parser).
 pub(crate) fn verify_signature(
     token: &str,
     keys: &KeySet,
     max_bytes: usize,
-) -> Result<Map<String, Value>, Reason> {
+) -> Result<Vec<u8>, Reason> {
+    verify_signature_inner(token, keys, max_bytes).map_err(|reason| match reason {
+        Reason::Malformed(_)
+        | Reason::BadSignature
+        | Reason::BadEncoding(_)
+        | Reason::BadJson(_) => compact::explain_characters(token).unwrap_or(reason),
+        other => other,
+    })
+}
+
+fn verify_signature_inner(token: &str, keys: &KeySet, max_bytes: usize) -> Result<Vec<u8>, Reason> {
     let parts = compact::split(token, max_bytes)?;
     let header_bytes = compact::decode_segment(parts.header, "the header is not base64url")?;
-    let header = strict_json::parse_object(&header_bytes, "header")?;
+    let header = Object::parse_with_capacity(&header_bytes, "header", 8)?;
+    let header_string = |name: &str| header.get(name).map(|raw| (kind(raw), string(raw)));
 
-    match header.get("alg") {
-        Some(Value::String(alg)) if alg == "RS256" => {}
-        Some(Value::String(alg)) => return Err(Reason::AlgNotAllowed(shown(alg))),
+    match header_string("alg") {
+        Some((_, Some(alg))) if alg == "RS256" => {}
+        Some((_, Some(alg))) => return Err(Reason::AlgNotAllowed(shown(&alg))),
         Some(_) => return Err(Reason::AlgNotAllowed("(not a string)".into())),
         None => return Err(Reason::AlgNotAllowed("(missing)".into())),
     }
     if header.contains_key("crit") {
         return Err(Reason::CritNotAllowed);
     }
-    if let Some(h) = KEY_HEADERS.iter().find(|h| header.contains_key(**h)) {
+    if let Some(h) = KEY_HEADERS.iter().find(|h| header.contains_key(h)) {
         return Err(Reason::KeyInHeader(h));
     }
-    match header.get("typ") {
-        None | Some(Value::Null) => {}
-        Some(Value::String(t)) if t.eq_ignore_ascii_case("JWT") => {}
-        Some(Value::String(t)) => return Err(Reason::TypNotAllowed(shown(t))),
+    match header_string("typ") {
+        None | Some((Kind::Null, _)) => {}
+        Some((_, Some(t))) if t.eq_ignore_ascii_case("JWT") => {}
+        Some((_, Some(t))) => return Err(Reason::TypNotAllowed(shown(&t))),
         Some(_) => return Err(Reason::TypNotAllowed("(not a string)".into())),
     }
-    let kid = match header.get("kid") {
-        None | Some(Value::Null) => None,
-        Some(Value::String(k)) if k.is_empty() => return Err(Reason::InvalidKid("kid is empty")),
-        Some(Value::String(k)) if k.len() > MAX_KID_LEN => {
+    let kid = match header_string("kid") {
+        None | Some((Kind::Null, _)) => None,
+        Some((_, Some(k))) if k.is_empty() => return Err(Reason::InvalidKid("kid is empty")),
+        Some((_, Some(k))) if k.len() > MAX_KID_LEN => {
             return Err(Reason::InvalidKid("kid is longer than any key id we issue"));
         }
-        Some(Value::String(k)) if k.chars().any(char::is_control) => {
+        Some((_, Some(k))) if k.chars().any(char::is_control) => {
             return Err(Reason::InvalidKid("kid contains control characters"));
         }
-        Some(Value::String(k)) => Some(k.as_str()),
+        Some((_, Some(k))) => Some(k),
         Some(_) => return Err(Reason::InvalidKid("kid is not a string")),
     };
-    let x5t = match header.get("x5t") {
-        None | Some(Value::Null) => None,
-        Some(Value::String(t)) => Some(t.as_str()),
+    let x5t = match header_string("x5t") {
+        None | Some((Kind::Null, _)) => None,
+        Some((_, Some(t))) => Some(t),
         Some(_) => return Err(Reason::Malformed("x5t is not a string")),
     };
     if parts.signature.is_empty() {
         return Err(Reason::MissingSignature);
     }
-    let key = match keys.lookup(kid, x5t) {
+    let key = match keys.lookup(kid.as_deref(), x5t.as_deref()) {
         Lookup::Found(k) => k,
         Lookup::Unknown => {
-            return Err(Reason::UnknownKid(shown(kid.or(x5t).unwrap_or("(none)"))));
+            return Err(Reason::UnknownKid(shown(
+                kid.as_deref().or(x5t.as_deref()).unwrap_or("(none)"),
+            )));
         }
         Lookup::Ambiguous => return Err(Reason::AmbiguousKey),
     };
@@ -128,8 +141,7 @@ pub(crate) fn verify_signature(
     if !key.verify(parts.signing_input.as_bytes(), &signature) {
         return Err(Reason::BadSignature);
     }
-    let payload = compact::decode_segment(parts.payload, "the payload is not base64url")?;
-    strict_json::parse_object(&payload, "payload")
+    compact::decode_segment(parts.payload, "the payload is not base64url")
 }
 
 /// Validates an id_token presented at our redirect URL.
@@ -140,7 +152,8 @@ pub fn validate_id_token(
     now: SystemTime,
     expected_nonce: Option<&str>,
 ) -> Result<IdToken, Reason> {
-    let claims = verify_signature(token, keys, rules.max_token_bytes)?;
+    let payload = verify_signature(token, keys, rules.max_token_bytes)?;
+    let claims = Object::parse(&payload, "payload")?;
     let r = ClaimReader(&claims);
     let now = unix_seconds(now);
     let leeway = rules.leeway.as_secs();
@@ -148,7 +161,7 @@ pub fn validate_id_token(
     let issuer = r.required_string("iss")?;
     if issuer != rules.issuer {
         return Err(Reason::WrongIssuer {
-            found: shown(issuer),
+            found: shown(&issuer),
             expected: rules.issuer.clone(),
         });
     }
@@ -161,7 +174,9 @@ pub fn validate_id_token(
         });
     }
     match azp {
-        Some(azp) if azp != rules.client_id => return Err(Reason::AzpMismatch(shown(azp))),
+        Some(azp) if azp != rules.client_id.as_str() => {
+            return Err(Reason::AzpMismatch(shown(&azp)));
+        }
         None if audience.len() > 1 => return Err(Reason::AzpRequired),
         _ => {}
     }
@@ -179,7 +194,7 @@ pub fn validate_id_token(
     let subject = r.required_string("sub")?;
     let nonce = r.string("nonce")?;
     if let Some(expected) = expected_nonce {
-        let found = nonce.ok_or(Reason::NonceMissing)?;
+        let found = nonce.as_deref().ok_or(Reason::NonceMissing)?;
         if aws_lc_rs::constant_time::verify_slices_are_equal(found.as_bytes(), expected.as_bytes())
             .is_err()
         {
@@ -202,7 +217,7 @@ pub fn validate_id_token(
         }
     }
     if let Some(ctx) = &superoffice.context_id
-        && crate::ContextId::parse(ctx).is_err()
+        && !crate::ContextId::is_valid(ctx)
     {
         return Err(Reason::InvalidClaim {
             claim: "so:ctx",
@@ -210,23 +225,25 @@ pub fn validate_id_token(
         });
     }
 
-    Ok(IdToken {
-        subject: subject.to_owned(),
-        issuer: issuer.to_owned(),
+    let token = IdToken {
+        subject: subject.into_owned(),
+        issuer: issuer.into_owned(),
         audience,
-        authorized_party: azp.map(str::to_owned),
+        authorized_party: azp.map(|a| a.into_owned()),
         issued_at: iat,
         expires_at,
         not_before,
-        nonce: nonce.map(str::to_owned),
+        nonce: nonce.map(|n| n.into_owned()),
         superoffice,
-        raw: claims.clone(),
-    })
+        payload: Vec::new(),
+    };
+    drop(claims);
+    Ok(IdToken { payload, ..token })
 }
 
 /// `exp` (required), `nbf` and `iat` (optional here) against now and the leeway.
 fn check_times(
-    r: &ClaimReader<'_>,
+    r: &ClaimReader<'_, '_>,
     now: i64,
     leeway: u64,
 ) -> Result<(Option<i64>, i64, Option<i64>), Reason> {
@@ -258,13 +275,14 @@ pub fn validate_system_user_token(
     rules: &SystemUserRules,
     now: SystemTime,
 ) -> Result<SystemUserToken, Reason> {
-    let claims = verify_signature(token, keys, rules.max_token_bytes)?;
+    let payload = verify_signature(token, keys, rules.max_token_bytes)?;
+    let claims = Object::parse(&payload, "payload")?;
     let r = ClaimReader(&claims);
     let now = unix_seconds(now);
     let issuer = r.required_string("iss")?;
     if issuer != SYSTEM_USER_ISSUER {
         return Err(Reason::WrongIssuer {
-            found: shown(issuer),
+            found: shown(&issuer),
             expected: SYSTEM_USER_ISSUER.into(),
         });
     }

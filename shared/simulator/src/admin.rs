@@ -1,0 +1,298 @@
+//! The scripting API under `/__sim/`, for tests in another process (e.g. a browser test):
+//!
+//! | Method and path | Body | Effect |
+//! |---|---|---|
+//! | `GET /__sim/info` | | base URL, issuer, kid, tenants, apps |
+//! | `GET /__sim/requests` | | the request log (JSON array) |
+//! | `DELETE /__sim/requests` | | clears the log |
+//! | `GET /__sim/faults` | | active fault rules |
+//! | `POST /__sim/faults` | a rule or an array of rules | appends rules |
+//! | `DELETE /__sim/faults` | | removes all rules |
+//! | `POST /__sim/tenants/{ctx}/state` | `{"state":"Suspended","valid_until":"2026-01-01T00:00:00Z"}` | sets the tenant state (`valid_until` optional) |
+//! | `POST /__sim/tenants/{ctx}/move` | `{"shard":"sod3"}` | moves the tenant |
+//! | `POST /__sim/tenants/{ctx}/consents/{client_id}` | | grants consent |
+//! | `DELETE /__sim/tenants/{ctx}/consents/{client_id}` | | revokes consent |
+//! | `GET /__sim/tenants/{ctx}/system-tokens/{client_id}` | | `{"SystemToken": "..."}` |
+//! | `POST /__sim/keys/rotate` | `{"keep_old": true}` | rotates the signing key |
+//!
+//! Rule format: see [`crate::faults::FaultRuleWire`].
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use serde_json::{Value, json};
+
+use crate::faults::FaultRuleWire;
+use crate::state::{AppState, TenantStatus};
+use crate::util::parse_rfc3339;
+
+pub(crate) fn routes() -> Router<Arc<AppState>> {
+    Router::new()
+        .route("/__sim/info", get(info))
+        .route("/__sim/requests", get(requests).delete(clear_requests))
+        .route(
+            "/__sim/faults",
+            get(list_faults).post(push_faults).delete(clear_faults),
+        )
+        .route("/__sim/tenants/{ctx}/state", post(set_state))
+        .route("/__sim/tenants/{ctx}/move", post(move_tenant))
+        .route(
+            "/__sim/tenants/{ctx}/consents/{client_id}",
+            post(grant).delete(revoke),
+        )
+        .route(
+            "/__sim/tenants/{ctx}/system-tokens/{client_id}",
+            get(system_token),
+        )
+        .route("/__sim/keys/rotate", post(rotate))
+}
+
+fn bad(message: impl Into<String>) -> Response {
+    (
+        StatusCode::BAD_REQUEST,
+        Json(json!({ "error": message.into() })),
+    )
+        .into_response()
+}
+
+fn not_found(message: impl Into<String>) -> Response {
+    (
+        StatusCode::NOT_FOUND,
+        Json(json!({ "error": message.into() })),
+    )
+        .into_response()
+}
+
+fn ok() -> Response {
+    Json(json!({ "ok": true })).into_response()
+}
+
+fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, String> {
+    serde_json::from_slice(body).map_err(|e| format!("invalid JSON body: {e}"))
+}
+
+async fn info(State(st): State<Arc<AppState>>) -> Response {
+    let tenants: Vec<Value> = {
+        let store = st.store();
+        store
+            .tenants
+            .iter()
+            .map(|t| {
+                json!({
+                    "ContextIdentifier": t.cfg.context_id,
+                    "CompanyName": t.cfg.company_name,
+                    "Shard": t.shard,
+                    "State": t.status.as_str(),
+                    "Users": t.cfg.users.iter().map(|u| json!({
+                        "Email": u.email,
+                        "AssociateId": u.associate_id,
+                        "IsAdministrator": u.is_administrator,
+                    })).collect::<Vec<_>>(),
+                    "Consents": st.apps.iter()
+                        .filter(|a| store.has_consent(&t.cfg.context_id, &a.reg.client_id))
+                        .map(|a| a.reg.client_id.clone())
+                        .collect::<Vec<_>>(),
+                })
+            })
+            .collect()
+    };
+    let apps: Vec<Value> = st
+        .apps
+        .iter()
+        .map(|a| {
+            json!({
+                "Name": a.reg.name,
+                "ClientId": a.reg.client_id,
+                "RedirectUris": a.reg.redirect_uris,
+                "SystemUser": a.system_user_key.is_some(),
+            })
+        })
+        .collect();
+    Json(json!({
+        "base_url": format!("{}/", st.base),
+        "issuer": st.issuer(),
+        "kid": st.current_key().kid(),
+        "tenants": tenants,
+        "apps": apps,
+    }))
+    .into_response()
+}
+
+async fn requests(State(st): State<Arc<AppState>>) -> Response {
+    let log: Vec<Value> = st.log.snapshot().iter().map(|r| r.to_json()).collect();
+    Json(Value::Array(log)).into_response()
+}
+
+async fn clear_requests(State(st): State<Arc<AppState>>) -> Response {
+    st.log.clear();
+    ok()
+}
+
+async fn list_faults(State(st): State<Arc<AppState>>) -> Response {
+    let rules: Vec<Value> = st.faults.rules().iter().map(|r| r.to_json()).collect();
+    Json(Value::Array(rules)).into_response()
+}
+
+async fn push_faults(State(st): State<Arc<AppState>>, body: Bytes) -> Response {
+    let value: Value = match parse(&body) {
+        Ok(v) => v,
+        Err(e) => return bad(e),
+    };
+    let items = match value {
+        Value::Array(items) => items,
+        other => vec![other],
+    };
+    let mut rules = Vec::with_capacity(items.len());
+    for item in items {
+        let wire: FaultRuleWire = match serde_json::from_value(item) {
+            Ok(w) => w,
+            Err(e) => return bad(format!("invalid fault rule: {e}")),
+        };
+        match wire.into_rule() {
+            Ok(rule) => rules.push(rule),
+            Err(e) => return bad(format!("invalid fault rule: {e}")),
+        }
+    }
+    let added = rules.len();
+    for rule in rules {
+        st.faults.push(rule);
+    }
+    Json(json!({ "ok": true, "added": added })).into_response()
+}
+
+async fn clear_faults(State(st): State<Arc<AppState>>) -> Response {
+    st.faults.clear();
+    ok()
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StateBody {
+    state: String,
+    #[serde(default)]
+    valid_until: Option<String>,
+}
+
+async fn set_state(
+    State(st): State<Arc<AppState>>,
+    Path(ctx): Path<String>,
+    body: Bytes,
+) -> Response {
+    let body: StateBody = match parse(&body) {
+        Ok(b) => b,
+        Err(e) => return bad(e),
+    };
+    let status: TenantStatus = match body.state.parse() {
+        Ok(s) => s,
+        Err(e) => return bad(e),
+    };
+    let valid_until = match body.valid_until.as_deref() {
+        None => None,
+        Some(s) => match parse_rfc3339(s) {
+            Some(t) => Some(t),
+            None => return bad("valid_until must be an RFC 3339 time"),
+        },
+    };
+    if st.set_tenant_state(&ctx, status, valid_until) {
+        ok()
+    } else {
+        not_found("unknown tenant")
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MoveBody {
+    shard: String,
+}
+
+async fn move_tenant(
+    State(st): State<Arc<AppState>>,
+    Path(ctx): Path<String>,
+    body: Bytes,
+) -> Response {
+    let body: MoveBody = match parse(&body) {
+        Ok(b) => b,
+        Err(e) => return bad(e),
+    };
+    if body.shard.is_empty() || body.shard.contains('/') {
+        return bad("shard must be a non-empty path segment");
+    }
+    if st.move_tenant(&ctx, &body.shard) {
+        ok()
+    } else {
+        not_found("unknown tenant")
+    }
+}
+
+async fn grant(
+    State(st): State<Arc<AppState>>,
+    Path((ctx, client_id)): Path<(String, String)>,
+) -> Response {
+    if st.grant_consent(&ctx, &client_id) {
+        ok()
+    } else {
+        not_found("unknown tenant or app")
+    }
+}
+
+async fn revoke(
+    State(st): State<Arc<AppState>>,
+    Path((ctx, client_id)): Path<(String, String)>,
+) -> Response {
+    if st.revoke_consent(&ctx, &client_id) {
+        ok()
+    } else {
+        not_found("unknown tenant or app")
+    }
+}
+
+async fn system_token(
+    State(st): State<Arc<AppState>>,
+    Path((ctx, client_id)): Path<(String, String)>,
+) -> Response {
+    match st.system_token(&ctx, &client_id) {
+        Some(t) => Json(json!({ "SystemToken": t })).into_response(),
+        None => not_found("unknown tenant or app, or the app has no system-user key"),
+    }
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RotateBody {
+    #[serde(default)]
+    keep_old: bool,
+}
+
+async fn rotate(State(st): State<Arc<AppState>>, body: Bytes) -> Response {
+    let body: RotateBody = if body.is_empty() {
+        RotateBody::default()
+    } else {
+        match parse(&body) {
+            Ok(b) => b,
+            Err(e) => return bad(e),
+        }
+    };
+    // Key generation takes a moment of CPU; keep it off the async workers.
+    let rotating = Arc::clone(&st);
+    let result = tokio::task::spawn_blocking(move || rotating.rotate_key(body.keep_old))
+        .await
+        .map_err(|e| e.to_string())
+        .and_then(|r| r.map_err(|e| e.to_string()));
+    match result {
+        Ok(()) => Json(json!({ "ok": true, "kid": st.current_key().kid() })).into_response(),
+        Err(e) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            Json(json!({ "error": e })),
+        )
+            .into_response(),
+    }
+}

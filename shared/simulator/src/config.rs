@@ -1,0 +1,176 @@
+//! What the simulator knows before it starts: registered apps, tenants and their users.
+
+use std::fmt;
+use std::time::Duration;
+
+/// Everything [`crate::Simulator::start`] needs.
+#[derive(Clone)]
+pub struct SimulatorConfig {
+    /// Partner applications registered in the (simulated) Developer Portal.
+    pub apps: Vec<AppRegistration>,
+    /// Customer tenants (databases) with their users.
+    pub tenants: Vec<TenantConfig>,
+    /// PKCS#8 DER of the RSA key that signs id_tokens and system-user JWTs; a fresh 2048-bit key is
+    /// generated when `None`.
+    pub signing_key_pkcs8_der: Option<Vec<u8>>,
+    /// The tenant state API answers `ValidUntil = now + state_valid_for` (default 10 minutes) unless a
+    /// fixed time was set with [`crate::SimulatorHandle::set_tenant_state`].
+    pub state_valid_for: Duration,
+    /// How long an authorization code can be exchanged after it was issued. SuperOffice documents
+    /// 10 minutes (the default); tests shorten it to check expiry.
+    pub code_lifetime: Duration,
+}
+
+impl Default for SimulatorConfig {
+    fn default() -> Self {
+        Self {
+            apps: Vec::new(),
+            tenants: Vec::new(),
+            signing_key_pkcs8_der: None,
+            state_valid_for: Duration::from_secs(600),
+            code_lifetime: Duration::from_secs(600),
+        }
+    }
+}
+
+impl fmt::Debug for SimulatorConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SimulatorConfig")
+            .field("apps", &self.apps)
+            .field("tenants", &self.tenants)
+            .field(
+                "signing_key_pkcs8_der",
+                &self.signing_key_pkcs8_der.as_ref().map(|_| "<redacted>"),
+            )
+            .field("state_valid_for", &self.state_valid_for)
+            .field("code_lifetime", &self.code_lifetime)
+            .finish()
+    }
+}
+
+/// A partner application as registered in the Developer Portal.
+#[derive(Clone)]
+pub struct AppRegistration {
+    /// The application name, e.g. "Acme Sync". Shown on the consent page and used as the prefix of
+    /// the system-user token (`"{name}-{random}"`).
+    pub name: String,
+    /// The client id (SuperOffice: 32 hex characters), the `aud` of id_tokens.
+    pub client_id: String,
+    /// The client secret, also called the application token (`ApplicationToken`, `SO-AppToken`).
+    pub client_secret: String,
+    /// Registered redirect URIs; `redirect_uri` must match one of them exactly.
+    pub redirect_uris: Vec<String>,
+    /// The public half of the app's system-user certificate, as SubjectPublicKeyInfo or PKCS#1
+    /// `RSAPublicKey` DER. When present the app has the system-user ("server-to-server") feature: its
+    /// id_tokens carry `system_token` and it may call `PartnerSystemUser/Authenticate`.
+    pub system_user_public_key_der: Option<Vec<u8>>,
+}
+
+impl fmt::Debug for AppRegistration {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AppRegistration")
+            .field("name", &self.name)
+            .field("client_id", &self.client_id)
+            .field("client_secret", &"<redacted>")
+            .field("redirect_uris", &self.redirect_uris)
+            .field(
+                "system_user_public_key_der",
+                &self
+                    .system_user_public_key_der
+                    .as_ref()
+                    .map(|k| format!("{} bytes", k.len())),
+            )
+            .finish()
+    }
+}
+
+/// A customer tenant (one SuperOffice database).
+#[derive(Debug, Clone)]
+pub struct TenantConfig {
+    /// The context identifier, e.g. "Cust12345".
+    pub context_id: String,
+    pub company_name: String,
+    /// The database serial number (`serial` claim; the system-user JWT's `aud` is `spn:{serial}`).
+    pub serial: String,
+    /// The path segment standing for the tenant's API host, e.g. "sod2" for `sod2.superoffice.com`.
+    pub shard: String,
+    pub users: Vec<UserConfig>,
+}
+
+/// A SuperID user with an associate in a tenant.
+#[derive(Debug, Clone)]
+pub struct UserConfig {
+    /// The SuperID username; also `sub`, `upn` and `email` in the id_token.
+    pub email: String,
+    pub associate_id: u32,
+    pub first_name: String,
+    pub last_name: String,
+    pub initials: String,
+    /// Whether the user may approve apps (General/User Administrator function rights).
+    pub is_administrator: bool,
+}
+
+impl UserConfig {
+    pub fn full_name(&self) -> String {
+        format!("{} {}", self.first_name, self.last_name)
+    }
+}
+
+impl SimulatorConfig {
+    /// One app and two tenants:
+    ///
+    /// - `Cust12345` "Demo Company AS", serial "1801550193", shard "sod2", with the administrator
+    ///   `ada@demo.example` (associate 5, "Ada Admin") and the ordinary user `ulf@demo.example`
+    ///   (associate 6, "Ulf User");
+    /// - `Cust67890` "Other Tenant AS", serial "1801550194", shard "sod3", with the administrator
+    ///   `eve@other.example` (associate 5, "Eve Other").
+    ///
+    /// No tenant has consented to the app yet: sign in as an administrator and approve, or call
+    /// [`crate::SimulatorHandle::grant_consent`].
+    pub fn demo(app: AppRegistration) -> Self {
+        Self {
+            apps: vec![app],
+            tenants: vec![
+                TenantConfig {
+                    context_id: "Cust12345".into(),
+                    company_name: "Demo Company AS".into(),
+                    serial: "1801550193".into(),
+                    shard: "sod2".into(),
+                    users: vec![
+                        UserConfig {
+                            email: "ada@demo.example".into(),
+                            associate_id: 5,
+                            first_name: "Ada".into(),
+                            last_name: "Admin".into(),
+                            initials: "AA".into(),
+                            is_administrator: true,
+                        },
+                        UserConfig {
+                            email: "ulf@demo.example".into(),
+                            associate_id: 6,
+                            first_name: "Ulf".into(),
+                            last_name: "User".into(),
+                            initials: "UU".into(),
+                            is_administrator: false,
+                        },
+                    ],
+                },
+                TenantConfig {
+                    context_id: "Cust67890".into(),
+                    company_name: "Other Tenant AS".into(),
+                    serial: "1801550194".into(),
+                    shard: "sod3".into(),
+                    users: vec![UserConfig {
+                        email: "eve@other.example".into(),
+                        associate_id: 5,
+                        first_name: "Eve".into(),
+                        last_name: "Other".into(),
+                        initials: "EO".into(),
+                        is_administrator: true,
+                    }],
+                },
+            ],
+            ..Self::default()
+        }
+    }
+}

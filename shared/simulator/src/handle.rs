@@ -1,0 +1,247 @@
+//! Starting the simulator and the handle tests use to script it.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::sync::{Arc, Mutex};
+use std::time::SystemTime;
+
+use serde_json::Value;
+use tokio::net::TcpListener;
+use tokio::sync::Notify;
+use tokio::task::JoinHandle;
+use url::Url;
+
+use crate::config::SimulatorConfig;
+use crate::error::SimulatorError;
+use crate::faults::Faults;
+use crate::record::RecordedRequest;
+use crate::routes::Route;
+use crate::server::{Routers, serve};
+use crate::state::{AppState, TenantStatus};
+
+/// Starts simulators.
+pub struct Simulator;
+
+impl Simulator {
+    /// Binds `addr` (e.g. `127.0.0.1:0` for any free port) and serves until
+    /// [`SimulatorHandle::shutdown`] or the end of the Tokio runtime.
+    pub async fn start(
+        config: SimulatorConfig,
+        addr: SocketAddr,
+    ) -> Result<SimulatorHandle, SimulatorError> {
+        let listener = TcpListener::bind(addr)
+            .await
+            .map_err(|source| SimulatorError::Bind { addr, source })?;
+        let local = listener
+            .local_addr()
+            .map_err(|source| SimulatorError::Bind { addr, source })?;
+        // A wildcard bind is still reached over loopback.
+        let host_ip = match local.ip() {
+            IpAddr::V4(ip) if ip.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
+            IpAddr::V6(ip) if ip.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
+            ip => ip,
+        };
+        let base = format!("http://{}", SocketAddr::new(host_ip, local.port()));
+        let base_url = Url::parse(&format!("{base}/"))
+            .map_err(|e| SimulatorError::Config(format!("base URL: {e}")))?;
+        // Key generation takes a moment of CPU; keep it off the async workers.
+        let state = tokio::task::spawn_blocking(move || AppState::new(config, base))
+            .await
+            .map_err(|e| SimulatorError::Config(format!("startup task failed: {e}")))??;
+        let state = Arc::new(state);
+        let routers = Routers::new(&state);
+        let shutdown = Arc::new(Notify::new());
+        let task = tokio::spawn(serve(
+            listener,
+            Arc::clone(&state),
+            routers,
+            Arc::clone(&shutdown),
+        ));
+        tracing::info!(%base_url, "SuperOffice simulator listening");
+        Ok(SimulatorHandle {
+            state,
+            base_url,
+            shutdown,
+            task: Arc::new(Mutex::new(Some(task))),
+        })
+    }
+}
+
+/// Controls a running simulator. Cheap to clone; all clones control the same simulator.
+#[derive(Clone)]
+pub struct SimulatorHandle {
+    state: Arc<AppState>,
+    base_url: Url,
+    shutdown: Arc<Notify>,
+    task: Arc<Mutex<Option<JoinHandle<()>>>>,
+}
+
+impl std::fmt::Debug for SimulatorHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SimulatorHandle")
+            .field("base_url", &self.base_url.as_str())
+            .finish_non_exhaustive()
+    }
+}
+
+impl SimulatorHandle {
+    /// `http://127.0.0.1:PORT/`.
+    pub fn base_url(&self) -> Url {
+        self.base_url.clone()
+    }
+
+    /// The `iss` of id_tokens: the base URL without the trailing slash.
+    pub fn issuer(&self) -> String {
+        self.state.issuer().to_owned()
+    }
+
+    /// `{base}/login/.well-known/openid-configuration`.
+    pub fn discovery_url(&self) -> String {
+        format!("{}{}", self.state.base, crate::routes::DISCOVERY_PATH)
+    }
+
+    /// `{base}/{shard}/{ctx}/api/` for the tenant's current shard.
+    pub fn webapi_url(&self, ctx: &str) -> Option<String> {
+        let store = self.state.store();
+        store
+            .tenant(ctx)
+            .map(|t| format!("{}/api/", self.state.tenant_root(t)))
+    }
+
+    /// Scripted failures.
+    pub fn faults(&self) -> &Faults {
+        &self.state.faults
+    }
+
+    /// The request log, oldest first.
+    pub fn requests(&self) -> Vec<RecordedRequest> {
+        self.state.log.snapshot()
+    }
+
+    /// How many logged requests went to `route` (answered or not).
+    pub fn count(&self, route: Route) -> usize {
+        self.state.log.count(route)
+    }
+
+    pub fn clear_requests(&self) {
+        self.state.log.clear();
+    }
+
+    /// Sets what the tenant state API reports. `valid_until: None` means "now + state_valid_for" on
+    /// every request. A state that is not running (anything but Running and OnlineMaintenance) also
+    /// makes the tenant's WebAPI answer 503. Returns false for an unknown tenant.
+    pub fn set_tenant_state(
+        &self,
+        ctx: &str,
+        state: TenantStatus,
+        valid_until: Option<SystemTime>,
+    ) -> bool {
+        let ok = self.state.set_tenant_state(ctx, state, valid_until);
+        if !ok {
+            tracing::warn!(ctx, "set_tenant_state: unknown tenant");
+        }
+        ok
+    }
+
+    /// The tenant's state as the state API reports it.
+    pub fn tenant_state(&self, ctx: &str) -> Option<TenantStatus> {
+        self.state.store().tenant(ctx).map(|t| t.status)
+    }
+
+    /// Moves the tenant to another shard: the state API and new tokens point there, and requests
+    /// under any other shard get 421 "Wrong subdomain used to access tenant". Returns false for an
+    /// unknown tenant.
+    pub fn move_tenant(&self, ctx: &str, new_shard: &str) -> bool {
+        let ok = self.state.move_tenant(ctx, new_shard);
+        if !ok {
+            tracing::warn!(ctx, "move_tenant: unknown tenant");
+        }
+        ok
+    }
+
+    /// Removes the tenant's approval of the app (as an admin would in the App Store): its refresh
+    /// and access tokens and system-user tickets stop working, the system-user service answers
+    /// "Revoked: …", and the system token changes. Returns false for an unknown tenant or app.
+    pub fn revoke_consent(&self, ctx: &str, client_id: &str) -> bool {
+        let ok = self.state.revoke_consent(ctx, client_id);
+        if !ok {
+            tracing::warn!(ctx, client_id, "revoke_consent: unknown tenant or app");
+        }
+        ok
+    }
+
+    /// Records the tenant's approval of the app, as "I approve" on the consent page does.
+    /// Returns false for an unknown tenant or app.
+    pub fn grant_consent(&self, ctx: &str, client_id: &str) -> bool {
+        let ok = self.state.grant_consent(ctx, client_id);
+        if !ok {
+            tracing::warn!(ctx, client_id, "grant_consent: unknown tenant or app");
+        }
+        ok
+    }
+
+    pub fn has_consent(&self, ctx: &str, client_id: &str) -> bool {
+        let store = self.state.store();
+        store
+            .tenant(ctx)
+            .is_some_and(|t| store.has_consent(&t.cfg.context_id, client_id))
+    }
+
+    /// Switches to a freshly generated signing key. With `keep_old_in_jwks` the previous keys stay
+    /// in the JWKS after the new one; without, only the new key is published.
+    pub fn rotate_signing_key(&self, keep_old_in_jwks: bool) {
+        if let Err(e) = self.state.rotate_key(keep_old_in_jwks) {
+            tracing::error!(error = %e, "rotate_signing_key failed");
+        }
+    }
+
+    /// The `kid` of the current signing key.
+    pub fn signing_kid(&self) -> String {
+        self.state.current_key().kid().to_owned()
+    }
+
+    /// Signs any header and claims with the current key (RS256), for tests that need tokens the
+    /// simulator would not issue. The header is used as given; `"alg": "RS256"` is added only if
+    /// the header is an object without `alg`.
+    pub fn sign_jwt(&self, header: &Value, claims: &Value) -> String {
+        let mut header = header.clone();
+        if let Some(obj) = header.as_object_mut() {
+            obj.entry("alg")
+                .or_insert_with(|| Value::String("RS256".into()));
+        }
+        self.state
+            .current_key()
+            .sign_jwt(&header, claims)
+            .expect("RSA signing with a parsed key does not fail")
+    }
+
+    /// PKCS#8 DER of the current signing key.
+    pub fn signing_key_pkcs8_der(&self) -> Vec<u8> {
+        self.state.current_key().pkcs8().to_vec()
+    }
+
+    /// The current JWKS document.
+    pub fn jwks(&self) -> Value {
+        let keys: Vec<Value> = self
+            .state
+            .published_keys()
+            .iter()
+            .map(|k| k.jwk())
+            .collect();
+        serde_json::json!({ "keys": keys })
+    }
+
+    /// The system token of (tenant, app): what the `system_token` claim carries. `None` for an
+    /// unknown tenant or app, or an app without a system-user public key.
+    pub fn system_token(&self, ctx: &str, client_id: &str) -> Option<String> {
+        self.state.system_token(ctx, client_id)
+    }
+
+    /// Stops accepting connections and drops all open ones (including hanging requests).
+    pub async fn shutdown(self) {
+        self.shutdown.notify_one();
+        let task = self.task.lock().unwrap_or_else(|p| p.into_inner()).take();
+        if let Some(task) = task {
+            let _ = task.await;
+        }
+    }
+}

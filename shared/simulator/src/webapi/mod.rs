@@ -1,0 +1,256 @@
+//! The tenant WebAPI under `/{shard}/{ctx}/api`.
+//!
+//! Every request first passes the checks the real front door applies, in this order:
+//!
+//! 1. unknown tenant → 404 (WebAPI error shape);
+//! 2. wrong shard (the tenant lives on another "subdomain") → 421 "Wrong subdomain used to access tenant";
+//! 3. `GET /{shard}/{ctx}/api` → the unauthenticated version info;
+//! 4. tenant not running (State other than Running / OnlineMaintenance) → 503;
+//! 5. credentials → else 401: `Authorization: SOTicket <ticket issued for this tenant>` with
+//!    `SO-AppToken: <client secret of the app the ticket was issued to>`, or
+//!    `Authorization: Bearer <OIDC access token issued for this tenant>` (`SO-AppToken`, if sent,
+//!    must be that app's secret).
+//!
+//! Then the request goes to [`router`] with the `/{shard}/{ctx}/api` prefix stripped and a
+//! [`Caller`] in its extensions.
+//!
+//! To add an area (lists, UDFs, web panels…), create `src/webapi/<area>.rs` with a
+//! `pub(crate) fn routes() -> Router<Arc<AppState>>` whose paths start at `/v1/...`, and merge it in
+//! [`router`]. Handlers take `Extension<Caller>` and answer errors with [`error`].
+
+pub(crate) mod principal;
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::body::Body;
+use axum::extract::Request;
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+use axum::{Json, Router};
+use serde_json::json;
+use tower::ServiceExt as _;
+
+use crate::state::{AppState, TICKET_LIFETIME, constant_time_eq};
+use crate::util::clip;
+use crate::{NETSERVER_LABEL, WRONG_SUBDOMAIN_TEXT};
+
+/// Who is calling, as established by the credentials.
+#[derive(Debug, Clone)]
+pub(crate) struct Caller {
+    /// Canonical context id.
+    pub(crate) ctx: String,
+    /// The app whose ticket / token this is.
+    pub(crate) client_id: String,
+    pub(crate) identity: Identity,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) enum Identity {
+    /// A system-user ticket (`SOTicket`).
+    SystemUser { associate_id: u32 },
+    /// An OIDC access token (`Bearer 8A:...`) for a signed-in user.
+    User { email: String },
+}
+
+/// The WebAPI routes, relative to `{tenant}/api`.
+pub(crate) fn router(state: Arc<AppState>) -> Router {
+    Router::new()
+        .merge(principal::routes())
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .with_state(state)
+}
+
+/// The documented WebAPI error shape: `{Error, ErrorType, ErrorMessage, ErrorSource}`.
+pub(crate) fn error(status: StatusCode, error_type: &str, message: &str, source: &str) -> Response {
+    (
+        status,
+        Json(json!({
+            "Error": true,
+            "ErrorType": error_type,
+            "ErrorMessage": message,
+            "ErrorSource": source,
+        })),
+    )
+        .into_response()
+}
+
+async fn not_found(uri: Uri) -> Response {
+    error(
+        StatusCode::NOT_FOUND,
+        "NotFound",
+        "No such resource in the simulated WebAPI",
+        &clip(uri.path(), 200),
+    )
+}
+
+async fn method_not_allowed(method: Method, uri: Uri) -> Response {
+    error(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "MethodNotAllowed",
+        &format!("{method} is not supported here"),
+        &clip(uri.path(), 200),
+    )
+}
+
+/// Applies the front-door checks and forwards to the WebAPI router.
+pub(crate) async fn handle(
+    st: &Arc<AppState>,
+    router: Router,
+    mut req: Request,
+    shard: &str,
+    ctx: &str,
+    rest: &str,
+) -> Response {
+    let source = format!("/api{}", clip(rest, 200));
+    let tenant_info = {
+        let store = st.store();
+        store.tenant(ctx).map(|t| {
+            (
+                t.cfg.context_id.clone(),
+                t.shard.clone(),
+                t.status,
+                st.tenant_root(t),
+            )
+        })
+    };
+    let Some((ctx, current_shard, status, root)) = tenant_info else {
+        return error(
+            StatusCode::NOT_FOUND,
+            "NotFound",
+            &format!("Unknown tenant {}", clip(ctx, 40)),
+            &source,
+        );
+    };
+    if !current_shard.eq_ignore_ascii_case(shard) {
+        return misdirected();
+    }
+    if (rest.is_empty() || rest == "/") && req.method() == Method::GET {
+        return api_info(&root);
+    }
+    if !status.is_running() {
+        return error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "TenantNotRunning",
+            &format!("Tenant {ctx} is {status}"),
+            &source,
+        );
+    }
+    let caller = match authenticate(st, &ctx, req.headers()) {
+        Ok(c) => c,
+        Err(message) => {
+            return error(StatusCode::UNAUTHORIZED, "Unauthorized", message, &source);
+        }
+    };
+    let path_and_query = match req.uri().query() {
+        Some(q) => format!("{rest}?{q}"),
+        None => rest.to_owned(),
+    };
+    let Ok(uri) = path_and_query.parse::<Uri>() else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "BadRequest",
+            "Malformed URL",
+            &source,
+        );
+    };
+    *req.uri_mut() = uri;
+    tracing::debug!(ctx = %caller.ctx, client_id = %caller.client_id, path = rest, "simulated WebAPI call");
+    req.extensions_mut().insert(caller);
+    match router.oneshot(req.map(Body::new)).await {
+        Ok(resp) => resp,
+        Err(never) => match never {},
+    }
+}
+
+/// 421 with the documented text.
+pub(crate) fn misdirected() -> Response {
+    let mut resp = (StatusCode::MISDIRECTED_REQUEST, WRONG_SUBDOMAIN_TEXT).into_response();
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    resp
+}
+
+/// What `GET {Api}` returns: NetServer version information (see `vendor/tenant-state-api-info-example.json`).
+fn api_info(root: &str) -> Response {
+    Json(json!({
+        "v1": format!("{root}/api/v1/"),
+        "NetServerVersion": "11.10.721.0",
+        "NetServerAssembly": "11.10.0.0",
+        "NetServerDate": "2026-02-24",
+        "NetServerLabel": NETSERVER_LABEL,
+        "NetServer": format!("SuperOffice 11.10 NetServer 11.10 Release (Build: {NETSERVER_LABEL})"),
+        "Services": "Services87",
+        "ServicesCurrent": "Services88",
+        "Version": "v1",
+        "Documentation": "https://docs.superoffice.com/en/api/",
+    }))
+    .into_response()
+}
+
+fn authenticate(st: &AppState, ctx: &str, headers: &HeaderMap) -> Result<Caller, &'static str> {
+    let auth = headers
+        .get(header::AUTHORIZATION)
+        .ok_or("Authorization header required (SOTicket or Bearer)")?
+        .to_str()
+        .map_err(|_| "malformed Authorization header")?;
+    let (scheme, credential) = auth
+        .split_once(' ')
+        .ok_or("malformed Authorization header")?;
+    let credential = credential.trim();
+    let app_token = match headers.get("SO-AppToken") {
+        None => None,
+        Some(v) => Some(v.to_str().map_err(|_| "malformed SO-AppToken header")?),
+    };
+    let mut store = st.store();
+    let now = Instant::now();
+    if scheme.eq_ignore_ascii_case("SOTicket") {
+        let ticket = store
+            .tickets
+            .get_mut(credential)
+            .filter(|t| t.expires > now && t.ctx == ctx)
+            .ok_or("unknown or expired ticket for this tenant")?;
+        let app = st
+            .app(&ticket.client_id)
+            .ok_or("unknown or expired ticket for this tenant")?;
+        let app_token = app_token.ok_or("SO-AppToken header required with a ticket")?;
+        if !constant_time_eq(app.reg.client_secret.as_bytes(), app_token.as_bytes()) {
+            return Err("SO-AppToken does not belong to the application of this ticket");
+        }
+        // Sliding expiry.
+        ticket.expires = now + TICKET_LIFETIME;
+        return Ok(Caller {
+            ctx: ctx.to_owned(),
+            client_id: ticket.client_id.clone(),
+            identity: Identity::SystemUser {
+                associate_id: ticket.associate_id,
+            },
+        });
+    }
+    if scheme.eq_ignore_ascii_case("Bearer") {
+        let grant = store
+            .access_tokens
+            .get(credential)
+            .filter(|a| a.expires > now && a.grant.ctx == ctx)
+            .ok_or("unknown or expired access token for this tenant")?
+            .grant
+            .clone();
+        if let Some(app_token) = app_token {
+            let app = st
+                .app(&grant.client_id)
+                .ok_or("unknown or expired access token for this tenant")?;
+            if !constant_time_eq(app.reg.client_secret.as_bytes(), app_token.as_bytes()) {
+                return Err("SO-AppToken does not belong to the application of this token");
+            }
+        }
+        return Ok(Caller {
+            ctx: ctx.to_owned(),
+            client_id: grant.client_id,
+            identity: Identity::User { email: grant.email },
+        });
+    }
+    Err("unsupported Authorization scheme (SOTicket or Bearer; Basic is not allowed in Online)")
+}

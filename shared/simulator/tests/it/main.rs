@@ -1,0 +1,9 @@
+//! Integration tests of the SuperOffice simulator over real HTTP (one test binary, several modules).
+
+mod code_flow;
+mod common;
+mod faults;
+mod shapes;
+mod system_user;
+mod tenant;
+mod token_errors;
