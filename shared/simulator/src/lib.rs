@@ -49,6 +49,7 @@ mod server;
 mod state;
 mod system_user;
 mod tenant_state;
+pub mod user_agent;
 mod util;
 mod webapi;
 
