@@ -271,3 +271,71 @@ fn usage_and_configuration_errors_exit_2() {
         assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
     }
 }
+
+/// With `--issuer` and no key file, keys come from the issuer's discovery document and JWKS, as in a
+/// deployed stack: here the simulator over HTTP.
+#[tokio::test]
+async fn keys_are_fetched_through_discovery_when_no_key_file_is_given() {
+    use superoffice_simulator::{AppRegistration, Route, Simulator, SimulatorConfig};
+    let app = AppRegistration {
+        name: "Acme Sync".into(),
+        client_id: CLIENT.into(),
+        client_secret: "s3cret".into(),
+        redirect_uris: vec!["http://127.0.0.1:9/callback".into()],
+        system_user_public_key_der: None,
+    };
+    let sim = Simulator::start(SimulatorConfig::demo(app), "127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let token = sim.sign_jwt(
+        &json!({"alg": "RS256", "kid": sim.signing_kid(), "typ": "JWT"}),
+        &json!({"sub": "ada@demo.example", "iss": sim.issuer(), "aud": CLIENT, "iat": now, "exp": now + 300}),
+    );
+    let issuer = sim.issuer();
+    let out = tokio::task::spawn_blocking(move || {
+        soapp(
+            &[
+                "token",
+                "verify",
+                "--client-id",
+                CLIENT,
+                "--issuer",
+                &issuer,
+                &token,
+            ],
+            None,
+        )
+    })
+    .await
+    .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(sim.count(Route::Discovery), 1);
+    assert_eq!(sim.count(Route::Jwks), 1);
+
+    // The same token presented to a stack that pins another client id.
+    let issuer = sim.issuer();
+    let token = sim.sign_jwt(
+        &json!({"alg": "RS256", "kid": sim.signing_kid()}),
+        &json!({"sub": "x", "iss": sim.issuer(), "aud": "someone-else", "iat": now, "exp": now + 300}),
+    );
+    let out = tokio::task::spawn_blocking(move || {
+        soapp(
+            &[
+                "token",
+                "verify",
+                "--client-id",
+                CLIENT,
+                "--issuer",
+                &issuer,
+                &token,
+            ],
+            None,
+        )
+    })
+    .await
+    .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).starts_with("invalid: wrong_audience"));
+    sim.shutdown().await;
+}
