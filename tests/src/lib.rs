@@ -97,3 +97,74 @@ pub fn platform_with(
 pub fn platform(sim: &SimulatorHandle) -> SuperOffice {
     platform_with(sim, Arc::new(SystemClock), Arc::new(RandomJitter))
 }
+
+/// The AWS API emulator the test command started (`AWS_ENDPOINT_URL`). Tests that need it fail with
+/// this message when it is missing instead of passing silently.
+pub fn aws_emulator() -> String {
+    std::env::var("AWS_ENDPOINT_URL").unwrap_or_else(|_| {
+        panic!(
+            "this test needs the AWS API emulator: run it through scripts/test, which installs moto \
+             and sets AWS_ENDPOINT_URL (or start `moto_server -H 127.0.0.1 -p PORT` and set \
+             AWS_ENDPOINT_URL=http://127.0.0.1:PORT with dummy credentials and AWS_REGION)"
+        )
+    })
+}
+
+/// A DynamoDB table shaped like the deployed one (pk/sk, TTL on `expires_at`) in the emulator.
+pub async fn emulator_table(prefix: &str) -> domain::store::dynamo::DynamoItems {
+    use aws_sdk_dynamodb::types::{
+        AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
+        TimeToLiveSpecification,
+    };
+    let endpoint = aws_emulator();
+    let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .endpoint_url(endpoint)
+        .load()
+        .await;
+    let client = aws_sdk_dynamodb::Client::new(&config);
+    let table = format!(
+        "{prefix}-{}",
+        superoffice::oidc::random_token().expect("random")[..8]
+            .to_ascii_lowercase()
+            .replace(['-', '_'], "x")
+    );
+    let attr = |name: &str| {
+        AttributeDefinition::builder()
+            .attribute_name(name)
+            .attribute_type(ScalarAttributeType::S)
+            .build()
+            .expect("attribute")
+    };
+    let key = |name: &str, kind| {
+        KeySchemaElement::builder()
+            .attribute_name(name)
+            .key_type(kind)
+            .build()
+            .expect("key")
+    };
+    client
+        .create_table()
+        .table_name(&table)
+        .billing_mode(BillingMode::PayPerRequest)
+        .attribute_definitions(attr("pk"))
+        .attribute_definitions(attr("sk"))
+        .key_schema(key("pk", KeyType::Hash))
+        .key_schema(key("sk", KeyType::Range))
+        .send()
+        .await
+        .expect("the emulator creates the table");
+    client
+        .update_time_to_live()
+        .table_name(&table)
+        .time_to_live_specification(
+            TimeToLiveSpecification::builder()
+                .attribute_name("expires_at")
+                .enabled(true)
+                .build()
+                .expect("ttl"),
+        )
+        .send()
+        .await
+        .expect("TTL on expires_at");
+    domain::store::dynamo::DynamoItems::new(client, table)
+}

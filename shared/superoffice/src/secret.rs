@@ -66,3 +66,17 @@ mod tests {
         assert_eq!(s.expose(), "hunter2-very-secret");
     }
 }
+
+/// For storing a secret where it must be kept (a server-side record): `#[serde(with = "superoffice::secret::stored")]`.
+/// Deliberately not a `Serialize` impl on [`Secret`], so serializing one is always a visible choice.
+pub mod stored {
+    use super::Secret;
+
+    pub fn serialize<S: serde::Serializer>(secret: &Secret, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(secret.expose())
+    }
+
+    pub fn deserialize<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Secret, D::Error> {
+        <Secret as serde::Deserialize>::deserialize(d)
+    }
+}

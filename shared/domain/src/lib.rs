@@ -1,0 +1,15 @@
+//! The app's domain: what a deployment knows and keeps, independent of where it runs.
+//!
+//! * [`config`]: typed configuration, validated at start with every problem reported at once.
+//! * [`secrets`]: where secret values come from (AWS Secrets Manager by reference, or files locally).
+//! * [`store`]: storage ports and their adapters (DynamoDB in AWS, an embedded database locally).
+//! * [`signin`]: pending sign-ins and sessions, the records behind the redirect URL.
+//! * [`web`]: the HTTP plumbing the functions share: cookies, pages, errors, request ids.
+//! * [`telemetry`]: JSON logs through `tracing`.
+
+pub mod config;
+pub mod secrets;
+pub mod signin;
+pub mod store;
+pub mod telemetry;
+pub mod web;

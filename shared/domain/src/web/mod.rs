@@ -1,0 +1,232 @@
+//! HTTP plumbing shared by the functions and the local runner.
+//!
+//! Handlers take an `http::Request<Bytes>` and return an `http::Response<Bytes>`: the same code runs
+//! behind API Gateway (through `lambda_http`), in `soapp serve` and in tests. This module holds what
+//! every page needs: reading cookies, forms and queries with limits; the cookies we set; safe return
+//! paths; the page layout and the friendly error page; security headers.
+
+use bytes::Bytes;
+use http::header::{self, HeaderValue};
+use http::{Response, StatusCode};
+
+pub mod cookies;
+pub mod pages;
+
+pub type WebRequest = http::Request<Bytes>;
+pub type WebResponse = http::Response<Bytes>;
+
+/// Largest form body we read (a form_post callback is well under 8 kB).
+pub const MAX_FORM_BYTES: usize = 16 * 1024;
+
+/// What a handler knows about the request beyond HTTP.
+#[derive(Debug, Clone)]
+pub struct RequestContext {
+    /// Lambda's request id, or a random one locally: on every log line and error page.
+    pub request_id: String,
+}
+
+/// Name/value pairs from the query string.
+pub fn query_pairs(req: &WebRequest) -> Vec<(String, String)> {
+    req.uri()
+        .query()
+        .map(|q| {
+            url::form_urlencoded::parse(q.as_bytes())
+                .into_owned()
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Name/value pairs from an `application/x-www-form-urlencoded` body, or `None` when the body is
+/// something else or too large.
+pub fn form_pairs(req: &WebRequest) -> Option<Vec<(String, String)>> {
+    let is_form = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| {
+            ct.split(';').next().is_some_and(|t| {
+                t.trim()
+                    .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+            })
+        });
+    if !is_form || req.body().len() > MAX_FORM_BYTES {
+        return None;
+    }
+    Some(
+        url::form_urlencoded::parse(req.body())
+            .into_owned()
+            .collect(),
+    )
+}
+
+/// The first value of `name`, if it occurs exactly once (a repeated parameter is an attack or a bug,
+/// never something to pick from).
+pub fn single<'a>(pairs: &'a [(String, String)], name: &str) -> Result<Option<&'a str>, ()> {
+    let mut found = pairs.iter().filter(|(k, _)| k == name);
+    match (found.next(), found.next()) {
+        (None, _) => Ok(None),
+        (Some((_, v)), None) => Ok(Some(v.as_str())),
+        (Some(_), Some(_)) => Err(()),
+    }
+}
+
+/// A same-site relative path to return to after sign-in, or `None`. Only `/…` paths on this site:
+/// no scheme, no `//host`, no backslash tricks (`/\evil.tld`), no control characters.
+pub fn safe_return_path(candidate: &str) -> Option<String> {
+    if candidate.is_empty()
+        || candidate.len() > 512
+        || !candidate.starts_with('/')
+        || candidate.starts_with("//")
+        || candidate.contains('\\')
+        || candidate
+            .chars()
+            .any(|c| c.is_control() || c.is_whitespace())
+    {
+        return None;
+    }
+    // Resolve against a fixed origin: anything that leaves it is refused (covers `/%5C…`, `/..//`…).
+    let base = url::Url::parse("https://app.invalid/").ok()?;
+    let resolved = base.join(candidate).ok()?;
+    if resolved.origin() != base.origin() {
+        return None;
+    }
+    let lower = candidate.to_ascii_lowercase();
+    if lower.contains("%5c") || lower.contains("%2f%2f") || lower.starts_with("/%2f") {
+        return None;
+    }
+    let mut path = resolved.path().to_owned();
+    if let Some(q) = resolved.query() {
+        path.push('?');
+        path.push_str(q);
+    }
+    Some(path)
+}
+
+/// The header values every response carries.
+pub fn secure_headers(resp: &mut WebResponse) {
+    let h = resp.headers_mut();
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(
+        header::STRICT_TRANSPORT_SECURITY,
+        HeaderValue::from_static("max-age=31536000; includeSubDomains"),
+    );
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(
+            "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; \
+             frame-ancestors 'self' https://*.superoffice.com; base-uri 'none'",
+        ),
+    );
+}
+
+/// An HTML response with the security headers.
+pub fn html(status: StatusCode, markup: maud::Markup) -> WebResponse {
+    let mut resp = Response::new(Bytes::from(markup.into_string()));
+    *resp.status_mut() = status;
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    secure_headers(&mut resp);
+    resp
+}
+
+/// `303 See Other` to a location (absolute for external targets, a path for our own pages).
+pub fn see_other(location: &str) -> WebResponse {
+    let mut resp = Response::new(Bytes::new());
+    *resp.status_mut() = StatusCode::SEE_OTHER;
+    if let Ok(v) = HeaderValue::from_str(location) {
+        resp.headers_mut().insert(header::LOCATION, v);
+    }
+    secure_headers(&mut resp);
+    resp
+}
+
+/// Adds a `Set-Cookie` header (responses may carry several).
+pub fn set_cookie(resp: &mut WebResponse, cookie: &str) {
+    if let Ok(v) = HeaderValue::from_str(cookie) {
+        resp.headers_mut().append(header::SET_COOKIE, v);
+    }
+}
+
+/// A random id for requests that did not come with one.
+pub fn new_request_id() -> String {
+    superoffice::oidc::random_token()
+        .map(|t| t[..16].to_owned())
+        .unwrap_or_else(|_| "local".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_same_site_relative_paths_are_followed() {
+        assert_eq!(safe_return_path("/").as_deref(), Some("/"));
+        assert_eq!(
+            safe_return_path("/manage?tab=usage").as_deref(),
+            Some("/manage?tab=usage")
+        );
+        assert_eq!(safe_return_path("/a/../b").as_deref(), Some("/b"));
+        for evil in [
+            "https://evil.tld",
+            "//evil.tld",
+            "/\\evil.tld",
+            "\\\\evil.tld",
+            "/%5Cevil.tld",
+            "/%2F%2Fevil.tld",
+            "http:evil.tld",
+            "javascript:alert(1)",
+            "evil.tld",
+            "/ok\r\nSet-Cookie: x=1",
+            " /",
+            "",
+        ] {
+            assert_eq!(safe_return_path(evil), None, "{evil:?}");
+        }
+    }
+
+    #[test]
+    fn repeated_parameters_are_refused() {
+        let pairs = vec![
+            ("state".to_owned(), "a".to_owned()),
+            ("state".to_owned(), "b".to_owned()),
+        ];
+        assert!(single(&pairs, "state").is_err());
+        assert_eq!(single(&pairs, "code"), Ok(None));
+    }
+
+    #[test]
+    fn forms_are_read_only_with_the_right_type_and_size() {
+        let req = |ct: &str, body: &str| {
+            http::Request::builder()
+                .header("content-type", ct)
+                .body(Bytes::from(body.to_owned()))
+                .unwrap()
+        };
+        assert_eq!(
+            form_pairs(&req(
+                "application/x-www-form-urlencoded; charset=utf-8",
+                "a=1&b=%20"
+            )),
+            Some(vec![("a".into(), "1".into()), ("b".into(), " ".into())])
+        );
+        assert_eq!(form_pairs(&req("application/json", "{}")), None);
+        assert_eq!(
+            form_pairs(&req(
+                "application/x-www-form-urlencoded",
+                &"a".repeat(MAX_FORM_BYTES + 1)
+            )),
+            None
+        );
+    }
+}
