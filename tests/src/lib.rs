@@ -1,6 +1,8 @@
 //! The harness the end-to-end tests share: a simulator with our app registered, and the platform crate
 //! pointed at it exactly as production points it at SuperOffice (real HTTP transport, discovery, JWKS).
 
+pub mod browser;
+
 use std::sync::{Arc, OnceLock};
 
 use aws_lc_rs::encoding::AsDer;

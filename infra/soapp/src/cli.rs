@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::token_verify;
+use crate::{serve, token_verify};
 
 #[derive(Debug, Parser)]
 #[command(name = "soapp", version, about = "Operate the SuperOffice app backend", long_about = None)]
@@ -16,9 +16,42 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Run the whole app locally on loopback (embedded store; SuperOffice simulator by default).
+    Serve(ServeArgs),
     /// Security tokens (id_tokens, system-user tokens).
     #[command(subcommand)]
     Token(TokenCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Where to listen.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8123")]
+    pub listen: std::net::SocketAddr,
+    /// Where the embedded store, keys and simulator state are kept (created if missing).
+    #[arg(long, value_name = "DIR", default_value = ".data")]
+    pub data_dir: std::path::PathBuf,
+    /// The SuperOffice to use: `simulator` (built in), sod, qaonline, online, or the base URL of any
+    /// provider that serves SuperOffice's discovery path.
+    #[arg(
+        long,
+        value_name = "TARGET",
+        default_value = "simulator",
+        env = "SO_ENVIRONMENT"
+    )]
+    pub superoffice: String,
+    /// The app's client id (needed unless the target is the simulator).
+    #[arg(long, value_name = "ID", env = "SO_CLIENT_ID")]
+    pub client_id: Option<String>,
+    /// A file holding the app's client secret (needed unless the target is the simulator).
+    #[arg(long, value_name = "FILE", env = "SO_CLIENT_SECRET_FILE")]
+    pub client_secret_file: Option<std::path::PathBuf>,
+    /// A file holding the app's system-user RSA private key (PEM or RSA XML).
+    #[arg(long, value_name = "FILE", env = "SO_SYSTEM_USER_KEY_FILE")]
+    pub system_user_key_file: Option<std::path::PathBuf>,
+    /// The address browsers use, if not http://{listen} (e.g. http://localhost:8123).
+    #[arg(long, value_name = "URL")]
+    pub public_url: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -64,6 +97,7 @@ pub struct VerifyArgs {
 impl Cli {
     pub fn run(self) -> ExitCode {
         match self.command {
+            Command::Serve(args) => serve::run(args),
             Command::Token(TokenCommand::Verify(args)) => token_verify::run(args),
         }
     }

@@ -1,6 +1,7 @@
 //! `soapp`: the operator's command line for the SuperOffice app backend.
 
 mod cli;
+mod serve;
 mod token_verify;
 
 use std::process::ExitCode;

@@ -6,8 +6,10 @@
 //! * [`signin`]: pending sign-ins and sessions, the records behind the redirect URL.
 //! * [`web`]: the HTTP plumbing the functions share: cookies, pages, errors, request ids.
 //! * [`telemetry`]: JSON logs through `tracing`.
+//! * [`runtime`]: building the production adapters once at start, and serving a handler in Lambda.
 
 pub mod config;
+pub mod runtime;
 pub mod secrets;
 pub mod signin;
 pub mod store;

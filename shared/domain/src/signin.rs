@@ -57,7 +57,6 @@ pub struct PendingSignIn {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Session {
     pub subject: String,
-    pub name: Option<String>,
     pub email: Option<String>,
     pub tenant: String,
     pub company: Option<String>,

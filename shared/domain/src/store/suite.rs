@@ -229,7 +229,6 @@ pub async fn sessions_expire_and_end<I: Items>(items: Arc<I>) {
     let id = unique("sid");
     let session = Session {
         subject: "ada@demo.example".into(),
-        name: Some("Ada Admin".into()),
         email: Some("ada@demo.example".into()),
         tenant: "Cust12345".into(),
         company: Some("Demo Company AS".into()),

@@ -151,6 +151,26 @@ pub fn see_other(location: &str) -> WebResponse {
     resp
 }
 
+/// `Referrer-Policy: no-referrer`, for responses to URLs that carried OAuth parameters (RFC 9700 §4.2).
+pub fn no_referrer(resp: &mut WebResponse) {
+    resp.headers_mut().insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+}
+
+/// Whether a state-changing request comes from our own pages (defence in depth; the anti-forgery
+/// token is the primary check). Browsers that send `Sec-Fetch-Site` (which a page cannot forge) must
+/// say `same-origin`; otherwise a sent `Origin` must be ours. Chromium sends `Origin: null` for form
+/// posts from pages reached through a `no-referrer` redirect, so `null` alone does not decide.
+pub fn same_origin(req: &WebRequest, origin: &str) -> bool {
+    let header = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok());
+    match header("sec-fetch-site") {
+        Some(site) => site == "same-origin",
+        None => header("origin").is_none_or(|o| o == origin || o == "null"),
+    }
+}
+
 /// Adds a `Set-Cookie` header (responses may carry several).
 pub fn set_cookie(resp: &mut WebResponse, cookie: &str) {
     if let Ok(v) = HeaderValue::from_str(cookie) {

@@ -1,0 +1,47 @@
+//! `GET /`: who is signed in (later issues grow this into the management page).
+
+use domain::store::Items;
+use domain::web::{self, WebRequest, WebResponse, pages};
+use http::StatusCode;
+use maud::html;
+
+use crate::{Failure, Redirect, session};
+
+pub async fn show<I: Items>(app: &Redirect<I>, req: &WebRequest) -> Result<WebResponse, Failure> {
+    let now = app.now_secs();
+    let Some((_, s)) = session::current(&app.sessions, req, now).await? else {
+        return Ok(web::html(
+            StatusCode::OK,
+            pages::layout(
+                "Sign in",
+                html! {
+                    h1 { "Sign in" }
+                    p { "Sign in with your SuperOffice account to continue." }
+                    p { a.button #sign-in href="/login" { "Sign in with SuperOffice" } }
+                },
+            ),
+        ));
+    };
+    let who = s.email.clone().unwrap_or_else(|| s.subject.clone());
+    Ok(web::html(
+        StatusCode::OK,
+        pages::layout(
+            "Signed in",
+            html! {
+                h1 { "Signed in" }
+                dl #session {
+                    dt { "User" } dd #user { (who) }
+                    dt { "Tenant" } dd #tenant { (s.tenant) }
+                    @if let Some(company) = &s.company {
+                        dt { "Company" } dd #company { (company) }
+                    }
+                    dt { "Administrator" } dd #administrator { @if s.is_administrator { "yes" } @else { "no" } }
+                }
+                form method="post" action="/logout" {
+                    input type="hidden" name="csrf" value=(s.csrf_token.expose());
+                    button.secondary #sign-out type="submit" { "Sign out" }
+                }
+            },
+        ),
+    ))
+}

@@ -1,0 +1,38 @@
+//! `POST /logout`: end the session. A state-changing form: the anti-forgery token must match the
+//! session's, and a browser-supplied `Origin` must be ours.
+
+use domain::store::Items;
+use domain::web::{self, WebRequest, WebResponse, cookies};
+
+use crate::{Failure, Redirect, session};
+
+pub async fn end<I: Items>(app: &Redirect<I>, req: &WebRequest) -> Result<WebResponse, Failure> {
+    if !web::same_origin(req, &app.config.origin()) {
+        return Err(Failure::Forbidden {
+            reason: "cross_origin_form",
+        });
+    }
+    let now = app.now_secs();
+    if let Some((id, s)) = session::current(&app.sessions, req, now).await? {
+        let form = web::form_pairs(req).unwrap_or_default();
+        let sent = web::single(&form, "csrf").ok().flatten().unwrap_or("");
+        if aws_lc_rs::constant_time::verify_slices_are_equal(
+            sent.as_bytes(),
+            s.csrf_token.expose().as_bytes(),
+        )
+        .is_err()
+        {
+            return Err(Failure::Forbidden {
+                reason: "csrf_mismatch",
+            });
+        }
+        app.sessions
+            .end(&id)
+            .await
+            .map_err(Failure::StoreUnavailable)?;
+        tracing::info!(reason = "signed_out", tenant = %s.tenant, "session ended");
+    }
+    let mut resp = web::see_other("/");
+    web::set_cookie(&mut resp, &cookies::clear(cookies::SESSION));
+    Ok(resp)
+}

@@ -1,0 +1,304 @@
+//! `soapp serve`: the whole app on loopback.
+//!
+//! One HTTP listener serves every function's routes (as API Gateway would), the store is the
+//! embedded database in the data folder, secrets are files there, and SuperOffice is, by default, the
+//! built-in simulator on a second loopback port with this app registered (its redirect URI is this
+//! runner's `/callback`). Pointed at a real environment (`--superoffice sod` and a client id and
+//! secret), the same runner talks to real SuperOffice.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use aws_lc_rs::encoding::AsDer;
+use aws_lc_rs::signature::{KeyPair, RsaKeyPair};
+use axum::body::Body;
+use axum::extract::State;
+use base64::Engine;
+use domain::config::AppConfig;
+use domain::secrets::SecretLoader;
+use domain::store::embedded::EmbeddedItems;
+use domain::web::{self, RequestContext, WebResponse, pages};
+use redirect::Redirect;
+use superoffice_simulator::{AppRegistration, Simulator, SimulatorConfig, SimulatorHandle};
+use tokio::net::TcpListener;
+
+/// The demo app's client id in the simulator.
+pub const DEMO_CLIENT_ID: &str = "0a1b2c3d4e5f60718293a4b5c6d7e8f9";
+pub const DEMO_APP_NAME: &str = "Demo Partner App";
+
+#[derive(Debug, Clone)]
+pub enum SuperOfficeTarget {
+    /// The built-in simulator.
+    Simulator,
+    /// A real environment (sod, qaonline, online) or any provider serving SuperOffice's discovery
+    /// path, with our credentials.
+    Remote {
+        environment: String,
+        client_id: String,
+        client_secret_file: PathBuf,
+        system_user_key_file: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, Clone)]
+pub struct ServeOptions {
+    pub listen: SocketAddr,
+    pub data_dir: PathBuf,
+    pub superoffice: SuperOfficeTarget,
+    /// The address browsers use; defaults to `http://{listen}`.
+    pub public_url: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error("cannot listen on {0}: {1}")]
+    Listen(SocketAddr, std::io::Error),
+    #[error("the data folder {0} cannot be used: {1}")]
+    DataDir(PathBuf, String),
+    #[error("the simulator cannot start: {0}")]
+    Simulator(String),
+    #[error("{0}")]
+    Config(String),
+}
+
+/// A running local app.
+pub struct LocalApp {
+    pub url: String,
+    pub simulator: Option<SimulatorHandle>,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl LocalApp {
+    /// Stops the listener (and the simulator).
+    pub async fn stop(mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        let _ = (&mut self.task).await;
+        if let Some(sim) = self.simulator.take() {
+            sim.shutdown().await;
+        }
+    }
+
+    /// Waits until the server ends (Ctrl-C).
+    pub async fn wait(mut self) {
+        let _ = (&mut self.task).await;
+        if let Some(sim) = self.simulator.take() {
+            sim.shutdown().await;
+        }
+    }
+}
+
+struct Apps {
+    redirect: Redirect<EmbeddedItems>,
+}
+
+/// Starts the local app and returns once it is listening.
+pub async fn start(options: ServeOptions) -> Result<LocalApp, ServeError> {
+    let listener = TcpListener::bind(options.listen)
+        .await
+        .map_err(|e| ServeError::Listen(options.listen, e))?;
+    let bound = listener
+        .local_addr()
+        .map_err(|e| ServeError::Listen(options.listen, e))?;
+    let url = options
+        .public_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{bound}"));
+    std::fs::create_dir_all(&options.data_dir)
+        .map_err(|e| ServeError::DataDir(options.data_dir.clone(), e.to_string()))?;
+
+    let (vars, simulator) = match &options.superoffice {
+        SuperOfficeTarget::Simulator => {
+            let (vars, sim) = start_simulator(&options.data_dir, &url).await?;
+            (vars, Some(sim))
+        }
+        SuperOfficeTarget::Remote {
+            environment,
+            client_id,
+            client_secret_file,
+            system_user_key_file,
+        } => {
+            let mut vars = vec![
+                ("SO_ENVIRONMENT", environment.clone()),
+                ("SO_CLIENT_ID", client_id.clone()),
+                (
+                    "SO_CLIENT_SECRET_FILE",
+                    client_secret_file.display().to_string(),
+                ),
+            ];
+            if let Some(k) = system_user_key_file {
+                vars.push(("SO_SYSTEM_USER_KEY_FILE", k.display().to_string()));
+            }
+            (vars, None)
+        }
+    };
+    let mut vars = vars;
+    vars.push(("APP_BASE_URL", url.clone()));
+    vars.push((
+        "APP_DATA_DIR",
+        options.data_dir.join("store").display().to_string(),
+    ));
+    vars.push(("APP_LOG_FORMAT", "text".into()));
+    let config = AppConfig::from_lookup(|name| {
+        vars.iter()
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| v.clone())
+    })
+    .map_err(|e| ServeError::Config(e.to_string()))?;
+
+    let items = Arc::new(
+        EmbeddedItems::open(&options.data_dir.join("store"))
+            .map_err(|e| ServeError::DataDir(options.data_dir.clone(), e.to_string()))?,
+    );
+    let secrets = Arc::new(SecretLoader::new(None));
+    let so = Arc::new(
+        domain::runtime::superoffice(&config).map_err(|e| ServeError::Config(e.to_string()))?,
+    );
+    let apps = Arc::new(Apps {
+        redirect: Redirect::new(Arc::new(config), so, items, secrets),
+    });
+
+    let router = axum::Router::new().fallback(dispatch).with_state(apps);
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        let _ = axum::serve(listener, router)
+            .with_graceful_shutdown(async move {
+                let _ = rx.await;
+            })
+            .await;
+    });
+    Ok(LocalApp {
+        url,
+        simulator,
+        shutdown: Some(tx),
+        task,
+    })
+}
+
+/// Routes a request to the function that serves its path, as API Gateway does.
+async fn dispatch(State(apps): State<Arc<Apps>>, req: http::Request<Body>) -> http::Response<Body> {
+    let (parts, body) = req.into_parts();
+    let ctx = RequestContext {
+        request_id: web::new_request_id(),
+    };
+    let response: WebResponse = match axum::body::to_bytes(body, 1024 * 1024).await {
+        Err(_) => web::html(
+            http::StatusCode::PAYLOAD_TOO_LARGE,
+            pages::error(
+                "Request too large",
+                "The request is larger than this app accepts.",
+                "too_large",
+                &ctx.request_id,
+                None,
+            ),
+        ),
+        Ok(bytes) => {
+            let req = http::Request::from_parts(parts, bytes);
+            if Redirect::<EmbeddedItems>::serves(req.uri().path()) {
+                apps.redirect.handle(req, &ctx).await
+            } else {
+                web::html(
+                    http::StatusCode::NOT_FOUND,
+                    pages::error(
+                        "Page not found",
+                        "There is no page at this address.",
+                        "not_found",
+                        &ctx.request_id,
+                        Some(("/", "Go to the start page")),
+                    ),
+                )
+            }
+        }
+    };
+    let (parts, body) = response.into_parts();
+    http::Response::from_parts(parts, Body::from(body))
+}
+
+/// Starts the simulator with this app registered, keeping its keys and the app's credentials in the
+/// data folder so a restart keeps sessions and consent meaningful.
+async fn start_simulator(
+    data_dir: &Path,
+    app_url: &str,
+) -> Result<(Vec<(&'static str, String)>, SimulatorHandle), ServeError> {
+    let dir = data_dir.join("simulator");
+    std::fs::create_dir_all(&dir).map_err(|e| ServeError::DataDir(dir.clone(), e.to_string()))?;
+    let signing_key = persisted_key(&dir.join("superoffice-signing-key.der"))?;
+    let app_key = persisted_key(&dir.join("system-user-key.der"))?;
+    let app_key_pem = dir.join("system-user-key.pem");
+    write_if_changed(&app_key_pem, &pem("PRIVATE KEY", &app_key))?;
+    let public = RsaKeyPair::from_pkcs8(&app_key)
+        .map_err(|e| ServeError::Simulator(e.to_string()))?
+        .public_key()
+        .as_der()
+        .map_err(|e| ServeError::Simulator(e.to_string()))?
+        .as_ref()
+        .to_vec();
+    let secret_file = dir.join("client-secret");
+    if !secret_file.exists() {
+        let secret =
+            superoffice::oidc::random_token().map_err(|e| ServeError::Simulator(e.to_string()))?;
+        write_if_changed(&secret_file, &secret)?;
+    }
+    let secret = std::fs::read_to_string(&secret_file)
+        .map_err(|e| ServeError::DataDir(secret_file.clone(), e.to_string()))?;
+
+    let app = AppRegistration {
+        name: DEMO_APP_NAME.into(),
+        client_id: DEMO_CLIENT_ID.into(),
+        client_secret: secret.trim().to_owned(),
+        redirect_uris: vec![format!("{}/callback", app_url.trim_end_matches('/'))],
+        system_user_public_key_der: Some(public),
+    };
+    let mut config = SimulatorConfig::demo(app);
+    config.signing_key_pkcs8_der = Some(signing_key);
+    let sim = Simulator::start(config, "127.0.0.1:0".parse().expect("static address"))
+        .await
+        .map_err(|e| ServeError::Simulator(e.to_string()))?;
+    let vars = vec![
+        ("SO_ENVIRONMENT", sim.issuer()),
+        ("SO_CLIENT_ID", DEMO_CLIENT_ID.to_owned()),
+        ("SO_CLIENT_SECRET_FILE", secret_file.display().to_string()),
+        ("SO_SYSTEM_USER_KEY_FILE", app_key_pem.display().to_string()),
+    ];
+    Ok((vars, sim))
+}
+
+/// A PKCS#8 RSA key kept in `path`, generated on first use.
+fn persisted_key(path: &Path) -> Result<Vec<u8>, ServeError> {
+    if let Ok(bytes) = std::fs::read(path)
+        && RsaKeyPair::from_pkcs8(&bytes).is_ok()
+    {
+        return Ok(bytes);
+    }
+    let key = RsaKeyPair::generate(aws_lc_rs::rsa::KeySize::Rsa2048)
+        .map_err(|e| ServeError::Simulator(e.to_string()))?
+        .as_der()
+        .map_err(|e| ServeError::Simulator(e.to_string()))?
+        .as_ref()
+        .to_vec();
+    std::fs::write(path, &key).map_err(|e| ServeError::DataDir(path.to_owned(), e.to_string()))?;
+    Ok(key)
+}
+
+fn pem(label: &str, der: &[u8]) -> String {
+    let b64 = base64::engine::general_purpose::STANDARD.encode(der);
+    let lines: Vec<&str> = b64
+        .as_bytes()
+        .chunks(64)
+        .filter_map(|c| std::str::from_utf8(c).ok())
+        .collect();
+    format!(
+        "-----BEGIN {label}-----\n{}\n-----END {label}-----\n",
+        lines.join("\n")
+    )
+}
+
+fn write_if_changed(path: &Path, content: &str) -> Result<(), ServeError> {
+    if std::fs::read_to_string(path).ok().as_deref() == Some(content) {
+        return Ok(());
+    }
+    std::fs::write(path, content).map_err(|e| ServeError::DataDir(path.to_owned(), e.to_string()))
+}

@@ -1,0 +1,72 @@
+//! `soapp serve`: start the local app and say where to open it.
+
+use std::process::ExitCode;
+
+use soapp::local::{self, ServeOptions, SuperOfficeTarget};
+
+use crate::cli::ServeArgs;
+
+pub fn run(args: ServeArgs) -> ExitCode {
+    let target = if args.superoffice == "simulator" {
+        SuperOfficeTarget::Simulator
+    } else {
+        let (Some(client_id), Some(client_secret_file)) = (args.client_id, args.client_secret_file)
+        else {
+            eprintln!(
+                "error: --superoffice {} needs --client-id and --client-secret-file \
+                 (or SO_CLIENT_ID and SO_CLIENT_SECRET_FILE)",
+                args.superoffice
+            );
+            return ExitCode::from(2);
+        };
+        SuperOfficeTarget::Remote {
+            environment: args.superoffice.clone(),
+            client_id,
+            client_secret_file,
+            system_user_key_file: args.system_user_key_file,
+        }
+    };
+    domain::telemetry::init(domain::config::LogFormat::Text);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    runtime.block_on(async move {
+        let options = ServeOptions {
+            listen: args.listen,
+            data_dir: args.data_dir,
+            superoffice: target,
+            public_url: args.public_url,
+        };
+        let app = match local::start(options).await {
+            Ok(app) => app,
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::from(2);
+            }
+        };
+        println!("The app is running. Open {}/", app.url);
+        match &app.simulator {
+            Some(sim) => {
+                println!("SuperOffice is the built-in simulator at {}", sim.issuer());
+                println!(
+                    "  sign in as ada@demo.example (administrator of Demo Company AS, Cust12345)"
+                );
+                println!("  or ulf@demo.example (a user of the same tenant)");
+            }
+            None => println!("SuperOffice: {}", args.superoffice),
+        }
+        println!("Press Ctrl-C to stop.");
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+        }
+        app.stop().await;
+        ExitCode::SUCCESS
+    })
+}

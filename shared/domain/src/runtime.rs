@@ -1,0 +1,128 @@
+//! Start-up wiring shared by every function: the AWS SDK with timeouts, the SuperOffice platform, the
+//! store, the secret loader; and the Lambda adapter that turns API Gateway events into plain `http`
+//! requests for the handlers.
+//!
+//! Nothing here does network I/O at start: a cold start pays for building clients, not for calls.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
+use bytes::Bytes;
+use lambda_http::{Body, Request, RequestExt, Response};
+use superoffice::client::{PlatformConfig, SuperOffice};
+use superoffice::clock::{RandomJitter, SystemClock};
+use superoffice::transport::ReqwestTransport;
+
+use crate::config::{AppConfig, Storage};
+use crate::secrets::SecretLoader;
+use crate::store::dynamo::DynamoItems;
+use crate::web::{RequestContext, WebRequest, WebResponse};
+
+/// The AWS SDK configuration: every call has a connect, attempt and operation timeout, and the SDK's
+/// standard bounded retries.
+pub async fn aws_sdk_config() -> aws_config::SdkConfig {
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .timeout_config(
+            TimeoutConfig::builder()
+                .connect_timeout(Duration::from_secs(2))
+                .operation_attempt_timeout(Duration::from_secs(3))
+                .operation_timeout(Duration::from_secs(8))
+                .build(),
+        )
+        .retry_config(RetryConfig::standard().with_max_attempts(3))
+        .load()
+        .await
+}
+
+/// The SuperOffice platform for a configuration: real transport, clock and jitter.
+pub fn superoffice(
+    config: &AppConfig,
+) -> Result<SuperOffice, superoffice::transport::TransportError> {
+    let platform = PlatformConfig::new(
+        config.environment.clone(),
+        config.client_id.clone(),
+        // The client secret is loaded when first needed, through the secret loader.
+        superoffice::Secret::new(""),
+    );
+    Ok(SuperOffice::new(
+        platform,
+        Arc::new(ReqwestTransport::new()?),
+        Arc::new(SystemClock),
+        Arc::new(RandomJitter),
+    ))
+}
+
+/// The production adapters for a Lambda function: DynamoDB items and Secrets Manager secrets.
+pub struct AwsAdapters {
+    pub items: Arc<DynamoItems>,
+    pub secrets: Arc<SecretLoader>,
+}
+
+pub async fn aws_adapters(config: &AppConfig) -> Result<AwsAdapters, String> {
+    let sdk = aws_sdk_config().await;
+    let table = match &config.storage {
+        Storage::Dynamo { table } => table.clone(),
+        Storage::Embedded { .. } => {
+            return Err("a Lambda function needs APP_TABLE_NAME, not APP_DATA_DIR".into());
+        }
+    };
+    Ok(AwsAdapters {
+        items: Arc::new(DynamoItems::new(aws_sdk_dynamodb::Client::new(&sdk), table)),
+        secrets: Arc::new(SecretLoader::new(Some(
+            aws_sdk_secretsmanager::Client::new(&sdk),
+        ))),
+    })
+}
+
+/// Serves `handler` as a Lambda function behind API Gateway.
+pub async fn serve_lambda<H, F>(handler: H) -> Result<(), lambda_http::Error>
+where
+    H: Fn(WebRequest, RequestContext) -> F + Send + Sync + 'static,
+    F: Future<Output = WebResponse> + Send,
+{
+    let handler = Arc::new(handler);
+    lambda_http::run(lambda_http::service_fn(move |req: Request| {
+        let handler = handler.clone();
+        async move {
+            let ctx = RequestContext {
+                request_id: req
+                    .lambda_context_ref()
+                    .map_or_else(crate::web::new_request_id, |c| c.request_id.clone()),
+            };
+            let (parts, body) = req.into_parts();
+            let bytes = match body {
+                Body::Empty => Bytes::new(),
+                Body::Text(t) => Bytes::from(t),
+                Body::Binary(b) => Bytes::from(b),
+                _ => Bytes::new(),
+            };
+            let response = handler(http::Request::from_parts(parts, bytes), ctx).await;
+            let (parts, body) = response.into_parts();
+            let body = if body.is_empty() {
+                Body::Empty
+            } else {
+                match String::from_utf8(body.to_vec()) {
+                    Ok(text) => Body::Text(text),
+                    Err(e) => Body::Binary(e.into_bytes()),
+                }
+            };
+            Ok::<_, std::convert::Infallible>(Response::from_parts(parts, body))
+        }
+    }))
+    .await
+}
+
+/// Reads the configuration or prints every problem and exits: a function that cannot work must say
+/// why in its first log lines, not fail later at a customer.
+pub fn config_or_exit() -> AppConfig {
+    match AppConfig::from_env() {
+        Ok(c) => c,
+        Err(problems) => {
+            eprintln!("{problems}");
+            std::process::exit(2);
+        }
+    }
+}
