@@ -60,14 +60,18 @@ pub fn form_pairs(req: &WebRequest) -> Option<Vec<(String, String)>> {
     )
 }
 
-/// The first value of `name`, if it occurs exactly once (a repeated parameter is an attack or a bug,
-/// never something to pick from).
-pub fn single<'a>(pairs: &'a [(String, String)], name: &str) -> Result<Option<&'a str>, ()> {
+/// A parameter that occurs more than once: an attack or a bug, never something to pick from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the parameter occurs more than once")]
+pub struct Repeated;
+
+/// The value of `name`, if it occurs exactly once.
+pub fn single<'a>(pairs: &'a [(String, String)], name: &str) -> Result<Option<&'a str>, Repeated> {
     let mut found = pairs.iter().filter(|(k, _)| k == name);
     match (found.next(), found.next()) {
         (None, _) => Ok(None),
         (Some((_, v)), None) => Ok(Some(v.as_str())),
-        (Some(_), Some(_)) => Err(()),
+        (Some(_), Some(_)) => Err(Repeated),
     }
 }
 

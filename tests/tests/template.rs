@@ -1,0 +1,1273 @@
+//! Deployment checks on `template.yaml`, `samconfig.toml` and the event fixtures in `infra/events/`
+//! (the template rows of the reliability catalogue: PITR on, KMS rotation, no secrets in environment
+//! variables, least privilege, log retention).
+//!
+//! cfn-lint (`scripts/lint-template`) checks the template against CloudFormation's and SAM's schemas;
+//! these tests check our own promises, which no linter knows. The template is read as written:
+//! CloudFormation's short-form tags (`!Ref X`, `!GetAtt A.B`, `!Sub ...`, `!If [...]`) are mapped to
+//! their long form (`{"Ref": "X"}`, `{"Fn::GetAtt": ["A", "B"]}`, ...) so a reference can never be
+//! mistaken for a literal string, and every check runs on that JSON form.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use base64::Engine as _;
+use saphyr::{LoadableYamlNode, Scalar, Tag, Yaml};
+use serde_json::{Map, Value, json};
+
+/// Routes the redirect function serves, as API Gateway route keys.
+const REDIRECT_ROUTES: &[&str] = &[
+    "GET /",
+    "GET /login",
+    "GET /callback",
+    "POST /callback",
+    "POST /logout",
+    "GET /app.css",
+];
+
+/// IAM statements allowed to name `Resource: "*"`: (role, statement Sid, why AWS offers no
+/// resource-level permission for these actions). Empty today; X-Ray's `PutTraceSegments` or
+/// CloudWatch's `PutMetricData` would belong here if a function ever needs them.
+const RESOURCE_STAR_ALLOWED: &[(&str, &str, &str)] = &[];
+
+/// `EnvironmentName` → the SuperOffice environment it must sign in against.
+const ENVIRONMENTS: &[(&str, &str)] =
+    &[("sod", "sod"), ("stage", "qaonline"), ("online", "online")];
+
+// ---------------------------------------------------------------------------------------------
+// Storage and keys
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn every_table_has_point_in_time_recovery_on() {
+    let t = template();
+    let tables = t.of_type("AWS::DynamoDB::Table");
+    assert!(!tables.is_empty(), "the template declares no table");
+    for (name, table) in tables {
+        assert_eq!(
+            table["Properties"]["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"],
+            json!(true),
+            "{name}: point-in-time recovery must be on"
+        );
+    }
+}
+
+#[test]
+fn every_table_is_encrypted_under_a_customer_managed_key_and_outlives_the_stack() {
+    let t = template();
+    for (name, table) in t.of_type("AWS::DynamoDB::Table") {
+        let sse = &table["Properties"]["SSESpecification"];
+        assert_eq!(sse["SSEEnabled"], json!(true), "{name}: SSE");
+        assert_eq!(sse["SSEType"], json!("KMS"), "{name}: SSE type");
+        let key = getatt_target(&sse["KMSMasterKeyId"]).unwrap_or_else(|| {
+            panic!("{name}: KMSMasterKeyId must be !GetAtt <key>.Arn of a key in this template")
+        });
+        assert_eq!(
+            t.type_of(&key),
+            "AWS::KMS::Key",
+            "{name}: {key} is not a KMS key"
+        );
+        assert_eq!(
+            table["DeletionPolicy"],
+            json!("Retain"),
+            "{name}: DeletionPolicy"
+        );
+        assert_eq!(
+            table["UpdateReplacePolicy"],
+            json!("Retain"),
+            "{name}: UpdateReplacePolicy"
+        );
+        assert_eq!(
+            table["Properties"]["DeletionProtectionEnabled"],
+            json!({"Fn::If": ["IsOnline", true, false]}),
+            "{name}: deletion protection must be on in the online environment"
+        );
+    }
+    assert_eq!(
+        t.doc["Conditions"]["IsOnline"],
+        json!({"Fn::Equals": [{"Ref": "EnvironmentName"}, "online"]})
+    );
+}
+
+#[test]
+fn the_app_table_has_the_key_schema_and_ttl_the_store_adapter_uses() {
+    let props = &template().resource("AppTable")["Properties"];
+    assert_eq!(props["BillingMode"], json!("PAY_PER_REQUEST"));
+    assert_eq!(
+        props["KeySchema"],
+        json!([{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}])
+    );
+    assert_eq!(
+        props["AttributeDefinitions"],
+        json!([{"AttributeName": "pk", "AttributeType": "S"}, {"AttributeName": "sk", "AttributeType": "S"}])
+    );
+    assert_eq!(
+        props["TimeToLiveSpecification"],
+        json!({"AttributeName": "expires_at", "Enabled": true})
+    );
+}
+
+#[test]
+fn every_kms_key_rotates_and_is_kept_as_long_as_the_data() {
+    let t = template();
+    let keys = t.of_type("AWS::KMS::Key");
+    assert!(!keys.is_empty(), "the template declares no KMS key");
+    for (name, key) in keys {
+        assert_eq!(
+            key["Properties"]["EnableKeyRotation"],
+            json!(true),
+            "{name}: rotation"
+        );
+        assert_eq!(
+            key["DeletionPolicy"],
+            json!("Retain"),
+            "{name}: a deleted key loses the retained table"
+        );
+    }
+}
+
+#[test]
+fn key_policies_grant_kms_star_to_the_account_root_and_to_no_one_else() {
+    let root = json!({"AWS": {"Fn::Sub": "arn:${AWS::Partition}:iam::${AWS::AccountId}:root"}});
+    for (name, key) in template().of_type("AWS::KMS::Key") {
+        for statement in statements(&key["Properties"]["KeyPolicy"]) {
+            let sid = statement["Sid"].as_str().unwrap_or("(no Sid)");
+            assert!(
+                statement.get("NotAction").is_none(),
+                "{name}/{sid}: NotAction"
+            );
+            assert!(
+                statement.get("NotPrincipal").is_none(),
+                "{name}/{sid}: NotPrincipal"
+            );
+            let wildcard = actions(statement).iter().any(|a| a.contains('*'));
+            if wildcard {
+                assert_eq!(
+                    statement["Principal"], root,
+                    "{name}/{sid}: a wildcard action for someone other than the account root"
+                );
+                assert_eq!(actions(statement), vec!["kms:*".to_owned()], "{name}/{sid}");
+            }
+            assert_ne!(
+                statement["Principal"],
+                json!("*"),
+                "{name}/{sid}: Principal *"
+            );
+            assert_ne!(
+                statement["Principal"],
+                json!({"AWS": "*"}),
+                "{name}/{sid}: Principal AWS *"
+            );
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Logs
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn every_log_group_keeps_logs_for_at_least_ninety_days() {
+    let t = template();
+    let groups = t.of_type("AWS::Logs::LogGroup");
+    assert!(!groups.is_empty(), "the template declares no log group");
+    for (name, group) in groups {
+        let retention = &group["Properties"]["RetentionInDays"];
+        for days in t.possible_numbers(retention) {
+            assert!(
+                days >= 90,
+                "{name}: a retention of {days} days is possible; certification asks for 3 months"
+            );
+        }
+        // Deleting the stack must not delete the logs before their time.
+        assert_eq!(
+            group["DeletionPolicy"],
+            json!("Retain"),
+            "{name}: DeletionPolicy"
+        );
+    }
+    assert_eq!(t.parameter("LogRetentionDays")["Default"], json!(180));
+}
+
+#[test]
+fn every_function_writes_json_logs_to_a_log_group_of_its_own() {
+    let t = template();
+    let mut seen = BTreeMap::new();
+    for name in t.functions() {
+        let props = t.function_properties(&name);
+        let logging = &props["LoggingConfig"];
+        assert_eq!(logging["LogFormat"], json!("JSON"), "{name}: LogFormat");
+        let group = ref_target(&logging["LogGroup"]).unwrap_or_else(|| {
+            panic!("{name}: LoggingConfig.LogGroup must be !Ref to a log group in this template")
+        });
+        assert_eq!(t.type_of(&group), "AWS::Logs::LogGroup", "{name}: {group}");
+        if let Some(other) = seen.insert(group.clone(), name.clone()) {
+            panic!("{name} and {other} share the log group {group}");
+        }
+    }
+    assert!(!seen.is_empty(), "no function");
+    assert!(
+        !seen.contains_key("HttpApiAccessLogGroup"),
+        "a function logs into the API's access log group"
+    );
+}
+
+#[test]
+fn the_http_api_writes_json_access_logs_without_query_strings_or_headers() {
+    let t = template();
+    let settings = &t.resource("HttpApi")["Properties"]["AccessLogSettings"];
+    let group =
+        getatt_target(&settings["DestinationArn"]).expect("DestinationArn is !GetAtt <group>.Arn");
+    assert_eq!(t.type_of(&group), "AWS::Logs::LogGroup");
+    let format = settings["Format"]
+        .as_str()
+        .expect("Format is a literal string");
+    let fields: Map<String, Value> = serde_json::from_str(format)
+        .unwrap_or_else(|e| panic!("access log format is not JSON ({e}): {format}"));
+    for key in ["requestId", "status", "routeKey", "ip"] {
+        assert!(fields.contains_key(key), "access log lacks {key}");
+    }
+    for value in fields.values() {
+        let v = value.as_str().unwrap_or_default().to_ascii_lowercase();
+        // /callback carries the authorization code and state; cookies carry sessions.
+        for forbidden in [
+            "querystring",
+            "header",
+            "cookie",
+            "authorizer",
+            "requesturi",
+        ] {
+            assert!(!v.contains(forbidden), "access log records {v}");
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Secrets and configuration
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn no_function_environment_variable_holds_a_secret() {
+    let t = template();
+    for name in t.functions() {
+        let props = t.function_properties(&name);
+        let variables = props["Environment"]["Variables"]
+            .as_object()
+            .cloned()
+            .unwrap_or_default();
+        for (var, value) in &variables {
+            let upper = var.to_ascii_uppercase();
+            if ["SECRET", "KEY", "TOKEN", "PASSWORD"]
+                .iter()
+                .any(|w| upper.contains(w))
+            {
+                assert!(
+                    upper.ends_with("_ARN"),
+                    "{name}: {var} names a secret but is not an ARN"
+                );
+                let parameter = ref_target(value).unwrap_or_else(|| {
+                    panic!("{name}: {var} must be !Ref to a parameter, not {value}")
+                });
+                let pattern = t.parameter(&parameter)["AllowedPattern"]
+                    .as_str()
+                    .unwrap_or_default();
+                assert!(
+                    pattern.starts_with("^arn:") && pattern.contains("secretsmanager"),
+                    "{name}: {var} takes {parameter}, whose AllowedPattern ({pattern:?}) does not insist on a Secrets Manager ARN"
+                );
+                assert!(
+                    t.parameter(&parameter).get("Default").is_none(),
+                    "{parameter} must not have a default"
+                );
+            }
+            for literal in literals(value) {
+                assert!(
+                    !looks_like_secret(&literal),
+                    "{name}: {var} holds a literal that looks like a secret"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn the_secret_detector_flags_tokens_keys_and_long_random_strings() {
+    assert!(looks_like_secret(
+        "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiIxIn0.c2ln"
+    ));
+    assert!(looks_like_secret("-----BEGIN RSA PRIVATE KEY-----\nMIIE"));
+    assert!(looks_like_secret("Xk2m9QvR7tLpW4sN8yH3cF6bJ1dG5aZ0"));
+    assert!(looks_like_secret("6cf25376616343b38d14ddcd804f2891"));
+    assert!(!looks_like_secret("json"));
+    assert!(!looks_like_secret("info"));
+    assert!(!looks_like_secret("8"));
+    assert!(!looks_like_secret("https://app.example.com"));
+}
+
+#[test]
+fn the_functions_get_the_configuration_they_validate_at_start() {
+    let t = template();
+    let env = t.function_properties("RedirectFunction")["Environment"]["Variables"].clone();
+    assert_eq!(
+        env["SO_ENVIRONMENT"],
+        json!({"Ref": "SuperOfficeEnvironment"})
+    );
+    assert_eq!(env["SO_CLIENT_ID"], json!({"Ref": "ClientId"}));
+    assert_eq!(
+        env["SO_CLIENT_SECRET_ARN"],
+        json!({"Ref": "ClientSecretArn"})
+    );
+    assert_eq!(env["APP_TABLE_NAME"], json!({"Ref": "AppTable"}));
+    assert_eq!(env["APP_LOG_FORMAT"], json!("json"));
+    // The base URL the function builds its redirect URI from is the one the stack reports.
+    assert_eq!(env["APP_BASE_URL"], t.doc["Outputs"]["BaseUrl"]["Value"]);
+    let with_callback = map_strings(&env["APP_BASE_URL"], &|s| {
+        if s.starts_with("https://") {
+            format!("{s}/callback")
+        } else {
+            s.to_owned()
+        }
+    });
+    assert_eq!(
+        t.doc["Outputs"]["RedirectUri"]["Value"], with_callback,
+        "RedirectUri is BaseUrl + /callback"
+    );
+    assert_eq!(
+        t.doc["Outputs"]["TableName"]["Value"],
+        json!({"Ref": "AppTable"})
+    );
+}
+
+#[test]
+fn parameters_accept_only_the_three_environments_client_ids_and_secret_arns() {
+    let t = template();
+    assert_eq!(
+        t.parameter("EnvironmentName")["AllowedValues"],
+        json!(["sod", "stage", "online"])
+    );
+    assert_eq!(
+        t.parameter("SuperOfficeEnvironment")["AllowedValues"],
+        json!(["sod", "qaonline", "online"])
+    );
+    assert_eq!(
+        t.parameter("ClientId")["AllowedPattern"],
+        json!("^[0-9a-fA-F]{32}$")
+    );
+    for name in ["ClientSecretArn", "SystemUserKeyArn"] {
+        let pattern = t.parameter(name)["AllowedPattern"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        assert!(
+            pattern.starts_with("^arn:aws") && pattern.contains(":secretsmanager:"),
+            "{name}: {pattern}"
+        );
+    }
+    for optional in ["DomainName", "CertificateArn", "AlarmEmail"] {
+        assert_eq!(
+            t.parameter(optional)["Default"],
+            json!(""),
+            "{optional} is optional"
+        );
+    }
+}
+
+#[test]
+fn each_environment_name_is_tied_to_its_superoffice_environment() {
+    let t = template();
+    let mut tied = BTreeMap::new();
+    for rule in t.doc["Rules"].as_object().expect("Rules").values() {
+        let condition = &rule["RuleCondition"]["Fn::Equals"];
+        if condition[0] != json!({"Ref": "EnvironmentName"}) {
+            continue;
+        }
+        for assertion in rule["Assertions"].as_array().into_iter().flatten() {
+            let equals = &assertion["Assert"]["Fn::Equals"];
+            if equals[0] == json!({"Ref": "SuperOfficeEnvironment"}) {
+                tied.insert(
+                    condition[1].as_str().unwrap_or_default().to_owned(),
+                    equals[1].as_str().unwrap_or_default().to_owned(),
+                );
+            }
+        }
+    }
+    let expected: BTreeMap<String, String> = ENVIRONMENTS
+        .iter()
+        .map(|(a, b)| ((*a).to_owned(), (*b).to_owned()))
+        .collect();
+    assert_eq!(tied, expected);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Least privilege
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn no_policy_statement_allows_a_wildcard_action_or_resource() {
+    let t = template();
+    let mut checked = 0;
+    for (owner, document) in t.iam_policy_documents() {
+        for statement in statements(&document) {
+            checked += 1;
+            let sid = statement["Sid"].as_str().unwrap_or("(no Sid)").to_owned();
+            assert!(
+                statement.get("NotAction").is_none(),
+                "{owner}/{sid}: NotAction"
+            );
+            assert!(
+                statement.get("NotResource").is_none(),
+                "{owner}/{sid}: NotResource"
+            );
+            for action in actions(statement) {
+                assert!(
+                    !action.contains('*'),
+                    "{owner}/{sid}: action {action} has a wildcard"
+                );
+            }
+            if statement.get("Resource").is_none() {
+                continue; // trust policies name a Principal instead
+            }
+            for resource in as_list(&statement["Resource"]) {
+                if let Some(literal) = resource.as_str() {
+                    let allowed = RESOURCE_STAR_ALLOWED
+                        .iter()
+                        .any(|(o, s, _why)| *o == owner && *s == sid);
+                    assert!(
+                        !literal.contains('*') || allowed,
+                        "{owner}/{sid}: resource {literal:?} (name the resource, or add it to RESOURCE_STAR_ALLOWED with the reason)"
+                    );
+                }
+            }
+        }
+    }
+    assert!(checked > 0, "no IAM statement found");
+}
+
+#[test]
+fn each_function_has_a_role_of_its_own_with_inline_policies_only() {
+    let t = template();
+    let mut roles = BTreeMap::new();
+    for name in t.functions() {
+        let props = t.function_properties(&name);
+        assert!(
+            props.get("Policies").is_none(),
+            "{name}: SAM Policies would add a managed policy; use the role"
+        );
+        let role = getatt_target(&props["Role"]).unwrap_or_else(|| {
+            panic!("{name}: Role must be !GetAtt <role>.Arn of a role in this template")
+        });
+        assert_eq!(t.type_of(&role), "AWS::IAM::Role", "{name}: {role}");
+        if let Some(other) = roles.insert(role.clone(), name.clone()) {
+            panic!("{name} and {other} share the role {role}");
+        }
+        let role_props = &t.resource(&role)["Properties"];
+        assert!(
+            role_props.get("ManagedPolicyArns").is_none(),
+            "{role}: managed policies"
+        );
+        let trust = statements(&role_props["AssumeRolePolicyDocument"]);
+        assert_eq!(trust.len(), 1, "{role}: one trust statement");
+        assert_eq!(
+            trust[0]["Principal"],
+            json!({"Service": "lambda.amazonaws.com"}),
+            "{role}: trusted by Lambda only"
+        );
+    }
+    assert!(!roles.is_empty(), "no function");
+    assert!(
+        t.of_type("AWS::IAM::ManagedPolicy").is_empty(),
+        "shared managed policies"
+    );
+    assert!(
+        t.of_type("AWS::IAM::Policy").is_empty(),
+        "policies attached from outside the role"
+    );
+}
+
+#[test]
+fn the_redirect_role_may_only_use_its_log_group_its_table_items_and_the_client_secret() {
+    let t = template();
+    let role = &t.resource("RedirectRole")["Properties"];
+    let documents: Vec<&Value> = role["Policies"]
+        .as_array()
+        .expect("Policies")
+        .iter()
+        .map(|p| &p["PolicyDocument"])
+        .collect();
+    let mut granted: BTreeMap<String, Value> = BTreeMap::new();
+    for document in documents {
+        for statement in statements(document) {
+            assert_eq!(statement["Effect"], json!("Allow"));
+            for action in actions(statement) {
+                assert!(
+                    granted.insert(action.clone(), statement.clone()).is_none(),
+                    "{action} granted twice"
+                );
+            }
+        }
+    }
+    let expected: BTreeSet<&str> = [
+        "logs:CreateLogStream",
+        "logs:PutLogEvents",
+        "dynamodb:GetItem",
+        "dynamodb:PutItem",
+        "dynamodb:DeleteItem",
+        "kms:Decrypt",
+        "secretsmanager:GetSecretValue",
+    ]
+    .into();
+    assert_eq!(
+        granted.keys().map(String::as_str).collect::<BTreeSet<_>>(),
+        expected
+    );
+    let resource = |action: &str| granted[action]["Resource"].clone();
+    assert_eq!(
+        resource("logs:PutLogEvents"),
+        json!({"Fn::GetAtt": ["RedirectLogGroup", "Arn"]})
+    );
+    assert_eq!(
+        resource("dynamodb:GetItem"),
+        json!({"Fn::GetAtt": ["AppTable", "Arn"]})
+    );
+    assert_eq!(
+        resource("secretsmanager:GetSecretValue"),
+        json!({"Ref": "ClientSecretArn"})
+    );
+    assert_eq!(
+        resource("kms:Decrypt"),
+        json!({"Fn::GetAtt": ["TableKey", "Arn"]})
+    );
+    assert_eq!(
+        granted["kms:Decrypt"]["Condition"],
+        json!({"StringEquals": {"kms:ViaService": {"Fn::Sub": "dynamodb.${AWS::Region}.${AWS::URLSuffix}"}}}),
+        "the table key is usable only through DynamoDB"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Functions and routes
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn the_redirect_function_is_the_rust_binary_built_by_cargo_lambda_for_arm64() {
+    let t = template();
+    let props = t.function_properties("RedirectFunction");
+    assert_eq!(props["Runtime"], json!("provided.al2023"));
+    assert_eq!(props["Architectures"], json!(["arm64"]));
+    assert_eq!(props["Handler"], json!("bootstrap"));
+    assert_eq!(props["MemorySize"], json!(128));
+    let timeout = props["Timeout"].as_u64().expect("Timeout");
+    assert!((3..=29).contains(&timeout), "Timeout {timeout} s");
+    let metadata = &t.resource("RedirectFunction")["Metadata"];
+    assert_eq!(metadata["BuildMethod"], json!("rust-cargolambda"));
+    assert_eq!(metadata["BuildProperties"]["Binary"], json!("redirect"));
+    // CodeUri is the workspace root: cargo lambda runs there with the workspace's lock file and config.
+    let code_uri = props["CodeUri"].as_str().expect("CodeUri");
+    let manifest = std::fs::read_to_string(root().join(code_uri).join("Cargo.toml"))
+        .expect("Cargo.toml at CodeUri");
+    assert!(
+        manifest.contains("[workspace]"),
+        "CodeUri {code_uri} is not the workspace root"
+    );
+    let crate_manifest = std::fs::read_to_string(root().join("functions/redirect/Cargo.toml"))
+        .expect("redirect crate");
+    assert!(
+        crate_manifest.contains("name = \"redirect\""),
+        "the workspace has no binary named redirect"
+    );
+}
+
+#[test]
+fn the_redirect_function_serves_exactly_the_sign_in_routes() {
+    let t = template();
+    let routes = t.event_routes("RedirectFunction");
+    let expected: BTreeSet<String> = REDIRECT_ROUTES.iter().map(|r| (*r).to_owned()).collect();
+    assert_eq!(routes, expected);
+}
+
+#[test]
+fn every_route_reaches_its_function_by_name_so_the_api_does_not_depend_on_the_functions() {
+    let t = template();
+    let api = t.resource("HttpApi");
+    let body = &api["Properties"]["DefinitionBody"];
+    let functions = t.functions();
+
+    // The API may not reference any function: the functions reference the API (APP_BASE_URL), and a
+    // reference back would be a dependency cycle CloudFormation refuses.
+    let referenced = logical_ids(&api["Properties"]);
+    for f in &functions {
+        assert!(
+            !referenced.contains(f),
+            "HttpApi references {f}: a dependency cycle"
+        );
+    }
+
+    let mut from_body: BTreeMap<String, String> = BTreeMap::new(); // route key -> function name suffix
+    for (path, item) in body["paths"].as_object().expect("paths") {
+        for (method, operation) in item.as_object().expect("path item") {
+            let integration =
+                resolve_integration(body, &operation["x-amazon-apigateway-integration"]);
+            assert_eq!(integration["type"], json!("aws_proxy"), "{method} {path}");
+            assert_eq!(
+                integration["payloadFormatVersion"],
+                json!("2.0"),
+                "{method} {path}"
+            );
+            let uri = integration["uri"]["Fn::Sub"]
+                .as_str()
+                .expect("integration uri is a !Sub string");
+            let function = uri
+                .split(":function:${AWS::StackName}-")
+                .nth(1)
+                .and_then(|rest| rest.strip_suffix("/invocations"))
+                .unwrap_or_else(|| {
+                    panic!("{method} {path}: uri does not name a function of this stack: {uri}")
+                });
+            from_body.insert(
+                format!("{} {path}", method.to_ascii_uppercase()),
+                function.to_owned(),
+            );
+        }
+    }
+
+    let mut from_events: BTreeMap<String, String> = BTreeMap::new();
+    for f in &functions {
+        let props = t.function_properties(f);
+        let suffix = props["FunctionName"]["Fn::Sub"]
+            .as_str()
+            .and_then(|n| n.strip_prefix("${AWS::StackName}-"))
+            .unwrap_or_else(|| {
+                panic!("{f}: FunctionName must be !Sub '${{AWS::StackName}}-<name>'")
+            })
+            .to_owned();
+        for route in t.event_routes(f) {
+            assert!(
+                from_events.insert(route.clone(), suffix.clone()).is_none(),
+                "{route} served twice"
+            );
+        }
+        // The function's timeout ends before the API gives up on it.
+        if let Some(ms) = integration_timeout_ms(body, &suffix) {
+            let timeout = props["Timeout"].as_u64().unwrap_or(3);
+            assert!(
+                timeout * 1000 < ms,
+                "{f}: Timeout {timeout} s is not below the integration's {ms} ms"
+            );
+        }
+    }
+    assert_eq!(
+        from_body, from_events,
+        "the API's routes and the functions' events disagree"
+    );
+}
+
+#[test]
+fn a_custom_domain_needs_a_certificate_and_is_created_only_when_named() {
+    let t = template();
+    for name in ["CustomDomain", "CustomDomainMapping"] {
+        assert_eq!(
+            t.resource(name)["Condition"],
+            json!("HasCustomDomain"),
+            "{name}"
+        );
+    }
+    let condition = t.doc["Conditions"]["HasCustomDomain"].to_string();
+    assert!(
+        condition.contains("DomainName") && condition.contains("CertificateArn"),
+        "{condition}"
+    );
+    let rule = &t.doc["Rules"]["CustomDomainNeedsCertificate"];
+    assert_eq!(
+        rule["Assertions"][0]["Assert"],
+        json!({"Fn::Not": [{"Fn::Equals": [{"Ref": "CertificateArn"}, ""]}]})
+    );
+    assert_eq!(
+        t.resource("CustomDomain")["Properties"]["DomainNameConfigurations"][0]["SecurityPolicy"],
+        json!("TLS_1_2")
+    );
+}
+
+#[test]
+fn every_function_has_alarms_on_errors_and_throttles() {
+    let t = template();
+    let alarms = t.of_type("AWS::CloudWatch::Alarm");
+    for f in t.functions() {
+        for metric in ["Errors", "Throttles"] {
+            let found = alarms.iter().find(|(_, a)| {
+                let p = &a["Properties"];
+                p["Namespace"] == json!("AWS/Lambda")
+                    && p["MetricName"] == json!(metric)
+                    && p["Dimensions"] == json!([{"Name": "FunctionName", "Value": {"Ref": f}}])
+            });
+            let (alarm, a) = found.unwrap_or_else(|| panic!("{f}: no {metric} alarm"));
+            let actions = as_list(&a["Properties"]["AlarmActions"]);
+            assert!(
+                actions
+                    .iter()
+                    .any(|x| ref_target(x).is_some_and(|r| t.type_of(&r) == "AWS::SNS::Topic")),
+                "{alarm}: notifies no SNS topic"
+            );
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// samconfig.toml and event fixtures
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn samconfig_deploys_sod_stage_and_online_as_separate_stacks() {
+    let config = samconfig();
+    assert_eq!(
+        config["default.build.parameters"]["beta_features"], "true",
+        "rust-cargolambda is a beta feature"
+    );
+    let mut stacks = BTreeSet::new();
+    for (env, superoffice) in ENVIRONMENTS {
+        let section = config
+            .get(&format!("{env}.deploy.parameters"))
+            .unwrap_or_else(|| panic!("samconfig.toml has no [{env}.deploy.parameters]"));
+        let stack = &section["stack_name"];
+        assert!(stack.ends_with(env), "{env}: stack_name {stack}");
+        assert!(
+            stacks.insert(stack.clone()),
+            "{env}: stack_name {stack} is used twice"
+        );
+        assert_eq!(section["capabilities"], "CAPABILITY_IAM", "{env}");
+        let overrides: BTreeMap<&str, &str> = section["parameter_overrides"]
+            .split_whitespace()
+            .filter_map(|kv| kv.split_once('='))
+            .collect();
+        assert_eq!(overrides.get("EnvironmentName"), Some(env), "{env}");
+        assert_eq!(
+            overrides.get("SuperOfficeEnvironment"),
+            Some(superoffice),
+            "{env}"
+        );
+        for required in ["ClientId", "ClientSecretArn", "SystemUserKeyArn"] {
+            assert!(
+                overrides.contains_key(required),
+                "{env}: {required} missing from parameter_overrides"
+            );
+        }
+    }
+    assert_eq!(
+        config["online.deploy.parameters"]["confirm_changeset"], "true",
+        "production changes are confirmed"
+    );
+}
+
+#[test]
+fn the_event_fixtures_are_http_api_v2_requests_for_routes_the_redirect_function_serves() {
+    let dir = root().join("infra/events");
+    let mut seen = BTreeSet::new();
+    for entry in std::fs::read_dir(&dir).expect("infra/events") {
+        let path = entry.expect("entry").path();
+        if path.extension().and_then(|e| e.to_str()) != Some("json") {
+            continue;
+        }
+        let file = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default()
+            .to_owned();
+        let event: Value =
+            serde_json::from_str(&std::fs::read_to_string(&path).expect("read")).expect("JSON");
+        assert_eq!(event["version"], json!("2.0"), "{file}");
+        let route = event["routeKey"].as_str().expect("routeKey");
+        assert!(
+            REDIRECT_ROUTES.contains(&route),
+            "{file}: {route} is not a redirect route"
+        );
+        let (method, route_path) = route.split_once(' ').expect("METHOD /path");
+        assert_eq!(event["requestContext"]["routeKey"], json!(route), "{file}");
+        assert_eq!(
+            event["requestContext"]["http"]["method"],
+            json!(method),
+            "{file}"
+        );
+        assert_eq!(
+            event["requestContext"]["http"]["path"],
+            json!(route_path),
+            "{file}"
+        );
+        assert_eq!(event["rawPath"], json!(route_path), "{file}");
+        assert_eq!(
+            event["requestContext"]["stage"],
+            json!("$default"),
+            "{file}"
+        );
+        // Payload v2 moves cookies out of the headers into `cookies`.
+        assert!(
+            event["headers"].get("cookie").is_none(),
+            "{file}: cookies belong in `cookies`"
+        );
+        if event["isBase64Encoded"] == json!(true) {
+            let body = base64::engine::general_purpose::STANDARD
+                .decode(event["body"].as_str().expect("body"))
+                .unwrap_or_else(|e| panic!("{file}: body is not base64: {e}"));
+            let body = String::from_utf8(body).expect("UTF-8 body");
+            if event["headers"]["content-type"] == json!("application/x-www-form-urlencoded") {
+                let fields: BTreeSet<&str> = body
+                    .split('&')
+                    .filter_map(|kv| kv.split_once('='))
+                    .map(|(k, _)| k)
+                    .collect();
+                assert!(
+                    fields.contains("code") && fields.contains("state"),
+                    "{file}: {body}"
+                );
+            }
+        }
+        seen.insert(route.to_owned());
+    }
+    for needed in ["GET /login", "POST /callback", "GET /"] {
+        assert!(seen.contains(needed), "no fixture for {needed}");
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reading the template
+// ---------------------------------------------------------------------------------------------
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("workspace root")
+        .to_path_buf()
+}
+
+struct Template {
+    doc: Value,
+}
+
+fn template() -> &'static Template {
+    static TEMPLATE: OnceLock<Template> = OnceLock::new();
+    TEMPLATE.get_or_init(|| {
+        let text = std::fs::read_to_string(root().join("template.yaml")).expect("template.yaml");
+        let docs =
+            Yaml::load_from_str(&text).unwrap_or_else(|e| panic!("template.yaml is not YAML: {e}"));
+        assert_eq!(docs.len(), 1, "template.yaml holds one document");
+        Template {
+            doc: to_json(&docs[0]),
+        }
+    })
+}
+
+impl Template {
+    fn resources(&self) -> &Map<String, Value> {
+        self.doc["Resources"].as_object().expect("Resources")
+    }
+
+    fn resource(&self, name: &str) -> &Value {
+        self.resources()
+            .get(name)
+            .unwrap_or_else(|| panic!("no resource {name}"))
+    }
+
+    /// The resource's type, or "" when `name` is not a resource (a parameter, a pseudo parameter, or a
+    /// resource SAM generates).
+    fn type_of(&self, name: &str) -> &str {
+        self.resources()
+            .get(name)
+            .and_then(|r| r["Type"].as_str())
+            .unwrap_or("")
+    }
+
+    fn of_type(&self, ty: &str) -> Vec<(String, &Value)> {
+        self.resources()
+            .iter()
+            .filter(|(_, r)| r["Type"] == json!(ty))
+            .map(|(n, r)| (n.clone(), r))
+            .collect()
+    }
+
+    fn parameter(&self, name: &str) -> &Value {
+        self.doc["Parameters"]
+            .get(name)
+            .unwrap_or_else(|| panic!("no parameter {name}"))
+    }
+
+    fn functions(&self) -> Vec<String> {
+        let mut names: Vec<String> = self
+            .of_type("AWS::Serverless::Function")
+            .into_iter()
+            .map(|(n, _)| n)
+            .collect();
+        assert!(
+            self.of_type("AWS::Lambda::Function").is_empty(),
+            "declare functions as AWS::Serverless::Function"
+        );
+        names.sort();
+        names
+    }
+
+    /// A function's properties as SAM sees them: `Globals.Function` merged under its own.
+    fn function_properties(&self, name: &str) -> Value {
+        let own = self.resource(name)["Properties"].clone();
+        match self.doc.get("Globals").and_then(|g| g.get("Function")) {
+            Some(globals) => merge(globals.clone(), own),
+            None => own,
+        }
+    }
+
+    /// "METHOD /path" of every HttpApi event of a function.
+    fn event_routes(&self, function: &str) -> BTreeSet<String> {
+        let props = self.function_properties(function);
+        let mut routes = BTreeSet::new();
+        for (event, e) in props["Events"].as_object().into_iter().flatten() {
+            if e["Type"] != json!("HttpApi") {
+                continue;
+            }
+            let p = &e["Properties"];
+            assert_eq!(
+                p["ApiId"],
+                json!({"Ref": "HttpApi"}),
+                "{function}/{event}: not on HttpApi"
+            );
+            let method = p["Method"].as_str().expect("Method").to_ascii_uppercase();
+            let path = p["Path"].as_str().expect("Path");
+            assert!(
+                routes.insert(format!("{method} {path}")),
+                "{function}/{event}: route declared twice"
+            );
+        }
+        routes
+    }
+
+    /// Every IAM policy document in the template, with the name of its owner.
+    fn iam_policy_documents(&self) -> Vec<(String, Value)> {
+        let mut out = Vec::new();
+        for (name, r) in self.resources() {
+            let p = &r["Properties"];
+            match r["Type"].as_str().unwrap_or_default() {
+                "AWS::IAM::Role" => {
+                    out.push((name.clone(), p["AssumeRolePolicyDocument"].clone()));
+                    for policy in p["Policies"].as_array().into_iter().flatten() {
+                        out.push((name.clone(), policy["PolicyDocument"].clone()));
+                    }
+                }
+                "AWS::IAM::Policy" | "AWS::IAM::ManagedPolicy" => {
+                    out.push((name.clone(), p["PolicyDocument"].clone()))
+                }
+                "AWS::Serverless::Function" => {
+                    for policy in p["Policies"].as_array().into_iter().flatten() {
+                        if policy.get("Statement").is_some() {
+                            out.push((name.clone(), policy.clone()));
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        out
+    }
+
+    /// The numbers a value can take: a literal, or every allowed value (and the default) of the
+    /// parameter it references.
+    fn possible_numbers(&self, value: &Value) -> Vec<u64> {
+        if let Some(n) = value.as_u64() {
+            return vec![n];
+        }
+        let parameter =
+            ref_target(value).unwrap_or_else(|| panic!("{value} is neither a number nor !Ref"));
+        let p = self.parameter(&parameter);
+        let allowed = p["AllowedValues"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{parameter} needs AllowedValues so its range is known"));
+        allowed
+            .iter()
+            .chain(p.get("Default"))
+            .map(|v| number(v).unwrap_or_else(|| panic!("{parameter}: {v}")))
+            .collect()
+    }
+}
+
+/// YAML node → JSON, with CloudFormation's short-form tags in their long form.
+fn to_json(node: &Yaml) -> Value {
+    match node {
+        Yaml::Value(scalar) => scalar_to_json(scalar),
+        Yaml::Representation(text, _, _) => Value::String(text.to_string()),
+        Yaml::Sequence(items) => Value::Array(items.iter().map(to_json).collect()),
+        Yaml::Mapping(map) => {
+            let mut out = Map::new();
+            for (k, v) in map {
+                let key = match to_json(k) {
+                    Value::String(s) => s,
+                    other => other.to_string(),
+                };
+                out.insert(key, to_json(v));
+            }
+            Value::Object(out)
+        }
+        Yaml::Tagged(tag, inner) => intrinsic(tag, inner),
+        Yaml::Alias(_) => panic!("YAML aliases are not used in template.yaml"),
+        Yaml::BadValue => panic!("template.yaml holds a value YAML cannot read"),
+    }
+}
+
+fn scalar_to_json(scalar: &Scalar) -> Value {
+    match scalar {
+        Scalar::Null => Value::Null,
+        Scalar::Boolean(b) => Value::Bool(*b),
+        Scalar::Integer(i) => json!(i),
+        Scalar::FloatingPoint(f) => json!(f.into_inner()),
+        Scalar::String(s) => Value::String(s.to_string()),
+    }
+}
+
+fn intrinsic(tag: &Tag, inner: &Yaml) -> Value {
+    assert_eq!(
+        tag.handle, "!",
+        "unexpected tag {}{}",
+        tag.handle, tag.suffix
+    );
+    let value = to_json(inner);
+    match tag.suffix.as_str() {
+        "Ref" => json!({ "Ref": value }),
+        "Condition" => json!({ "Condition": value }),
+        "GetAtt" => {
+            let parts = match value {
+                Value::String(s) => {
+                    let (resource, attribute) =
+                        s.split_once('.').unwrap_or_else(|| panic!("!GetAtt {s}"));
+                    json!([resource, attribute])
+                }
+                other => other,
+            };
+            json!({ "Fn::GetAtt": parts })
+        }
+        other => {
+            let mut m = Map::new();
+            m.insert(format!("Fn::{other}"), value);
+            Value::Object(m)
+        }
+    }
+}
+
+/// SAM's Globals merge: maps merge key by key, lists are appended, the function's scalars win.
+fn merge(globals: Value, own: Value) -> Value {
+    match (globals, own) {
+        (Value::Object(mut g), Value::Object(o)) => {
+            for (k, v) in o {
+                let merged = match g.remove(&k) {
+                    Some(gv) => merge(gv, v),
+                    None => v,
+                };
+                g.insert(k, merged);
+            }
+            Value::Object(g)
+        }
+        (Value::Array(mut g), Value::Array(o)) => {
+            g.extend(o);
+            Value::Array(g)
+        }
+        (_, own) => own,
+    }
+}
+
+fn ref_target(value: &Value) -> Option<String> {
+    value.get("Ref").and_then(Value::as_str).map(str::to_owned)
+}
+
+fn getatt_target(value: &Value) -> Option<String> {
+    value
+        .get("Fn::GetAtt")
+        .and_then(|v| v.get(0))
+        .and_then(Value::as_str)
+        .map(str::to_owned)
+}
+
+fn number(value: &Value) -> Option<u64> {
+    value
+        .as_u64()
+        .or_else(|| value.as_str().and_then(|s| s.parse().ok()))
+}
+
+fn as_list(value: &Value) -> Vec<Value> {
+    match value {
+        Value::Array(items) => items.clone(),
+        Value::Null => Vec::new(),
+        other => vec![other.clone()],
+    }
+}
+
+fn statements(document: &Value) -> Vec<&Value> {
+    match &document["Statement"] {
+        Value::Array(items) => items.iter().collect(),
+        Value::Null => panic!("policy document without Statement: {document}"),
+        single => vec![single],
+    }
+}
+
+fn actions(statement: &Value) -> Vec<String> {
+    as_list(&statement["Action"])
+        .iter()
+        .map(|a| a.as_str().expect("literal action").to_owned())
+        .collect()
+}
+
+/// The literal strings in a value, outside references (a `!Sub` template counts as literal text).
+fn literals(value: &Value) -> Vec<String> {
+    let mut out = Vec::new();
+    fn walk(v: &Value, out: &mut Vec<String>) {
+        match v {
+            Value::String(s) => out.push(s.clone()),
+            Value::Array(items) => items.iter().for_each(|i| walk(i, out)),
+            Value::Object(m) if m.contains_key("Ref") || m.contains_key("Fn::GetAtt") => {}
+            Value::Object(m) => m.values().for_each(|i| walk(i, out)),
+            _ => {}
+        }
+    }
+    walk(value, &mut out);
+    out
+}
+
+/// Applies `f` to every string in a value (used to derive one output from another).
+fn map_strings(value: &Value, f: &dyn Fn(&str) -> String) -> Value {
+    match value {
+        Value::String(s) => Value::String(f(s)),
+        Value::Array(items) => Value::Array(items.iter().map(|i| map_strings(i, f)).collect()),
+        Value::Object(m) if m.contains_key("Ref") || m.contains_key("Condition") => value.clone(),
+        Value::Object(m) => Value::Object(
+            m.iter()
+                .map(|(k, v)| (k.clone(), map_strings(v, f)))
+                .collect(),
+        ),
+        other => other.clone(),
+    }
+}
+
+/// Logical ids a value references (`Ref`, `Fn::GetAtt`, `${Name}` and `${Name.Attr}` in `Fn::Sub`).
+fn logical_ids(value: &Value) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    fn walk(v: &Value, out: &mut BTreeSet<String>) {
+        match v {
+            Value::Object(m) => {
+                for (k, inner) in m {
+                    match (k.as_str(), inner) {
+                        ("Ref", Value::String(s)) => {
+                            out.insert(s.clone());
+                        }
+                        ("Fn::GetAtt", v) => {
+                            if let Some(s) = v.get(0).and_then(Value::as_str) {
+                                out.insert(s.to_owned());
+                            }
+                        }
+                        ("Fn::Sub", v) => {
+                            let text = v
+                                .as_str()
+                                .or_else(|| v.get(0).and_then(Value::as_str))
+                                .unwrap_or_default();
+                            for piece in text.split("${").skip(1) {
+                                let name = piece.split('}').next().unwrap_or_default();
+                                if !name.starts_with('!') {
+                                    out.insert(
+                                        name.split('.').next().unwrap_or_default().to_owned(),
+                                    );
+                                }
+                            }
+                            if let Some(vars) = v.get(1) {
+                                walk(vars, out);
+                            }
+                        }
+                        _ => walk(inner, out),
+                    }
+                }
+            }
+            Value::Array(items) => items.iter().for_each(|i| walk(i, out)),
+            _ => {}
+        }
+    }
+    walk(value, &mut out);
+    out
+}
+
+/// Follows `$ref: '#/components/x-amazon-apigateway-integrations/<name>'`.
+fn resolve_integration<'a>(body: &'a Value, integration: &'a Value) -> &'a Value {
+    match integration.get("$ref").and_then(Value::as_str) {
+        Some(reference) => {
+            let name = reference
+                .strip_prefix("#/components/x-amazon-apigateway-integrations/")
+                .unwrap_or_else(|| panic!("unexpected $ref {reference}"));
+            let resolved = &body["components"]["x-amazon-apigateway-integrations"][name];
+            assert!(
+                resolved.is_object(),
+                "$ref {reference} names no integration"
+            );
+            resolved
+        }
+        None => integration,
+    }
+}
+
+/// The integration timeout of the function named `${AWS::StackName}-<suffix>`, if set.
+fn integration_timeout_ms(body: &Value, suffix: &str) -> Option<u64> {
+    let needle = format!(":function:${{AWS::StackName}}-{suffix}/invocations");
+    body["components"]["x-amazon-apigateway-integrations"]
+        .as_object()?
+        .values()
+        .find(|i| {
+            i["uri"]["Fn::Sub"]
+                .as_str()
+                .is_some_and(|u| u.ends_with(&needle))
+        })
+        .and_then(|i| i["timeoutInMillis"].as_u64())
+}
+
+/// Whether a literal looks like a secret value: a JWT, a PEM key, or a long random-looking token.
+fn looks_like_secret(s: &str) -> bool {
+    if s.starts_with("eyJ") || s.contains("-----BEGIN") {
+        return true;
+    }
+    let token_chars = s
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || "+/=_-".contains(c));
+    let digits = s.chars().filter(char::is_ascii_digit).count();
+    let letters = s.chars().filter(char::is_ascii_alphabetic).count();
+    token_chars && s.len() >= 20 && digits >= 4 && letters >= 4
+}
+
+/// samconfig.toml as section → key → value (strings unquoted). The file uses only `[section]`
+/// headers and `key = "string" | true | false` lines, so a line reader is enough.
+fn samconfig() -> BTreeMap<String, BTreeMap<String, String>> {
+    let text = std::fs::read_to_string(root().join("samconfig.toml")).expect("samconfig.toml");
+    let mut out: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
+    let mut section = String::new();
+    for raw in text.lines() {
+        let line = strip_toml_comment(raw).trim().to_owned();
+        if line.is_empty() {
+            continue;
+        }
+        if let Some(name) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
+            section = name.trim().to_owned();
+            out.entry(section.clone()).or_default();
+            continue;
+        }
+        let (key, value) = line
+            .split_once('=')
+            .unwrap_or_else(|| panic!("samconfig.toml: unexpected line {raw:?}"));
+        let value = value.trim();
+        let value = value
+            .strip_prefix('"')
+            .and_then(|v| v.strip_suffix('"'))
+            .unwrap_or(value);
+        out.entry(section.clone())
+            .or_default()
+            .insert(key.trim().to_owned(), value.to_owned());
+    }
+    out
+}
+
+fn strip_toml_comment(line: &str) -> &str {
+    let mut in_string = false;
+    for (i, c) in line.char_indices() {
+        match c {
+            '"' => in_string = !in_string,
+            '#' if !in_string => return &line[..i],
+            _ => {}
+        }
+    }
+    line
+}
