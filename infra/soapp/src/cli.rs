@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::{serve, token_verify};
+use crate::{doctor_cmd, serve, token_verify};
 
 #[derive(Debug, Parser)]
 #[command(name = "soapp", version, about = "Operate the SuperOffice app backend", long_about = None)]
@@ -18,9 +18,19 @@ pub struct Cli {
 enum Command {
     /// Run the whole app locally on loopback (embedded store; SuperOffice simulator by default).
     Serve(ServeArgs),
+    /// Check a configuration end to end (SuperOffice reachable, keys, credentials, store), one line
+    /// per check with a fix. Exits 1 if any check fails.
+    Doctor(DoctorArgs),
     /// Security tokens (id_tokens, system-user tokens).
     #[command(subcommand)]
     Token(TokenCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct DoctorArgs {
+    /// A file of KEY=VALUE lines (the function's variables); the process environment fills the rest.
+    #[arg(long, value_name = "FILE")]
+    pub env_file: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -98,6 +108,7 @@ impl Cli {
     pub fn run(self) -> ExitCode {
         match self.command {
             Command::Serve(args) => serve::run(args),
+            Command::Doctor(args) => doctor_cmd::run(args),
             Command::Token(TokenCommand::Verify(args)) => token_verify::run(args),
         }
     }

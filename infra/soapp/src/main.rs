@@ -1,6 +1,7 @@
 //! `soapp`: the operator's command line for the SuperOffice app backend.
 
 mod cli;
+mod doctor_cmd;
 mod serve;
 mod token_verify;
 

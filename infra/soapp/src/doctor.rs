@@ -1,0 +1,316 @@
+//! `soapp doctor`: checks a configuration end to end and says, per check, what to fix.
+//!
+//! It reads the same variables as the functions (from the environment, or an env file), then walks
+//! the path a sign-in and an install take: discovery and issuer, signing keys, the client id and
+//! secret (a probe at the token endpoint tells a wrong secret from a right one), the system-user key,
+//! and the store.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use domain::config::{AppConfig, Storage};
+use domain::secrets::SecretLoader;
+use domain::store::Items;
+use superoffice::clock::unix_seconds;
+use superoffice::discovery::Discovery;
+use superoffice::keys::KeySet;
+use superoffice::system_user::SystemUserKey;
+use superoffice::transport::{HttpRequest, ReqwestTransport, Transport};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Ok,
+    Warn,
+    Fail,
+}
+
+#[derive(Debug, Clone)]
+pub struct Check {
+    pub name: &'static str,
+    pub outcome: Outcome,
+    pub detail: String,
+    /// What to do about it (empty when all is well).
+    pub fix: String,
+}
+
+impl Check {
+    fn ok(name: &'static str, detail: impl Into<String>) -> Self {
+        Self {
+            name,
+            outcome: Outcome::Ok,
+            detail: detail.into(),
+            fix: String::new(),
+        }
+    }
+    fn fail(name: &'static str, detail: impl Into<String>, fix: impl Into<String>) -> Self {
+        Self {
+            name,
+            outcome: Outcome::Fail,
+            detail: detail.into(),
+            fix: fix.into(),
+        }
+    }
+    fn warn(name: &'static str, detail: impl Into<String>, fix: impl Into<String>) -> Self {
+        Self {
+            name,
+            outcome: Outcome::Warn,
+            detail: detail.into(),
+            fix: fix.into(),
+        }
+    }
+
+    /// One line: `ok   name  detail` or `FAIL name  detail — fix: …`.
+    pub fn line(&self) -> String {
+        let tag = match self.outcome {
+            Outcome::Ok => "ok  ",
+            Outcome::Warn => "warn",
+            Outcome::Fail => "FAIL",
+        };
+        if self.fix.is_empty() {
+            format!("{tag} {:<18} {}", self.name, self.detail)
+        } else {
+            format!(
+                "{tag} {:<18} {} — fix: {}",
+                self.name, self.detail, self.fix
+            )
+        }
+    }
+}
+
+/// Runs every check for the variables `lookup` provides.
+pub async fn run(lookup: impl Fn(&str) -> Option<String>) -> Vec<Check> {
+    let mut checks = Vec::new();
+    let config = match AppConfig::from_lookup(lookup) {
+        Ok(c) => {
+            checks.push(Check::ok(
+                "configuration",
+                "all variables present and well-formed",
+            ));
+            c
+        }
+        Err(problems) => {
+            for p in problems.0 {
+                checks.push(Check::fail(
+                    "configuration",
+                    format!("{} {}", p.variable, p.text),
+                    "set the variable as described (see `soapp doctor --help`)",
+                ));
+            }
+            return checks;
+        }
+    };
+    checks.push(Check::ok(
+        "redirect uri",
+        format!("register {} in the Developer Portal", config.redirect_uri()),
+    ));
+    let transport: Arc<dyn Transport> = match ReqwestTransport::new() {
+        Ok(t) => Arc::new(t),
+        Err(e) => {
+            checks.push(Check::fail(
+                "http client",
+                e.to_string(),
+                "report this as a bug",
+            ));
+            return checks;
+        }
+    };
+
+    let discovery =
+        match Discovery::fetch(&*transport, &config.environment, Duration::from_secs(10)).await {
+            Ok(d) => {
+                checks.push(Check::ok(
+                    "discovery",
+                    format!(
+                        "{} answers; issuer {} as pinned",
+                        config.environment.discovery_url(),
+                        d.issuer
+                    ),
+                ));
+                Some(d)
+            }
+            Err(e) => {
+                checks.push(Check::fail(
+                    "discovery",
+                    chain(&e),
+                    "check SO_ENVIRONMENT and that this machine can reach SuperOffice over HTTPS",
+                ));
+                None
+            }
+        };
+
+    if let Some(d) = &discovery {
+        let request = HttpRequest::get(d.jwks_uri.clone(), Duration::from_secs(10))
+            .accept_json()
+            .max_response_bytes(256 * 1024);
+        checks.push(match transport.send(request).await {
+            Ok(r) if r.status.is_success() => match KeySet::from_jwks(&r.body) {
+                Ok((set, skipped)) if skipped.is_empty() => Check::ok(
+                    "signing keys",
+                    format!("{} usable key(s): {}", set.len(), set.kids().join(", ")),
+                ),
+                Ok((set, skipped)) => Check::warn(
+                    "signing keys",
+                    format!(
+                        "{} usable key(s), {} skipped by the key policy",
+                        set.len(),
+                        skipped.len()
+                    ),
+                    "nothing to do unless sign-in fails; skipped keys are not RS256 RSA-2048+",
+                ),
+                Err(e) => Check::fail(
+                    "signing keys",
+                    e.to_string(),
+                    "the JWKS has no usable key; contact SuperOffice",
+                ),
+            },
+            Ok(r) => Check::fail(
+                "signing keys",
+                format!("the JWKS answered HTTP {}", r.status),
+                "retry later; check SuperOffice's status page",
+            ),
+            Err(e) => Check::fail(
+                "signing keys",
+                chain(&e),
+                "check network access to SuperOffice",
+            ),
+        });
+    }
+
+    let secrets = SecretLoader::new(match &config.client_secret {
+        domain::secrets::SecretRef::AwsSecret { .. } => Some(aws_sdk_secretsmanager::Client::new(
+            &domain::runtime::aws_sdk_config().await,
+        )),
+        _ => None,
+    });
+    let secret = match secrets.load(&config.client_secret).await {
+        Ok(s) => {
+            checks.push(Check::ok(
+                "client secret",
+                format!(
+                    "read from {} ({} characters)",
+                    config.client_secret.describe(),
+                    s.len()
+                ),
+            ));
+            Some(s)
+        }
+        Err(e) => {
+            checks.push(Check::fail(
+                "client secret",
+                chain(&e),
+                "create the secret or grant secretsmanager:GetSecretValue on it",
+            ));
+            None
+        }
+    };
+
+    if let (Some(d), Some(secret)) = (&discovery, &secret) {
+        // A probe code: a right client secret earns `invalid_grant`, a wrong one `invalid_client`.
+        let probe = HttpRequest::new(
+            http::Method::POST,
+            d.token_endpoint.clone(),
+            Duration::from_secs(10),
+        )
+        .accept_json()
+        .form_body(&[
+            ("grant_type", "authorization_code"),
+            ("client_id", &config.client_id),
+            ("client_secret", secret.expose()),
+            ("code", "soapp-doctor-probe"),
+            ("redirect_uri", config.redirect_uri().as_str()),
+        ]);
+        checks.push(match transport.send(probe).await {
+            Ok(r) => {
+                let error = serde_json::from_slice::<serde_json::Value>(&r.body)
+                    .ok()
+                    .and_then(|v| v.get("error").and_then(|e| e.as_str()).map(str::to_owned))
+                    .unwrap_or_default();
+                match (r.status.as_u16(), error.as_str()) {
+                    (400, "invalid_grant") => Check::ok("client credentials", "accepted by the token endpoint (a probe code was refused as expected)"),
+                    (_, "invalid_client") | (401, _) => Check::fail(
+                        "client credentials",
+                        "the token endpoint refused the client id or secret",
+                        "copy the client id and secret of THIS environment from the Developer Portal",
+                    ),
+                    (status, e) => Check::warn("client credentials", format!("inconclusive: HTTP {status} {e}"), "try a real sign-in"),
+                }
+            }
+            Err(e) => Check::fail("client credentials", chain(&e), "check network access to SuperOffice"),
+        });
+    }
+
+    match &config.system_user_key {
+        None => checks.push(Check::warn(
+            "system-user key",
+            "not configured",
+            "set SO_SYSTEM_USER_KEY_ARN (or _FILE) before installing into tenants",
+        )),
+        Some(r) => {
+            let key_secrets = SecretLoader::new(match r {
+                domain::secrets::SecretRef::AwsSecret { .. } => Some(
+                    aws_sdk_secretsmanager::Client::new(&domain::runtime::aws_sdk_config().await),
+                ),
+                _ => None,
+            });
+            checks.push(match key_secrets.load(r).await {
+                Ok(pem) => match SystemUserKey::from_bytes(pem.expose().as_bytes()) {
+                    Ok(k) => Check::ok(
+                        "system-user key",
+                        format!("RSA {} bits, read from {}", k.bits(), r.describe()),
+                    ),
+                    Err(e) => Check::fail(
+                        "system-user key",
+                        e.to_string(),
+                        "store the private key from the Developer Portal as PEM or RSA XML",
+                    ),
+                },
+                Err(e) => Check::fail(
+                    "system-user key",
+                    chain(&e),
+                    "create the secret or grant access to it",
+                ),
+            });
+        }
+    }
+
+    let now = unix_seconds(std::time::SystemTime::now());
+    checks.push(match &config.storage {
+        Storage::Embedded { dir } => match domain::store::embedded::EmbeddedItems::open(dir) {
+            Ok(items) => match items.get("DOCTOR#probe", "PROBE", now).await {
+                Ok(_) => Check::ok(
+                    "store",
+                    format!("embedded store at {} is readable", dir.display()),
+                ),
+                Err(e) => Check::fail("store", chain(&e), "check the folder's permissions"),
+            },
+            Err(e) => Check::fail("store", chain(&e), "check APP_DATA_DIR"),
+        },
+        Storage::Dynamo { table } => {
+            let sdk = domain::runtime::aws_sdk_config().await;
+            let items = domain::store::dynamo::DynamoItems::new(
+                aws_sdk_dynamodb::Client::new(&sdk),
+                table.clone(),
+            );
+            match items.get("DOCTOR#probe", "PROBE", now).await {
+                Ok(_) => Check::ok("store", format!("DynamoDB table {table} answers")),
+                Err(e) => Check::fail(
+                    "store",
+                    chain(&e),
+                    "check APP_TABLE_NAME, the region and dynamodb:GetItem permission",
+                ),
+            }
+        }
+    });
+    checks
+}
+
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        s.push_str(": ");
+        s.push_str(&c.to_string());
+        cur = c.source();
+    }
+    s
+}

@@ -1,0 +1,53 @@
+//! `soapp doctor`: print the checks.
+
+use std::collections::HashMap;
+use std::process::ExitCode;
+
+use soapp::doctor::{self, Outcome};
+
+use crate::cli::DoctorArgs;
+
+pub fn run(args: DoctorArgs) -> ExitCode {
+    let mut file_vars = HashMap::new();
+    if let Some(path) = &args.env_file {
+        let text = match std::fs::read_to_string(path) {
+            Ok(t) => t,
+            Err(e) => {
+                eprintln!("error: cannot read {}: {e}", path.display());
+                return ExitCode::from(2);
+            }
+        };
+        for line in text.lines().map(str::trim) {
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            if let Some((k, v)) = line.trim_start_matches("export ").split_once('=') {
+                file_vars.insert(k.trim().to_owned(), v.trim().trim_matches('"').to_owned());
+            }
+        }
+    }
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let checks = runtime.block_on(doctor::run(|name| {
+        file_vars
+            .get(name)
+            .cloned()
+            .or_else(|| std::env::var(name).ok())
+    }));
+    for c in &checks {
+        println!("{}", c.line());
+    }
+    if checks.iter().any(|c| c.outcome == Outcome::Fail) {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    }
+}
