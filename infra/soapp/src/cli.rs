@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::{doctor_cmd, serve, token_verify};
+use crate::{doctor_cmd, manifest_cmd, serve, token_verify};
 
 #[derive(Debug, Parser)]
 #[command(name = "soapp", version, about = "Operate the SuperOffice app backend", long_about = None)]
@@ -24,6 +24,34 @@ enum Command {
     /// Security tokens (id_tokens, system-user tokens).
     #[command(subcommand)]
     Token(TokenCommand),
+    /// The provisioning manifest (what the app puts into a tenant).
+    #[command(subcommand)]
+    Manifest(ManifestCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum ManifestCommand {
+    /// Print the list of provisioned items SuperOffice asks for, after validating the manifest.
+    List(ManifestListArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ManifestListArgs {
+    /// Markdown for people, JSON for tools.
+    #[arg(long, value_enum, default_value = "md")]
+    pub format: ListFormat,
+    /// The manifest file (default: the shipped manifest/demo.toml).
+    #[arg(long, value_name = "FILE")]
+    pub manifest: Option<std::path::PathBuf>,
+    /// The deployment's base URL, to show full web panel and webhook URLs.
+    #[arg(long, value_name = "URL", default_value = "https://app.example.com")]
+    pub base_url: String,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum ListFormat {
+    Md,
+    Json,
 }
 
 #[derive(Debug, Args)]
@@ -110,6 +138,7 @@ impl Cli {
             Command::Serve(args) => serve::run(args),
             Command::Doctor(args) => doctor_cmd::run(args),
             Command::Token(TokenCommand::Verify(args)) => token_verify::run(args),
+            Command::Manifest(ManifestCommand::List(args)) => manifest_cmd::list(args),
         }
     }
 }

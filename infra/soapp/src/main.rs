@@ -2,6 +2,7 @@
 
 mod cli;
 mod doctor_cmd;
+mod manifest_cmd;
 mod serve;
 mod token_verify;
 

@@ -1,6 +1,7 @@
 //! The app's domain: what a deployment knows and keeps, independent of where it runs.
 //!
 //! * [`config`]: typed configuration, validated at start with every problem reported at once.
+//! * [`manifest`]: what the app provisions into a tenant, declared in one file and validated.
 //! * [`secrets`]: where secret values come from (AWS Secrets Manager by reference, or files locally).
 //! * [`store`]: storage ports and their adapters (DynamoDB in AWS, an embedded database locally).
 //! * [`signin`]: pending sign-ins and sessions, the records behind the redirect URL.
@@ -9,6 +10,7 @@
 //! * [`runtime`]: building the production adapters once at start, and serving a handler in Lambda.
 
 pub mod config;
+pub mod manifest;
 pub mod runtime;
 pub mod secrets;
 pub mod signin;
