@@ -1,0 +1,65 @@
+//! Jobs: long work (install, later uninstall and repair) runs off the request path, one job at a
+//! time per tenant across every Lambda instance.
+//!
+//! In AWS the queue is SQS FIFO with the tenant as message group: SQS hands out at most one message
+//! of a group at a time, so a tenant's jobs never overlap and SuperOffice sees one stream of work per
+//! tenant. A job that must wait (throttled, maintenance) is not slept on: its message is made
+//! invisible for the wait and reported as not done, so it comes back when work can continue; a
+//! crash or timeout brings it back after the visibility timeout and the ledger lets it resume.
+//! Locally, [`local::LocalQueue`] keeps the same semantics in-process.
+
+use std::future::Future;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+pub mod local;
+pub mod sqs;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JobKind {
+    Install,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Job {
+    /// Deduplication id: the same id sent twice within five minutes is one job.
+    pub id: String,
+    pub tenant: String,
+    pub kind: JobKind,
+}
+
+impl Job {
+    /// An install job for a tenant; ids repeat within a minute so a double click queues one job.
+    pub fn install(tenant: &str, now: i64) -> Self {
+        Self {
+            id: format!("install-{tenant}-{}", now / 60),
+            tenant: tenant.to_owned(),
+            kind: JobKind::Install,
+        }
+    }
+}
+
+/// What became of one delivery of a job.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// Finished (successfully, or for good with the reason recorded on the tenant): remove it.
+    Done,
+    /// Not finished; deliver it again after this long.
+    RetryAfter(Duration),
+}
+
+/// SQS's longest visibility timeout; longer waits are taken in steps.
+pub const MAX_WAIT: Duration = Duration::from_secs(12 * 3600);
+
+#[derive(Debug, thiserror::Error)]
+pub enum QueueError {
+    #[error("the job queue is unavailable")]
+    Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+/// Sending jobs (the install function's side).
+pub trait JobQueue: Send + Sync + 'static {
+    fn send(&self, job: &Job) -> impl Future<Output = Result<(), QueueError>> + Send;
+}

@@ -1,0 +1,78 @@
+//! The artifact ledger: what the app created in a tenant, recorded *before* and *after* each creation.
+//!
+//! For each artifact of the manifest the worker first writes an intent, then finds or creates the
+//! artifact in SuperOffice by its stable identity (ProgId, name, section/key), then records the
+//! SuperOffice id. A crash between the two writes leaves an intent; the retry finds the artifact by
+//! its identity instead of creating it again. The ledger is also the list of provisioned items and,
+//! read in reverse, the uninstall's plan.
+
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+use crate::store::{Item, Items, StoreError, document};
+use crate::tenant::tenant_pk;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EntryState {
+    /// About to be created (or created, and the id not yet recorded).
+    Intent,
+    /// Exists in SuperOffice with `superoffice_id`.
+    Created,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LedgerEntry {
+    /// Position in the manifest's creation order.
+    pub seq: u32,
+    /// `kind:identity` ([`crate::manifest::Artifact::key`]).
+    pub key: String,
+    pub kind: String,
+    pub description: String,
+    pub state: EntryState,
+    pub superoffice_id: Option<String>,
+    pub updated_at: i64,
+}
+
+fn sort_key(seq: u32, key: &str) -> String {
+    format!("ARTIFACT#{seq:04}#{key}")
+}
+
+pub struct Ledger<I> {
+    items: Arc<I>,
+}
+
+impl<I> Clone for Ledger<I> {
+    fn clone(&self) -> Self {
+        Self {
+            items: self.items.clone(),
+        }
+    }
+}
+
+impl<I: Items> Ledger<I> {
+    pub fn new(items: Arc<I>) -> Self {
+        Self { items }
+    }
+
+    /// Every entry of the tenant, in creation order.
+    pub async fn entries(&self, ctx: &str, now: i64) -> Result<Vec<LedgerEntry>, StoreError> {
+        self.items
+            .query(&tenant_pk(ctx), "ARTIFACT#", now)
+            .await?
+            .iter()
+            .map(Item::parse)
+            .collect()
+    }
+
+    pub async fn write(&self, ctx: &str, entry: &LedgerEntry) -> Result<(), StoreError> {
+        self.items
+            .put(&Item::new(
+                tenant_pk(ctx),
+                sort_key(entry.seq, &entry.key),
+                document(entry)?,
+            ))
+            .await
+    }
+}
