@@ -11,7 +11,13 @@ CFN_LINT_VERSION="1.58.0"
 ensure_python_packages() {
   if [[ ! -x "${VENV}/bin/python" ]]; then
     mkdir -p "${TOOLS_DIR}"
-    python3 -m venv "${VENV}"
+    if ! python3 -m venv "${VENV}" >/dev/null 2>&1; then
+      # Debian and Ubuntu ship the venv module separately.
+      rm -rf "${VENV}"
+      local sudo_cmd=(); [[ "$(id -u)" == 0 ]] || sudo_cmd=(sudo)
+      DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq python3-venv >/dev/null
+      python3 -m venv "${VENV}"
+    fi
     "${VENV}/bin/python" -m pip install -q --upgrade pip >/dev/null
   fi
   local missing=()

@@ -140,8 +140,9 @@ impl<T: Transport + ?Sized> Transport for Arc<T> {
     }
 }
 
-/// The production transport: reqwest with rustls (aws-lc-rs), no redirects, no proxies from the
-/// environment, a connect timeout, and the per-request timeout applied to the whole exchange.
+/// The production transport: reqwest with rustls (aws-lc-rs) and Mozilla's roots compiled in, no
+/// redirects, no proxies from the environment, a connect timeout, and the per-request timeout
+/// applied to the whole exchange. TLS 1.2 and 1.3 only (rustls has nothing older).
 #[derive(Debug, Clone)]
 pub struct ReqwestTransport {
     client: reqwest::Client,
@@ -149,7 +150,18 @@ pub struct ReqwestTransport {
 
 impl ReqwestTransport {
     pub fn new() -> Result<Self, TransportError> {
+        let mut roots = rustls::RootCertStore::empty();
+        roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+        let mut tls = rustls::ClientConfig::builder_with_provider(Arc::new(
+            rustls::crypto::aws_lc_rs::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .map_err(|e| TransportError::Connect(Box::new(e)))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+        tls.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
         let client = reqwest::Client::builder()
+            .use_preconfigured_tls(tls)
             .redirect(reqwest::redirect::Policy::none())
             .no_proxy()
             .connect_timeout(Duration::from_secs(5))
