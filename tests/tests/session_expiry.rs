@@ -6,6 +6,7 @@ use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
 use domain::config::AppConfig;
+use domain::sealing::LocalSealer;
 use domain::secrets::SecretLoader;
 use domain::store::embedded::EmbeddedItems;
 use domain::web::{RequestContext, WebRequest, WebResponse};
@@ -76,6 +77,7 @@ async fn a_session_expires_after_the_configured_hours_and_the_page_asks_to_sign_
         Arc::new(so),
         Arc::new(EmbeddedItems::open(data.path()).unwrap()),
         Arc::new(SecretLoader::new(None)),
+        Arc::new(LocalSealer::open_or_create(&data.path().join("sealing.key")).unwrap()),
     );
 
     let login = app.handle(get("/login", None), &ctx()).await;

@@ -266,6 +266,16 @@ fn no_function_environment_variable_holds_a_secret() {
                     upper.ends_with("_ARN"),
                     "{name}: {var} names a secret but is not an ARN"
                 );
+                // The ARN of a KMS key of this stack names a key, not a secret value.
+                if let Some(key) = value["Fn::GetAtt"].as_array()
+                    && key.get(1) == Some(&json!("Arn"))
+                    && key
+                        .first()
+                        .and_then(|k| k.as_str())
+                        .is_some_and(|k| t.type_of(k) == "AWS::KMS::Key")
+                {
+                    continue;
+                }
                 let parameter = ref_target(value).unwrap_or_else(|| {
                     panic!("{name}: {var} must be !Ref to a parameter, not {value}")
                 });
@@ -486,7 +496,8 @@ fn each_function_has_a_role_of_its_own_with_inline_policies_only() {
 }
 
 #[test]
-fn the_redirect_role_may_only_use_its_log_group_its_table_items_and_the_client_secret() {
+fn the_redirect_role_may_only_use_its_log_group_its_table_items_the_client_secret_and_seal_system_tokens()
+ {
     let t = template();
     let role = &t.resource("RedirectRole")["Properties"];
     let documents: Vec<&Value> = role["Policies"]
@@ -514,6 +525,7 @@ fn the_redirect_role_may_only_use_its_log_group_its_table_items_and_the_client_s
         "dynamodb:PutItem",
         "dynamodb:DeleteItem",
         "kms:Decrypt",
+        "kms:Encrypt",
         "secretsmanager:GetSecretValue",
     ]
     .into();
@@ -542,6 +554,15 @@ fn the_redirect_role_may_only_use_its_log_group_its_table_items_and_the_client_s
         granted["kms:Decrypt"]["Condition"],
         json!({"StringEquals": {"kms:ViaService": {"Fn::Sub": "dynamodb.${AWS::Region}.${AWS::URLSuffix}"}}}),
         "the table key is usable only through DynamoDB"
+    );
+    assert_eq!(
+        resource("kms:Encrypt"),
+        json!({"Fn::GetAtt": ["AppKey", "Arn"]})
+    );
+    assert_eq!(
+        granted["kms:Encrypt"]["Condition"],
+        json!({"StringEquals": {"kms:EncryptionContext:purpose": "system_token"}}),
+        "the redirect function may only seal system tokens"
     );
 }
 

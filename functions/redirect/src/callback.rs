@@ -4,8 +4,10 @@
 //! `SameSite=Lax` cookie, which is why the sign-in state lives on the server (taken once here) and
 //! the browser binding is a `SameSite=None` cookie.
 
-use domain::signin::Session;
+use domain::sealing::Sealer;
+use domain::signin::{Intent, Session};
 use domain::store::{Items, secret_key};
+use domain::tenant::Consent;
 use domain::web::{self, RequestContext, WebRequest, WebResponse, cookies};
 use http::Method;
 use superoffice::Secret;
@@ -14,8 +16,8 @@ use superoffice::oidc::{self, CodeExchange, OidcError};
 
 use crate::{Failure, Redirect};
 
-pub async fn finish<I: Items>(
-    app: &Redirect<I>,
+pub async fn finish<I: Items, S: Sealer>(
+    app: &Redirect<I, S>,
     req: &WebRequest,
     ctx: &RequestContext,
 ) -> Result<WebResponse, Failure> {
@@ -120,6 +122,10 @@ pub async fn finish<I: Items>(
     let so = &token.superoffice;
     let tenant = so.context_id.clone().ok_or(Failure::NoTenant)?;
 
+    if pending.intent == Intent::Install {
+        record_consent(app, &token, &tenant, now, ctx).await?;
+    }
+
     let session_id = oidc::random_token().map_err(|_| Failure::SuperOfficeUnavailable {
         cause: "randomness",
     })?;
@@ -156,4 +162,53 @@ pub async fn finish<I: Items>(
     web::set_cookie(&mut resp, &cookies::session(&session_id, ttl.as_secs()));
     web::set_cookie(&mut resp, &cookies::clear(cookies::SIGN_IN));
     Ok(resp)
+}
+
+/// An administrator signing in to install: keep the tenant's system token, sealed under the app's
+/// key, for the install worker. Ordinary users, and tokens without the claim, record nothing (the
+/// install page explains what is missing).
+async fn record_consent<I: Items, S: Sealer>(
+    app: &Redirect<I, S>,
+    token: &superoffice::jwt::IdToken,
+    tenant: &str,
+    now: i64,
+    ctx: &RequestContext,
+) -> Result<(), Failure> {
+    let so = &token.superoffice;
+    let (Some(true), Some(system_token)) = (so.is_administrator, &so.system_token) else {
+        tracing::info!(
+            request_id = %ctx.request_id,
+            reason = "install_consent_not_recorded",
+            tenant = %tenant,
+            administrator = so.is_administrator.unwrap_or(false),
+            has_system_token = so.system_token.is_some(),
+            "install sign-in without an administrator's system token"
+        );
+        return Ok(());
+    };
+    let sealed = app
+        .sealer
+        .seal(
+            system_token,
+            &domain::sealing::context(tenant, "system_token"),
+        )
+        .await
+        .map_err(|e| {
+            tracing::error!(error = %e, "the system token cannot be sealed");
+            Failure::SealingUnavailable
+        })?;
+    app.tenants
+        .record_consent(
+            &Consent {
+                context_id: tenant.to_owned(),
+                company: so.company_name.clone(),
+                sealed_system_token: sealed,
+                approved_by: token.subject.clone(),
+            },
+            now,
+        )
+        .await
+        .map_err(Failure::StoreUnavailable)?;
+    tracing::info!(request_id = %ctx.request_id, reason = "install_consent_recorded", tenant = %tenant, "tenant recorded");
+    Ok(())
 }

@@ -40,6 +40,8 @@ pub enum Failure {
     StoreUnavailable(StoreError),
     /// A secret could not be read: an operator must fix the configuration.
     SecretUnavailable,
+    /// The app's key could not seal a value (KMS unavailable or not permitted).
+    SealingUnavailable,
     /// A form came without its anti-forgery token, or from another site.
     Forbidden {
         reason: &'static str,
@@ -67,6 +69,7 @@ impl Failure {
             Failure::SuperOfficeUnavailable { .. } => "superoffice_unavailable",
             Failure::StoreUnavailable(_) => "store_unavailable",
             Failure::SecretUnavailable => "configuration_problem",
+            Failure::SealingUnavailable => "sealing_unavailable",
             Failure::Forbidden { .. } => "forbidden",
             Failure::BadRequest { .. } => "bad_request",
             Failure::NotFound => "not_found",
@@ -88,9 +91,9 @@ impl Failure {
             Failure::ClientRejected | Failure::SecretUnavailable => {
                 StatusCode::INTERNAL_SERVER_ERROR
             }
-            Failure::SuperOfficeUnavailable { .. } | Failure::StoreUnavailable(_) => {
-                StatusCode::SERVICE_UNAVAILABLE
-            }
+            Failure::SuperOfficeUnavailable { .. }
+            | Failure::StoreUnavailable(_)
+            | Failure::SealingUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             Failure::NotFound => StatusCode::NOT_FOUND,
             Failure::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
         }
@@ -131,7 +134,7 @@ impl Failure {
                 "SuperOffice cannot be reached right now",
                 "SuperOffice did not answer in time. This is usually brief; please try again in a minute.",
             ),
-            Failure::StoreUnavailable(_) => (
+            Failure::StoreUnavailable(_) | Failure::SealingUnavailable => (
                 "The app is briefly unavailable",
                 "We could not save your sign-in. Please try again in a minute.",
             ),

@@ -1,5 +1,6 @@
 //! `GET /`: who is signed in (later issues grow this into the management page).
 
+use domain::sealing::Sealer;
 use domain::store::Items;
 use domain::web::{self, WebRequest, WebResponse, pages};
 use http::StatusCode;
@@ -7,7 +8,10 @@ use maud::html;
 
 use crate::{Failure, Redirect, session};
 
-pub async fn show<I: Items>(app: &Redirect<I>, req: &WebRequest) -> Result<WebResponse, Failure> {
+pub async fn show<I: Items, S: Sealer>(
+    app: &Redirect<I, S>,
+    req: &WebRequest,
+) -> Result<WebResponse, Failure> {
     let now = app.now_secs();
     let Some((_, s)) = session::current(&app.sessions, req, now).await? else {
         return Ok(web::html(

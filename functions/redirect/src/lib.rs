@@ -12,9 +12,11 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use domain::config::AppConfig;
+use domain::sealing::Sealer;
 use domain::secrets::SecretLoader;
 use domain::signin::{Sessions, SignIns};
 use domain::store::Items;
+use domain::tenant::Tenants;
 use domain::web::{RequestContext, WebRequest, WebResponse};
 use http::{Method, StatusCode};
 use superoffice::client::SuperOffice;
@@ -30,27 +32,32 @@ pub mod session;
 pub use failure::Failure;
 
 /// The redirect function's state: built once per process.
-pub struct Redirect<I> {
+pub struct Redirect<I, S> {
     config: Arc<AppConfig>,
     so: Arc<SuperOffice>,
     sign_ins: SignIns<I>,
     sessions: Sessions<I>,
+    tenants: Tenants<I>,
     secrets: Arc<SecretLoader>,
+    sealer: Arc<S>,
 }
 
-impl<I: Items> Redirect<I> {
+impl<I: Items, S: Sealer> Redirect<I, S> {
     pub fn new(
         config: Arc<AppConfig>,
         so: Arc<SuperOffice>,
         items: Arc<I>,
         secrets: Arc<SecretLoader>,
+        sealer: Arc<S>,
     ) -> Self {
         Self {
             config,
             so,
             sign_ins: SignIns::new(items.clone()),
-            sessions: Sessions::new(items),
+            sessions: Sessions::new(items.clone()),
+            tenants: Tenants::new(items),
             secrets,
+            sealer,
         }
     }
 
@@ -74,11 +81,6 @@ impl<I: Items> Redirect<I> {
         unix_seconds(self.now())
     }
 
-    /// Whether this function serves `path` (the local runner mounts several functions on one port).
-    pub fn serves(path: &str) -> bool {
-        matches!(path, "/login" | "/callback" | "/" | "/logout" | "/app.css")
-    }
-
     /// Handles one request.
     pub async fn handle(&self, req: WebRequest, ctx: &RequestContext) -> WebResponse {
         let method = req.method().clone();
@@ -89,7 +91,7 @@ impl<I: Items> Redirect<I> {
             (&Method::GET, "/") => home::show(self, &req).await,
             (&Method::POST, "/logout") => logout::end(self, &req).await,
             (&Method::GET, "/app.css") => Ok(stylesheet()),
-            (_, p) if Self::serves(p) => Err(Failure::MethodNotAllowed),
+            (_, p) if serves(p) => Err(Failure::MethodNotAllowed),
             _ => Err(Failure::NotFound),
         };
         let response = match result {
@@ -105,6 +107,11 @@ impl<I: Items> Redirect<I> {
         );
         response
     }
+}
+
+/// Whether this function serves `path` (the local runner mounts several functions on one port).
+pub fn serves(path: &str) -> bool {
+    matches!(path, "/login" | "/callback" | "/" | "/logout" | "/app.css")
 }
 
 fn stylesheet() -> WebResponse {

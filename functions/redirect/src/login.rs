@@ -1,5 +1,6 @@
 //! `GET /login[?intent=…&return=/path]`: start a sign-in at SuperOffice.
 
+use domain::sealing::Sealer;
 use domain::signin::{Intent, PendingSignIn, SIGN_IN_SECONDS};
 use domain::store::{Items, secret_key};
 use domain::web::{self, WebRequest, WebResponse, cookies};
@@ -7,7 +8,10 @@ use superoffice::oidc::{self, AuthorizeOptions};
 
 use crate::{Failure, Redirect};
 
-pub async fn start<I: Items>(app: &Redirect<I>, req: &WebRequest) -> Result<WebResponse, Failure> {
+pub async fn start<I: Items, S: Sealer>(
+    app: &Redirect<I, S>,
+    req: &WebRequest,
+) -> Result<WebResponse, Failure> {
     let query = web::query_pairs(req);
     let intent =
         match web::single(&query, "intent").map_err(|_| Failure::ParameterRepeated("intent"))? {

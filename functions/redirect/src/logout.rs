@@ -1,12 +1,16 @@
 //! `POST /logout`: end the session. A state-changing form: the anti-forgery token must match the
 //! session's, and a browser-supplied `Origin` must be ours.
 
+use domain::sealing::Sealer;
 use domain::store::Items;
 use domain::web::{self, WebRequest, WebResponse, cookies};
 
 use crate::{Failure, Redirect, session};
 
-pub async fn end<I: Items>(app: &Redirect<I>, req: &WebRequest) -> Result<WebResponse, Failure> {
+pub async fn end<I: Items, S: Sealer>(
+    app: &Redirect<I, S>,
+    req: &WebRequest,
+) -> Result<WebResponse, Failure> {
     if !web::same_origin(req, &app.config.origin()) {
         return Err(Failure::Forbidden {
             reason: "cross_origin_form",

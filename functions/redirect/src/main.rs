@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use domain::runtime;
+use domain::sealing::AppSealer;
 use redirect::Redirect;
 
 #[tokio::main]
@@ -11,7 +12,14 @@ async fn main() -> Result<(), lambda_http::Error> {
     domain::telemetry::init(config.log_format);
     let aws = runtime::aws_adapters(&config).await?;
     let so = Arc::new(runtime::superoffice(&config)?);
-    let app = Arc::new(Redirect::new(Arc::new(config), so, aws.items, aws.secrets));
+    let sealer = Arc::new(AppSealer::from_config(&config.sealing, Some(&aws.sdk)).await?);
+    let app = Arc::new(Redirect::new(
+        Arc::new(config),
+        so,
+        aws.items,
+        aws.secrets,
+        sealer,
+    ));
     runtime::serve_lambda(move |req, ctx| {
         let app = app.clone();
         async move { app.handle(req, &ctx).await }

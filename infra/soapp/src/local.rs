@@ -16,6 +16,7 @@ use axum::body::Body;
 use axum::extract::State;
 use base64::Engine;
 use domain::config::AppConfig;
+use domain::sealing::AppSealer;
 use domain::secrets::SecretLoader;
 use domain::store::embedded::EmbeddedItems;
 use domain::web::{self, RequestContext, WebResponse, pages};
@@ -92,7 +93,7 @@ impl LocalApp {
 }
 
 struct Apps {
-    redirect: Redirect<EmbeddedItems>,
+    redirect: Redirect<EmbeddedItems, AppSealer>,
 }
 
 /// Starts the local app and returns once it is listening.
@@ -157,8 +158,13 @@ pub async fn start(options: ServeOptions) -> Result<LocalApp, ServeError> {
     let so = Arc::new(
         domain::runtime::superoffice(&config).map_err(|e| ServeError::Config(e.to_string()))?,
     );
+    let sealer = Arc::new(
+        AppSealer::from_config(&config.sealing, None)
+            .await
+            .map_err(|e| ServeError::Config(e.to_string()))?,
+    );
     let apps = Arc::new(Apps {
-        redirect: Redirect::new(Arc::new(config), so, items, secrets),
+        redirect: Redirect::new(Arc::new(config), so, items, secrets, sealer),
     });
 
     let router = axum::Router::new().fallback(dispatch).with_state(apps);
@@ -197,7 +203,7 @@ async fn dispatch(State(apps): State<Arc<Apps>>, req: http::Request<Body>) -> ht
         ),
         Ok(bytes) => {
             let req = http::Request::from_parts(parts, bytes);
-            if Redirect::<EmbeddedItems>::serves(req.uri().path()) {
+            if redirect::serves(req.uri().path()) {
                 apps.redirect.handle(req, &ctx).await
             } else {
                 web::html(

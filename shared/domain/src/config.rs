@@ -63,6 +63,13 @@ pub enum Storage {
     Embedded { dir: PathBuf },
 }
 
+/// Where the key that seals per-tenant secrets lives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Sealing {
+    Kms { key_id: String },
+    Local { key_file: PathBuf },
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LogFormat {
     Json,
@@ -77,6 +84,11 @@ pub struct AppConfig {
     pub system_user_key: Option<SecretRef>,
     pub base_url: Url,
     pub storage: Storage,
+    pub sealing: Sealing,
+    /// Only the functions that queue or run jobs need it; they check at start.
+    pub queue_url: Option<String>,
+    /// Requests per second to one tenant's WebAPI, at most.
+    pub tenant_rate: u32,
     pub session_ttl: Duration,
     pub log_format: LogFormat,
 }
@@ -225,6 +237,51 @@ impl AppConfig {
             }
         };
 
+        let sealing = match (
+            get("APP_KMS_KEY_ARN"),
+            get("APP_SEALING_KEY_FILE"),
+            &storage,
+        ) {
+            (Some(key_id), None, _) => Some(Sealing::Kms { key_id }),
+            (None, Some(file), _) if !in_lambda => Some(Sealing::Local {
+                key_file: file.into(),
+            }),
+            (None, None, Some(Storage::Embedded { dir })) if !in_lambda => Some(Sealing::Local {
+                key_file: dir.join("sealing.key"),
+            }),
+            (Some(_), Some(_), _) => {
+                problem(
+                    "APP_KMS_KEY_ARN",
+                    "and APP_SEALING_KEY_FILE are both set: use one of them".into(),
+                );
+                None
+            }
+            _ => {
+                problem(
+                    "APP_KMS_KEY_ARN",
+                    "is not set: the KMS key that seals tenants' system tokens".into(),
+                );
+                None
+            }
+        };
+
+        let queue_url = get("APP_QUEUE_URL");
+        let tenant_rate = match get("APP_TENANT_RATE") {
+            None => 10,
+            Some(v) => match v.parse::<u32>() {
+                Ok(n) if (1..=100).contains(&n) => n,
+                _ => {
+                    problem(
+                        "APP_TENANT_RATE",
+                        format!(
+                            "{v:?} must be a whole number of requests per second from 1 to 100"
+                        ),
+                    );
+                    10
+                }
+            },
+        };
+
         let session_ttl = match get("APP_SESSION_HOURS") {
             None => Duration::from_secs(8 * 3600),
             Some(v) => match v.parse::<u64>() {
@@ -248,13 +305,21 @@ impl AppConfig {
             }
         };
 
-        match (environment, client_id, client_secret, base_url, storage) {
+        match (
+            environment,
+            client_id,
+            client_secret,
+            base_url,
+            storage,
+            sealing,
+        ) {
             (
                 Some(environment),
                 Some(client_id),
                 Some(client_secret),
                 Some(base_url),
                 Some(storage),
+                Some(sealing),
             ) if problems.is_empty() => Ok(Self {
                 environment,
                 client_id,
@@ -262,6 +327,9 @@ impl AppConfig {
                 system_user_key,
                 base_url,
                 storage,
+                sealing,
+                queue_url,
+                tenant_rate,
                 session_ttl,
                 log_format,
             }),
@@ -379,6 +447,10 @@ mod tests {
         ),
         ("APP_BASE_URL", "https://app.example.com"),
         ("APP_TABLE_NAME", "app-sod"),
+        (
+            "APP_KMS_KEY_ARN",
+            "arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab",
+        ),
     ];
 
     #[test]
@@ -418,11 +490,12 @@ mod tests {
                 "SO_CLIENT_SECRET",
                 "APP_BASE_URL",
                 "APP_TABLE_NAME",
+                "APP_KMS_KEY_ARN",
                 "APP_SESSION_HOURS"
             ]
         );
         let text = err.to_string();
-        assert!(text.starts_with("the configuration has 6 problems:"));
+        assert!(text.starts_with("the configuration has 7 problems:"));
         assert!(
             !text.contains("hunter2"),
             "a secret value never appears in a message"
@@ -444,6 +517,12 @@ mod tests {
         assert!(matches!(c.client_secret, SecretRef::Inline(_)));
         assert!(matches!(c.system_user_key, Some(SecretRef::File(_))));
         assert_eq!(c.log_format, LogFormat::Text);
+        assert_eq!(
+            c.sealing,
+            Sealing::Local {
+                key_file: ".data/sealing.key".into()
+            }
+        );
         assert_eq!(c.origin(), "http://127.0.0.1:8123");
     }
 

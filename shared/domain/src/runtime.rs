@@ -57,6 +57,7 @@ pub fn superoffice(
 
 /// The production adapters for a Lambda function: DynamoDB items and Secrets Manager secrets.
 pub struct AwsAdapters {
+    pub sdk: aws_config::SdkConfig,
     pub items: Arc<DynamoItems>,
     pub secrets: Arc<SecretLoader>,
 }
@@ -74,6 +75,7 @@ pub async fn aws_adapters(config: &AppConfig) -> Result<AwsAdapters, String> {
         secrets: Arc::new(SecretLoader::new(Some(
             aws_sdk_secretsmanager::Client::new(&sdk),
         ))),
+        sdk,
     })
 }
 

@@ -266,3 +266,57 @@ mod tests {
         assert!(sealer.open(&tampered, &ctx).await.is_err());
     }
 }
+
+/// The sealer a configuration names: KMS in AWS, a local key file otherwise.
+#[derive(Debug)]
+pub enum AppSealer {
+    Kms(KmsSealer),
+    Local(LocalSealer),
+}
+
+impl AppSealer {
+    pub async fn from_config(
+        sealing: &crate::config::Sealing,
+        sdk: Option<&aws_config::SdkConfig>,
+    ) -> Result<Self, SealError> {
+        match sealing {
+            crate::config::Sealing::Kms { key_id } => {
+                let sdk = match sdk {
+                    Some(s) => s.clone(),
+                    None => crate::runtime::aws_sdk_config().await,
+                };
+                Ok(AppSealer::Kms(KmsSealer::new(
+                    aws_sdk_kms::Client::new(&sdk),
+                    key_id,
+                )))
+            }
+            crate::config::Sealing::Local { key_file } => {
+                LocalSealer::open_or_create(key_file).map(AppSealer::Local)
+            }
+        }
+    }
+}
+
+impl Sealer for AppSealer {
+    async fn seal(
+        &self,
+        plaintext: &Secret,
+        context: &BTreeMap<String, String>,
+    ) -> Result<String, SealError> {
+        match self {
+            AppSealer::Kms(k) => k.seal(plaintext, context).await,
+            AppSealer::Local(l) => l.seal(plaintext, context).await,
+        }
+    }
+
+    async fn open(
+        &self,
+        sealed: &str,
+        context: &BTreeMap<String, String>,
+    ) -> Result<Secret, SealError> {
+        match self {
+            AppSealer::Kms(k) => k.open(sealed, context).await,
+            AppSealer::Local(l) => l.open(sealed, context).await,
+        }
+    }
+}

@@ -11,7 +11,9 @@ use crate::store::{Item, Items, StoreError, document};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum InstallStatus {
-    /// Consent recorded; an install job is queued.
+    /// An administrator approved the app and the system token is recorded; nothing queued yet.
+    Consented,
+    /// An install job is queued.
     Queued,
     /// The worker is creating artifacts.
     Installing,
@@ -24,6 +26,7 @@ pub enum InstallStatus {
 impl InstallStatus {
     pub fn as_str(self) -> &'static str {
         match self {
+            InstallStatus::Consented => "consented",
             InstallStatus::Queued => "queued",
             InstallStatus::Installing => "installing",
             InstallStatus::Installed => "installed",
@@ -85,7 +88,61 @@ impl<I> Clone for Tenants<I> {
     }
 }
 
+/// An administrator's approval, as recorded at the redirect (intent `install`).
+#[derive(Debug, Clone)]
+pub struct Consent {
+    pub context_id: String,
+    pub company: Option<String>,
+    pub sealed_system_token: String,
+    pub approved_by: String,
+}
+
 impl<I: Items> Tenants<I> {
+    /// Records (or refreshes) the tenant from an administrator's sign-in: a new tenant starts as
+    /// `Consented`; a known one keeps its install state and gets the current system token (it
+    /// changes when consent was rescinded and given again).
+    pub async fn record_consent(&self, consent: &Consent, now: i64) -> Result<(), StoreError> {
+        for _ in 0..5 {
+            let (tenant, version) = match self.get(&consent.context_id, now).await? {
+                Some(mut current) => {
+                    current.value.sealed_system_token = consent.sealed_system_token.clone();
+                    current.value.company = consent.company.clone().or(current.value.company);
+                    current.value.installed_by = consent.approved_by.clone();
+                    current.value.consented_at = now;
+                    if current.value.status == InstallStatus::Failed {
+                        // A fresh approval is what a failed install (revoked consent) waited for.
+                        current.value.problem = None;
+                    }
+                    current.value.updated_at = now;
+                    (current.value, current.version)
+                }
+                None => (
+                    Tenant {
+                        context_id: consent.context_id.clone(),
+                        company: consent.company.clone(),
+                        status: InstallStatus::Consented,
+                        sealed_system_token: consent.sealed_system_token.clone(),
+                        sealed_webhook_secret: None,
+                        installed_by: consent.approved_by.clone(),
+                        consented_at: now,
+                        artifacts_done: 0,
+                        artifacts_total: 0,
+                        waiting: None,
+                        problem: None,
+                        updated_at: now,
+                    },
+                    0,
+                ),
+            };
+            match self.save(&tenant, version).await {
+                Ok(()) => return Ok(()),
+                Err(StoreError::Conflict) => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        Err(StoreError::Conflict)
+    }
+
     pub fn new(items: Arc<I>) -> Self {
         Self { items }
     }
