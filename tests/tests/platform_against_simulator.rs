@@ -408,7 +408,7 @@ async fn webapi(sim: &SimulatorHandle, so: &superoffice::client::SuperOffice) ->
     let tickets = Arc::new(so.system_user(partner_key()).await.unwrap());
     let usage = Arc::new(UsageCounters::default());
     Api {
-        webapi: so.webapi(tickets, usage.clone()),
+        webapi: so.webapi(tickets, usage.clone(), None),
         usage,
         auth: TenantAuth {
             context: ctx(),

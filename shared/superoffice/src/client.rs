@@ -228,8 +228,14 @@ impl SuperOffice {
     }
 
     /// A WebAPI client acting through `tickets`, reporting usage to `usage`.
-    pub fn webapi(&self, tickets: Arc<SystemUserClient>, usage: Arc<dyn UsageHook>) -> WebApi {
+    pub fn webapi(
+        &self,
+        tickets: Arc<SystemUserClient>,
+        usage: Arc<dyn UsageHook>,
+        rate: Option<Arc<crate::rate::TenantRateLimiter>>,
+    ) -> WebApi {
         WebApi::new(WebApiParts {
+            rate,
             env: self.config.environment.clone(),
             transport: self.transport.clone(),
             states: self.tenant_states.clone(),

@@ -19,6 +19,7 @@ pub mod jwks;
 pub mod jwt;
 pub mod keys;
 pub mod oidc;
+pub mod rate;
 pub mod retry;
 pub mod secret;
 pub mod system_user;

@@ -16,6 +16,7 @@ use http::{HeaderValue, Method, StatusCode};
 use url::Url;
 
 use crate::clock::Clock;
+use crate::rate::TenantRateLimiter;
 use crate::retry::{Retrier, RetryError};
 use crate::system_user::{SystemUserClient, SystemUserError};
 use crate::tenant_state::{TenantStateClient, TenantStateError, TenantStatus};
@@ -158,6 +159,7 @@ impl From<RetryError> for WebApiError {
 }
 
 pub struct WebApi {
+    rate: Option<Arc<TenantRateLimiter>>,
     env: Environment,
     transport: Arc<dyn Transport>,
     states: Arc<TenantStateClient>,
@@ -169,6 +171,8 @@ pub struct WebApi {
 }
 
 pub struct WebApiParts {
+    /// The per-tenant cap on requests per second (every attempt counts).
+    pub rate: Option<Arc<TenantRateLimiter>>,
     pub env: Environment,
     pub transport: Arc<dyn Transport>,
     pub states: Arc<TenantStateClient>,
@@ -182,6 +186,7 @@ pub struct WebApiParts {
 impl WebApi {
     pub fn new(p: WebApiParts) -> Self {
         Self {
+            rate: p.rate,
             env: p.env,
             transport: p.transport,
             states: p.states,
@@ -297,8 +302,15 @@ impl WebApi {
                     req = req.json_body(body);
                 }
                 let sent = req.body.len() as u64;
-                let started = Instant::now();
                 Box::pin(async move {
+                    if let Some(rate) = &self.rate
+                        && let Err(wait) = rate.acquire(ctx, deadline).await
+                    {
+                        // Our own cap says "not before the deadline": answer like a 429 so the
+                        // retry layer hands the wait back to the caller. Nothing was sent.
+                        return Ok(self_throttled(wait));
+                    }
+                    let started = Instant::now();
                     let result = self.transport.send(req).await;
                     let (status, received) = match &result {
                         Ok(r) => (Some(r.status.as_u16()), r.body.len() as u64),
@@ -318,6 +330,15 @@ impl WebApi {
             .await?;
         Ok(response)
     }
+}
+
+fn self_throttled(wait: Duration) -> HttpResponse {
+    let mut r = HttpResponse::new(StatusCode::TOO_MANY_REQUESTS, Bytes::new());
+    let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+    if let Ok(v) = HeaderValue::from_str(&secs.max(1).to_string()) {
+        r.headers.insert(http::header::RETRY_AFTER, v);
+    }
+    r
 }
 
 /// A path relative to `{Api}/v1/`: no scheme, no leading slash, no `..`, no `//`, no query.
