@@ -14,6 +14,11 @@
 //! | `DELETE /__sim/tenants/{ctx}/consents/{client_id}` | | revokes consent |
 //! | `GET /__sim/tenants/{ctx}/system-tokens/{client_id}` | | `{"SystemToken": "..."}` |
 //! | `POST /__sim/keys/rotate` | `{"keep_old": true}` | rotates the signing key |
+//! | `GET /__sim/tenants/{ctx}/webapi` | | the tenant's [`crate::WebApiSnapshot`] |
+//! | `GET /__sim/tenants/{ctx}/webapi/calls?family=POST%20UdefLayout/Publish` | | `{"calls": n}` |
+//! | `POST /__sim/tenants/{ctx}/webhooks/{id}/events` | `{"event","entity","primary_key", …}` | sends an event through the webhook; the delivery |
+//! | `POST /__sim/tenants/{ctx}/udef/{entity}/publish-running` | `{"duration_ms": 500}` | pretends a publish runs |
+//! | `POST /__sim/udef-publish-duration` | `{"duration_ms": 500}` | how long publishes run from now on |
 //!
 //! Rule format: see [`crate::faults::FaultRuleWire`].
 
@@ -22,7 +27,7 @@ use std::sync::Arc;
 use axum::Json;
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -33,6 +38,8 @@ use serde_json::{Value, json};
 use crate::faults::FaultRuleWire;
 use crate::state::{AppState, TenantStatus};
 use crate::util::parse_rfc3339;
+use crate::webapi::data::UdefEntity;
+use crate::webapi::webhooks::{WebhookError, WebhookEvent, deliver};
 
 pub(crate) fn routes() -> Router<Arc<AppState>> {
     Router::new()
@@ -53,6 +60,17 @@ pub(crate) fn routes() -> Router<Arc<AppState>> {
             get(system_token),
         )
         .route("/__sim/keys/rotate", post(rotate))
+        .route("/__sim/tenants/{ctx}/webapi", get(webapi_snapshot))
+        .route("/__sim/tenants/{ctx}/webapi/calls", get(webapi_calls))
+        .route(
+            "/__sim/tenants/{ctx}/webhooks/{id}/events",
+            post(deliver_event),
+        )
+        .route(
+            "/__sim/tenants/{ctx}/udef/{entity}/publish-running",
+            post(publish_running),
+        )
+        .route("/__sim/udef-publish-duration", post(publish_duration))
 }
 
 fn bad(message: impl Into<String>) -> Response {
@@ -295,4 +313,122 @@ async fn rotate(State(st): State<Arc<AppState>>, body: Bytes) -> Response {
         )
             .into_response(),
     }
+}
+
+async fn webapi_snapshot(State(st): State<Arc<AppState>>, Path(ctx): Path<String>) -> Response {
+    match st.webapi_snapshot(&ctx) {
+        Some(snap) => Json(snap).into_response(),
+        None => not_found("unknown tenant"),
+    }
+}
+
+async fn webapi_calls(
+    State(st): State<Arc<AppState>>,
+    Path(ctx): Path<String>,
+    RawQuery(q): RawQuery,
+) -> Response {
+    let params = crate::util::Params::parse(q.unwrap_or_default().as_bytes());
+    let family = params.get("family").unwrap_or("");
+    if st.store().tenant(&ctx).is_none() {
+        return not_found("unknown tenant");
+    }
+    Json(json!({ "calls": st.webapi_calls(&ctx, family) })).into_response()
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EventBody {
+    event: String,
+    entity: String,
+    primary_key: i32,
+    #[serde(default)]
+    changes: Vec<String>,
+    #[serde(default)]
+    field_values: Option<serde_json::Map<String, Value>>,
+    #[serde(default)]
+    changed_by_associate_id: Option<i32>,
+    #[serde(default)]
+    event_id: Option<String>,
+    #[serde(default)]
+    retry: Option<u32>,
+}
+
+async fn deliver_event(
+    State(st): State<Arc<AppState>>,
+    Path((ctx, id)): Path<(String, String)>,
+    body: Bytes,
+) -> Response {
+    let Ok(id) = id.parse::<i32>() else {
+        return bad("webhook id must be an integer");
+    };
+    let b: EventBody = match parse(&body) {
+        Ok(b) => b,
+        Err(e) => return bad(e),
+    };
+    let mut ev = WebhookEvent::new(b.event, b.entity, b.primary_key).changes(b.changes);
+    if let Some(fv) = b.field_values {
+        ev = ev.field_values(fv);
+    }
+    if let Some(a) = b.changed_by_associate_id {
+        ev = ev.changed_by(a);
+    }
+    if let Some(e) = b.event_id {
+        ev = ev.event_id(e);
+    }
+    if let Some(r) = b.retry {
+        ev = ev.retry(r);
+    }
+    match deliver(&st, &ctx, id, &ev).await {
+        Ok(d) => Json(json!({
+            "status": d.status,
+            "error": d.error,
+            "url": d.url,
+            "event_id": d.event_id,
+            "body": d.body,
+            "signature": d.signature,
+        }))
+        .into_response(),
+        Err(e @ (WebhookError::UnknownTenant(_) | WebhookError::UnknownWebhook(_))) => {
+            not_found(e.to_string())
+        }
+        Err(e) => bad(e.to_string()),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DurationBody {
+    duration_ms: u64,
+}
+
+async fn publish_running(
+    State(st): State<Arc<AppState>>,
+    Path((ctx, entity)): Path<(String, String)>,
+    body: Bytes,
+) -> Response {
+    let b: DurationBody = match parse(&body) {
+        Ok(b) => b,
+        Err(e) => return bad(e),
+    };
+    let Some(entity) = UdefEntity::parse(&entity) else {
+        return not_found("unknown entity (Contact, Person, Project, Sale, Appointment, Document)");
+    };
+    let until = std::time::Instant::now() + std::time::Duration::from_millis(b.duration_ms);
+    match st
+        .webapi
+        .with(&ctx, |t| t.udef_mut(entity).publishing_until = Some(until))
+    {
+        Some(()) => ok(),
+        None => not_found("unknown tenant"),
+    }
+}
+
+async fn publish_duration(State(st): State<Arc<AppState>>, body: Bytes) -> Response {
+    let b: DurationBody = match parse(&body) {
+        Ok(b) => b,
+        Err(e) => return bad(e),
+    };
+    st.webapi
+        .set_publish_duration(std::time::Duration::from_millis(b.duration_ms));
+    ok()
 }

@@ -19,6 +19,13 @@ pub struct SimulatorConfig {
     /// How long an authorization code can be exchanged after it was issued. SuperOffice documents
     /// 10 minutes (the default); tests shorten it to check expiry.
     pub code_lifetime: Duration,
+    /// How long a `POST {Entity}/UdefLayout/Publish` "runs": meanwhile `GET …/UdefLayout/Publish`
+    /// answers `true` and another publish of that entity gets 409. Default 0 (publishes are
+    /// instant). Can be changed later with [`crate::SimulatorHandle::set_udef_publish_duration`].
+    pub udef_publish_duration: Duration,
+    /// How long the simulator waits for a webhook target (the test POST at save time and
+    /// [`crate::SimulatorHandle::deliver_webhook`]). Default 5 seconds.
+    pub webhook_timeout: Duration,
 }
 
 impl Default for SimulatorConfig {
@@ -29,6 +36,8 @@ impl Default for SimulatorConfig {
             signing_key_pkcs8_der: None,
             state_valid_for: Duration::from_secs(600),
             code_lifetime: Duration::from_secs(600),
+            udef_publish_duration: Duration::ZERO,
+            webhook_timeout: Duration::from_secs(5),
         }
     }
 }
@@ -44,6 +53,8 @@ impl fmt::Debug for SimulatorConfig {
             )
             .field("state_valid_for", &self.state_valid_for)
             .field("code_lifetime", &self.code_lifetime)
+            .field("udef_publish_duration", &self.udef_publish_duration)
+            .field("webhook_timeout", &self.webhook_timeout)
             .finish()
     }
 }

@@ -1,7 +1,7 @@
 //! Scripted failures: latency, error statuses, hangs, 421s and dropped connections.
 
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant, SystemTime};
 
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -48,6 +48,9 @@ pub struct FaultRule {
     /// Only requests about this tenant (context id, compared ignoring case). Requests whose tenant
     /// cannot be told never match a rule with a tenant.
     pub tenant: Option<String>,
+    /// Only requests whose path (without the query) contains this text, compared ignoring ASCII
+    /// case, e.g. `"UdefLayout"` to throttle one WebAPI family.
+    pub path_contains: Option<String>,
 }
 
 impl FaultRule {
@@ -58,6 +61,7 @@ impl FaultRule {
             action,
             times: None,
             tenant: None,
+            path_contains: None,
         }
     }
 
@@ -73,14 +77,18 @@ impl FaultRule {
         self
     }
 
-    fn matches(&self, route: Route, tenant: Option<&str>) -> bool {
+    /// Limits the rule to requests whose path contains `text` (ignoring ASCII case), e.g.
+    /// `FaultRule::new(Route::WebApi, action).path_contains("UdefLayout")`.
+    pub fn path_contains(mut self, text: impl Into<String>) -> Self {
+        self.path_contains = Some(text.into());
+        self
+    }
+
+    fn matches(&self, route: Route, tenant: Option<&str>, path: &str) -> bool {
         self.route == route
             && self.times != Some(0)
-            && match (&self.tenant, tenant) {
-                (None, _) => true,
-                (Some(want), Some(got)) => want.eq_ignore_ascii_case(got),
-                (Some(_), None) => false,
-            }
+            && tenant_matches(self.tenant.as_deref(), tenant)
+            && path_matches(self.path_contains.as_deref(), path)
     }
 
     pub(crate) fn to_json(&self) -> Value {
@@ -88,6 +96,7 @@ impl FaultRule {
             "route": self.route,
             "times": self.times,
             "tenant": self.tenant,
+            "path_contains": self.path_contains,
         });
         let extra = match &self.action {
             FaultAction::Latency(d) => {
@@ -108,11 +117,41 @@ impl FaultRule {
     }
 }
 
+fn tenant_matches(want: Option<&str>, got: Option<&str>) -> bool {
+    match (want, got) {
+        (None, _) => true,
+        (Some(want), Some(got)) => want.eq_ignore_ascii_case(got),
+        (Some(_), None) => false,
+    }
+}
+
+fn path_matches(needle: Option<&str>, path: &str) -> bool {
+    needle.is_none_or(|n| contains_ignore_ascii_case(path, n))
+}
+
+fn contains_ignore_ascii_case(haystack: &str, needle: &str) -> bool {
+    haystack
+        .to_ascii_lowercase()
+        .contains(&needle.to_ascii_lowercase())
+}
+
+/// After a `Status` fault that carried a usable `Retry-After`, requests of the same scope (route,
+/// the tenant of the faulted request, the rule's path filter) that arrive before that time are
+/// flagged as early in the request log.
+#[derive(Debug, Clone)]
+struct RetryWindow {
+    route: Route,
+    tenant: Option<String>,
+    path_contains: Option<String>,
+    until: Instant,
+}
+
 /// The list of active fault rules. Rules are checked in the order they were pushed; the first
 /// matching rule with uses left applies, and its count goes down by one.
 #[derive(Debug, Clone, Default)]
 pub struct Faults {
     rules: Arc<Mutex<Vec<FaultRule>>>,
+    windows: Arc<Mutex<Vec<RetryWindow>>>,
 }
 
 impl Faults {
@@ -136,19 +175,76 @@ impl Faults {
         self.lock().clone()
     }
 
-    /// Takes one use of the first rule matching this request.
-    pub(crate) fn take(&self, route: Route, tenant: Option<&str>) -> Option<FaultAction> {
+    /// Takes one use of the first rule matching this request; returns a copy of the rule as it
+    /// was matched.
+    pub(crate) fn take(&self, route: Route, tenant: Option<&str>, path: &str) -> Option<FaultRule> {
         let mut rules = self.lock();
-        let idx = rules.iter().position(|r| r.matches(route, tenant))?;
-        let action = rules[idx].action.clone();
+        let idx = rules.iter().position(|r| r.matches(route, tenant, path))?;
+        let matched = rules[idx].clone();
         if let Some(n) = rules[idx].times.as_mut() {
             *n -= 1;
             if *n == 0 {
                 rules.remove(idx);
             }
         }
-        Some(action)
+        Some(matched)
     }
+
+    fn windows(&self) -> std::sync::MutexGuard<'_, Vec<RetryWindow>> {
+        self.windows.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Records that `rule` was just answered to a request about `tenant` with this raw
+    /// `Retry-After` (delta-seconds or an HTTP date). Values that are unusable or already past open
+    /// no window.
+    pub(crate) fn open_retry_window(
+        &self,
+        rule: &FaultRule,
+        tenant: Option<&str>,
+        retry_after: &str,
+    ) {
+        let Some(wait) = parse_retry_after(retry_after, SystemTime::now()) else {
+            return;
+        };
+        if wait.is_zero() {
+            return;
+        }
+        let now = Instant::now();
+        let mut windows = self.windows();
+        windows.retain(|w| w.until > now);
+        windows.push(RetryWindow {
+            route: rule.route,
+            tenant: tenant.map(str::to_owned),
+            path_contains: rule.path_contains.clone(),
+            until: now + wait,
+        });
+    }
+
+    /// Whether a request arriving now falls inside a Retry-After window it should have waited for.
+    pub(crate) fn before_retry_after(
+        &self,
+        route: Route,
+        tenant: Option<&str>,
+        path: &str,
+    ) -> bool {
+        let now = Instant::now();
+        self.windows().iter().any(|w| {
+            w.until > now
+                && w.route == route
+                && tenant_matches(w.tenant.as_deref(), tenant)
+                && path_matches(w.path_contains.as_deref(), path)
+        })
+    }
+}
+
+/// `Retry-After` as a wait from `now`: delta-seconds, or an HTTP date (a past date gives zero).
+fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
+    let value = value.trim();
+    if let Ok(secs) = value.parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    let at = httpdate::parse_http_date(value).ok()?;
+    Some(at.duration_since(now).unwrap_or(Duration::ZERO))
 }
 
 /// A fault rule as sent to `POST /__sim/faults`:
@@ -159,6 +255,7 @@ impl Faults {
 /// {"route": "WebApi", "action": "hang", "tenant": "Cust12345"}
 /// {"route": "SystemUser", "action": "reset", "times": 1}
 /// {"route": "WebApi", "action": "misdirected"}
+/// {"route": "WebApi", "action": "status", "status": 429, "retry_after": "2", "tenant": "Cust12345", "path_contains": "UdefLayout"}
 /// ```
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -175,6 +272,8 @@ pub(crate) struct FaultRuleWire {
     times: Option<u32>,
     #[serde(default)]
     tenant: Option<String>,
+    #[serde(default)]
+    path_contains: Option<String>,
 }
 
 impl FaultRuleWire {
@@ -215,6 +314,7 @@ impl FaultRuleWire {
             action,
             times: self.times,
             tenant: self.tenant,
+            path_contains: self.path_contains.filter(|p| !p.is_empty()),
         })
     }
 }
@@ -237,17 +337,18 @@ mod tests {
             )
             .times(2),
         );
-        assert_eq!(f.take(Route::Jwks, None), None);
-        assert_eq!(f.take(Route::Token, None), Some(FaultAction::Hang));
+        let take = |route| f.take(route, None, "/").map(|r| r.action);
+        assert_eq!(take(Route::Jwks), None);
+        assert_eq!(take(Route::Token), Some(FaultAction::Hang));
         assert!(matches!(
-            f.take(Route::Token, None),
+            take(Route::Token),
             Some(FaultAction::Status { status: 503, .. })
         ));
         assert!(matches!(
-            f.take(Route::Token, None),
+            take(Route::Token),
             Some(FaultAction::Status { status: 503, .. })
         ));
-        assert_eq!(f.take(Route::Token, None), None);
+        assert_eq!(take(Route::Token), None);
         assert!(f.rules().is_empty());
     }
 
@@ -255,12 +356,73 @@ mod tests {
     fn tenant_filter() {
         let f = Faults::default();
         f.push(FaultRule::new(Route::WebApi, FaultAction::Misdirected).for_tenant("Cust1"));
-        assert_eq!(f.take(Route::WebApi, None), None);
-        assert_eq!(f.take(Route::WebApi, Some("Cust2")), None);
+        let take = |tenant| f.take(Route::WebApi, tenant, "/").map(|r| r.action);
+        assert_eq!(take(None), None);
+        assert_eq!(take(Some("Cust2")), None);
+        assert_eq!(take(Some("cust1")), Some(FaultAction::Misdirected));
+    }
+
+    #[test]
+    fn path_filter() {
+        let f = Faults::default();
+        f.push(
+            FaultRule::new(Route::WebApi, FaultAction::Misdirected)
+                .for_tenant("Cust1")
+                .path_contains("UdefLayout"),
+        );
+        let take = |path| f.take(Route::WebApi, Some("Cust1"), path).map(|r| r.action);
+        assert_eq!(take("/sod2/Cust1/api/v1/List"), None);
         assert_eq!(
-            f.take(Route::WebApi, Some("cust1")),
+            take("/sod2/Cust1/api/v1/contact/udeflayout/Publish"),
             Some(FaultAction::Misdirected)
         );
+        assert_eq!(
+            f.take(
+                Route::WebApi,
+                Some("Cust2"),
+                "/sod2/Cust2/api/v1/Contact/UdefLayout"
+            ),
+            None
+        );
+    }
+
+    #[test]
+    fn retry_after_windows() {
+        let now = SystemTime::now();
+        assert_eq!(parse_retry_after("3", now), Some(Duration::from_secs(3)));
+        assert_eq!(
+            parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT", now),
+            Some(Duration::ZERO)
+        );
+        assert_eq!(parse_retry_after("soon", now), None);
+        let f = Faults::default();
+        let rule = FaultRule::new(
+            Route::WebApi,
+            FaultAction::Status {
+                status: 429,
+                retry_after: Some("30".into()),
+            },
+        )
+        .path_contains("UdefLayout");
+        f.open_retry_window(&rule, Some("Cust1"), "30");
+        assert!(f.before_retry_after(
+            Route::WebApi,
+            Some("cust1"),
+            "/x/Cust1/api/v1/Contact/UdefLayout"
+        ));
+        assert!(!f.before_retry_after(Route::WebApi, Some("Cust1"), "/x/Cust1/api/v1/List"));
+        assert!(!f.before_retry_after(
+            Route::WebApi,
+            Some("Cust2"),
+            "/x/Cust2/api/v1/Contact/UdefLayout"
+        ));
+        assert!(!f.before_retry_after(Route::Token, None, "/login/common/oauth/tokens"));
+        f.open_retry_window(&rule, Some("Cust2"), "0");
+        assert!(!f.before_retry_after(
+            Route::WebApi,
+            Some("Cust2"),
+            "/x/Cust2/api/v1/Contact/UdefLayout"
+        ));
     }
 
     #[test]
@@ -271,6 +433,7 @@ mod tests {
         .unwrap();
         let r = w.into_rule().unwrap();
         assert_eq!(r.route, Route::Token);
+        assert_eq!(r.path_contains, None);
         assert_eq!(r.times, Some(2));
         assert_eq!(
             r.action,

@@ -2,7 +2,7 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::{Arc, Mutex};
-use std::time::SystemTime;
+use std::time::{Duration, Instant, SystemTime};
 
 use serde_json::Value;
 use tokio::net::TcpListener;
@@ -17,6 +17,9 @@ use crate::record::RecordedRequest;
 use crate::routes::Route;
 use crate::server::{Routers, serve};
 use crate::state::{AppState, TenantStatus};
+use crate::webapi::data::UdefEntity;
+use crate::webapi::snapshot::WebApiSnapshot;
+use crate::webapi::webhooks::{WebhookDelivery, WebhookError, WebhookEvent, deliver};
 
 /// Starts simulators.
 pub struct Simulator;
@@ -234,6 +237,83 @@ impl SimulatorHandle {
     /// unknown tenant or app, or an app without a system-user public key.
     pub fn system_token(&self, ctx: &str, client_id: &str) -> Option<String> {
         self.state.system_token(ctx, client_id)
+    }
+
+    /// What the tenant's WebAPI holds now: user-defined fields (admin and published), lists and
+    /// items, user groups, web panels with their owning app, preferences, webhooks, and call
+    /// counters. `None` for an unknown tenant. Also `GET /__sim/tenants/{ctx}/webapi`.
+    pub fn webapi_snapshot(&self, ctx: &str) -> Option<WebApiSnapshot> {
+        self.state.webapi_snapshot(ctx)
+    }
+
+    /// How many WebAPI requests about `ctx` arrived (answered or not, faulted ones included) whose
+    /// path after `/api` contains the segments of `family` in a row, ignoring ASCII case:
+    /// `"UdefLayout/Publish"` counts `GET|POST {Entity}/UdefLayout/Publish` (not `…/Published`),
+    /// `"UdefLayout"` every UDF call. Start `family` with a method and a space to count only that
+    /// method:
+    /// `"POST Contact/UdefLayout/Publish"`. Counted from the request log, so
+    /// [`Self::clear_requests`] resets it.
+    pub fn webapi_calls(&self, ctx: &str, family: &str) -> usize {
+        self.state.webapi_calls(ctx, family)
+    }
+
+    /// How many requests about `ctx` arrived while a `Retry-After` the simulator had answered (with
+    /// a `Status` fault) for the same route, tenant and path filter had not yet elapsed, i.e. the
+    /// client came back too early. See [`RecordedRequest::before_retry_after`].
+    pub fn requests_before_retry_after(&self, ctx: &str) -> usize {
+        self.state.requests_before_retry_after(ctx)
+    }
+
+    /// From now on, a `POST {Entity}/UdefLayout/Publish` "runs" this long (see
+    /// [`SimulatorConfig::udef_publish_duration`]).
+    pub fn set_udef_publish_duration(&self, duration: Duration) {
+        self.state.webapi.set_publish_duration(duration);
+    }
+
+    /// Pretends a publish of `entity`'s layout (`"Contact"`, … ignoring case) started now and runs
+    /// for `running_for`, without publishing anything: `GET …/UdefLayout/Publish` answers `true`
+    /// and `POST …/Publish` gets 409 until then. Returns false for an unknown tenant or entity.
+    pub fn begin_udef_publish(&self, ctx: &str, entity: &str, running_for: Duration) -> bool {
+        let Some(entity) = UdefEntity::parse(entity) else {
+            return false;
+        };
+        let until = Instant::now() + running_for;
+        self.state
+            .webapi
+            .with(ctx, |t| t.udef_mut(entity).publishing_until = Some(until))
+            .is_some()
+    }
+
+    /// Sends a webhook event through the tenant's webhook `webhook_id`, as SuperOffice does: a POST
+    /// of the `WebhookPayload` JSON to its `TargetUrl` with `X-SuperOffice-Event`,
+    /// `X-SuperOffice-EventId` and, if the webhook has a secret, `X-SuperOffice-Signature`
+    /// (base64 HMAC-SHA256 of the raw body). One attempt, no retries; the outcome is recorded on
+    /// the webhook (`TotalCalls`, `ConsecutiveErrors`, `LastError`, …).
+    pub async fn deliver_webhook_event(
+        &self,
+        ctx: &str,
+        webhook_id: i32,
+        event: &str,
+        entity: &str,
+        primary_key: i32,
+    ) -> Result<WebhookDelivery, WebhookError> {
+        self.deliver_webhook(
+            ctx,
+            webhook_id,
+            &WebhookEvent::new(event, entity, primary_key),
+        )
+        .await
+    }
+
+    /// [`Self::deliver_webhook_event`] with every payload field under control (changes, field
+    /// values, a fixed event id to replay a retry, `X-SuperOffice-Retry`).
+    pub async fn deliver_webhook(
+        &self,
+        ctx: &str,
+        webhook_id: i32,
+        event: &WebhookEvent,
+    ) -> Result<WebhookDelivery, WebhookError> {
+        deliver(&self.state, ctx, webhook_id, event).await
     }
 
     /// Stops accepting connections and drops all open ones (including hanging requests).

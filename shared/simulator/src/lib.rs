@@ -9,7 +9,11 @@
 //!   ([`Route::SystemUser`]);
 //! - the tenant status API `GET /api/state/{ctx}` ([`Route::TenantState`]);
 //! - the tenant WebAPI under `/{shard}/{ctx}/api/` with the wrong-subdomain (421) rule and the
-//!   `SOTicket` + `SO-AppToken` check ([`Route::WebApi`]);
+//!   `SOTicket` + `SO-AppToken` check ([`Route::WebApi`]), and the endpoints a provisioning engine
+//!   uses, with in-memory state per tenant: user-defined fields with publishing, lists, web panels
+//!   owned by the calling app, preferences and webhooks (which the simulator calls, signed, like
+//!   SuperOffice: [`SimulatorHandle::deliver_webhook_event`]); [`SimulatorHandle::webapi_snapshot`]
+//!   shows what a tenant holds;
 //! - a scripting API under `/__sim/` ([`Route::Admin`]) so another process (a browser test) can
 //!   inject faults and change tenants the same way Rust code does through [`SimulatorHandle`].
 //!
@@ -60,6 +64,10 @@ pub use handle::{Simulator, SimulatorHandle};
 pub use record::RecordedRequest;
 pub use routes::Route;
 pub use state::TenantStatus;
+pub use webapi::snapshot::{
+    ListSnapshot, UdefLayoutSnapshot, WebApiSnapshot, WebPanelSnapshot, WebhookSnapshot,
+};
+pub use webapi::webhooks::{WebhookDelivery, WebhookError, WebhookEvent};
 
 /// The namespace of every SuperOffice-specific claim, e.g. `{CLAIM_PREFIX}ctx`.
 pub const CLAIM_PREFIX: &str = "http://schemes.superoffice.net/identity/";

@@ -28,6 +28,9 @@ pub struct RecordedRequest {
     pub fault: Option<String>,
     /// When the request arrived.
     pub at: SystemTime,
+    /// The request arrived while a `Retry-After` the simulator had sent (with a `Status` fault) for
+    /// the same scope had not yet elapsed: same route, same tenant, and the fault rule's path filter.
+    pub before_retry_after: bool,
 }
 
 impl RecordedRequest {
@@ -45,6 +48,7 @@ impl RecordedRequest {
             "tenant": self.tenant,
             "status": self.status,
             "fault": self.fault,
+            "before_retry_after": self.before_retry_after,
             "at": unix_seconds(self.at),
             "at_ms": u64::try_from(at_ms).unwrap_or(u64::MAX),
         })
@@ -77,6 +81,7 @@ impl RequestLog {
         path: &str,
         route: Route,
         tenant: Option<String>,
+        before_retry_after: bool,
     ) -> u64 {
         let mut inner = self.lock();
         inner.next_id += 1;
@@ -93,6 +98,7 @@ impl RequestLog {
             status: None,
             fault: None,
             at: SystemTime::now(),
+            before_retry_after,
         });
         id
     }

@@ -162,7 +162,7 @@ async fn handle(
         let bytes = match axum::body::to_bytes(body, PEEK_LIMIT).await {
             Ok(b) => b,
             Err(_) => {
-                let id = state.log.start(&method, &path, route, None);
+                let id = state.log.start(&method, &path, route, None, false);
                 state.log.finish(id, 413);
                 return (StatusCode::PAYLOAD_TOO_LARGE, "request body too large").into_response();
             }
@@ -174,18 +174,26 @@ async fn handle(
         req = Request::from_parts(parts, Body::from(bytes));
     }
 
-    let id = state.log.start(&method, &path, route, tenant.clone());
+    let early = state
+        .faults
+        .before_retry_after(route, tenant.as_deref(), &path);
+    let id = state
+        .log
+        .start(&method, &path, route, tenant.clone(), early);
     tracing::debug!(%method, %path, %route, "simulator request");
 
-    if let Some(action) = state.faults.take(route, tenant.as_deref()) {
-        state.log.set_fault(id, action.describe());
-        match action {
-            FaultAction::Latency(d) => tokio::time::sleep(d).await,
+    if let Some(rule) = state.faults.take(route, tenant.as_deref(), &path) {
+        state.log.set_fault(id, rule.action.describe());
+        match &rule.action {
+            FaultAction::Latency(d) => tokio::time::sleep(*d).await,
             FaultAction::Status {
                 status,
                 retry_after,
             } => {
-                let resp = fault_status(status, retry_after.as_deref());
+                let resp = fault_status(*status, retry_after.as_deref());
+                if let Some(ra) = retry_after {
+                    state.faults.open_retry_window(&rule, tenant.as_deref(), ra);
+                }
                 state.log.finish(id, resp.status().as_u16());
                 return resp;
             }

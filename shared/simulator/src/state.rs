@@ -17,6 +17,7 @@ use crate::faults::Faults;
 use crate::keys::{SigningKey, parse_system_user_key};
 use crate::record::RequestLog;
 use crate::util::random_alnum;
+use crate::webapi::data::WebApiStore;
 
 /// The tenant states of the tenant status API, with their documented numeric values.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -268,6 +269,8 @@ pub(crate) struct AppState {
     keys: Mutex<Vec<Arc<SigningKey>>>,
     pub(crate) faults: Faults,
     pub(crate) log: RequestLog,
+    /// Per-tenant WebAPI data (UDFs, lists, web panels, preferences, webhooks).
+    pub(crate) webapi: WebApiStore,
 }
 
 /// Shard names that would collide with the simulator's own top-level paths.
@@ -371,6 +374,13 @@ impl AppState {
             });
         }
 
+        let webapi = WebApiStore::new(
+            store.tenants.iter().map(|t| t.cfg.context_id.as_str()),
+            config.udef_publish_duration,
+            config.webhook_timeout,
+        )
+        .map_err(SimulatorError::Config)?;
+
         Ok(Self {
             base,
             apps,
@@ -380,6 +390,7 @@ impl AppState {
             keys: Mutex::new(vec![Arc::new(key)]),
             faults: Faults::default(),
             log: RequestLog::default(),
+            webapi,
         })
     }
 

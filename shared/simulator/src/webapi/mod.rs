@@ -16,23 +16,37 @@
 //!
 //! To add an area (lists, UDFs, web panels…), create `src/webapi/<area>.rs` with a
 //! `pub(crate) fn routes() -> Router<Arc<AppState>>` whose paths start at `/v1/...`, and merge it in
-//! [`router`]. Handlers take `Extension<Caller>` and answer errors with [`error`].
+//! [`router`]. Handlers take `Extension<Caller>` and answer errors with [`error`], or return an
+//! [`ApiError`] (its `ErrorSource` is filled in with the request path).
+//!
+//! The provisioning areas keep their per-tenant state in [`data::WebApiStore`]:
+//! [`udef`] (user-defined fields), [`lists`] (lists, items, user groups, visibility),
+//! [`webpanels`], [`preferences`] and [`webhooks`].
 
+pub(crate) mod data;
+pub(crate) mod lists;
+pub(crate) mod model;
+pub(crate) mod preferences;
 pub(crate) mod principal;
+pub(crate) mod snapshot;
+pub(crate) mod udef;
+pub(crate) mod webhooks;
+pub(crate) mod webpanels;
 
 use std::sync::Arc;
 use std::time::Instant;
 
-use axum::body::Body;
+use axum::body::{Body, Bytes};
 use axum::extract::Request;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::{Json, Router};
-use serde_json::json;
+use serde_json::{Value, json};
 use tower::ServiceExt as _;
 
-use crate::state::{AppState, TICKET_LIFETIME, constant_time_eq};
-use crate::util::clip;
+use crate::state::{AppState, SYSTEM_USER_ASSOCIATE_ID, TICKET_LIFETIME, constant_time_eq};
+use crate::util::{Params, clip};
 use crate::{NETSERVER_LABEL, WRONG_SUBDOMAIN_TEXT};
 
 /// Who is calling, as established by the credentials.
@@ -42,7 +56,197 @@ pub(crate) struct Caller {
     pub(crate) ctx: String,
     /// The app whose ticket / token this is.
     pub(crate) client_id: String,
+    /// Whether the request carried that app's `SO-AppToken` (always with a ticket). Only then does
+    /// the WebAPI know "the calling app" for ownership (web panels).
+    pub(crate) app_token: bool,
     pub(crate) identity: Identity,
+}
+
+impl Caller {
+    /// The app that owns what this request creates, if the app identified itself.
+    pub(crate) fn owning_app(&self) -> Option<&str> {
+        self.app_token.then_some(self.client_id.as_str())
+    }
+
+    pub(crate) fn associate_id(&self, st: &AppState) -> i32 {
+        match &self.identity {
+            Identity::SystemUser { associate_id } => i32::try_from(*associate_id).unwrap_or(0),
+            Identity::User { email } => st
+                .store()
+                .user(&self.ctx, email)
+                .map(|(_, u)| i32::try_from(u.associate_id).unwrap_or(0))
+                .unwrap_or(0),
+        }
+    }
+
+    /// The caller as an `Associate` carrier (`RegisteredAssociate`, `UpdatedAssociate`).
+    pub(crate) fn associate(&self, st: &AppState) -> Value {
+        let (id, name, full_name, user_name, kind) = match &self.identity {
+            Identity::SystemUser { associate_id } => (
+                i32::try_from(*associate_id).unwrap_or(0),
+                "SystemUser".to_owned(),
+                "System User".to_owned(),
+                format!("system.user@{}", self.ctx),
+                "SystemAssociate",
+            ),
+            Identity::User { email } => {
+                let store = st.store();
+                match store.user(&self.ctx, email) {
+                    Some((_, u)) => (
+                        i32::try_from(u.associate_id).unwrap_or(0),
+                        u.initials.clone(),
+                        u.full_name(),
+                        u.email.clone(),
+                        "InternalAssociate",
+                    ),
+                    None => (
+                        0,
+                        String::new(),
+                        String::new(),
+                        email.clone(),
+                        "InternalAssociate",
+                    ),
+                }
+            }
+        };
+        json!({
+            "AssociateId": id,
+            "Name": name,
+            "PersonId": if kind == "SystemAssociate" { 0 } else { id },
+            "Rank": 0,
+            "Tooltip": "",
+            "Type": kind,
+            "GroupIdx": 0,
+            "FullName": full_name,
+            "FormalName": full_name,
+            "Deleted": false,
+            "EjUserId": 0,
+            "UserName": user_name,
+            "ExtraFields": {},
+            "CustomFields": {},
+            "TableRight": null,
+            "FieldProperties": {},
+        })
+    }
+}
+
+/// The associate id given to events and saves made by the system user.
+pub(crate) const SYSTEM_ASSOCIATE: i32 = SYSTEM_USER_ASSOCIATE_ID as i32;
+
+/// An error answer in the documented shape; [`router`] fills in `ErrorSource` with the path.
+#[derive(Debug, Clone)]
+pub(crate) struct ApiError {
+    status: StatusCode,
+    kind: &'static str,
+    message: String,
+}
+
+impl ApiError {
+    pub(crate) fn bad_request(message: impl Into<String>) -> Self {
+        Self {
+            status: StatusCode::BAD_REQUEST,
+            kind: "BadRequest",
+            message: message.into(),
+        }
+    }
+
+    pub(crate) fn not_found(message: impl Into<String>) -> Self {
+        Self {
+            status: StatusCode::NOT_FOUND,
+            kind: "NotFound",
+            message: message.into(),
+        }
+    }
+
+    pub(crate) fn conflict(message: impl Into<String>) -> Self {
+        Self {
+            status: StatusCode::CONFLICT,
+            kind: "Conflict",
+            message: message.into(),
+        }
+    }
+
+    /// The tenant vanished between the front door and the handler (cannot happen: tenants are fixed).
+    pub(crate) fn unknown_tenant(ctx: &str) -> Self {
+        Self::not_found(format!("Unknown tenant {}", clip(ctx, 40)))
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut resp = self.status.into_response();
+        resp.extensions_mut().insert(self);
+        resp
+    }
+}
+
+pub(crate) type ApiResult = Result<Response, ApiError>;
+
+/// Turns an [`ApiError`] marker into the documented error JSON with the request path as source.
+async fn error_source(req: Request, next: Next) -> Response {
+    let source = format!("/api{}", clip(req.uri().path(), 200));
+    let resp = next.run(req).await;
+    match resp.extensions().get::<ApiError>() {
+        Some(e) => error(e.status, e.kind, &e.message, &source),
+        None => resp,
+    }
+}
+
+/// A JSON request body; an empty one is "not in request body" (400).
+pub(crate) fn json_body(body: &Bytes) -> Result<Value, ApiError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Err(ApiError::bad_request(
+            "Bad request. Entity to save is not in request body.",
+        ));
+    }
+    serde_json::from_slice(body).map_err(|e| ApiError::bad_request(format!("Invalid JSON: {e}")))
+}
+
+/// The query string's parameters (empty values count as absent).
+pub(crate) fn query(raw: Option<&str>) -> Params {
+    Params::parse(raw.unwrap_or("").as_bytes())
+}
+
+/// `?name=true|false` (ignoring case); absent = false.
+pub(crate) fn query_bool(params: &Params, name: &str) -> Result<bool, ApiError> {
+    match params.get(name) {
+        None => Ok(false),
+        Some(v) if v.eq_ignore_ascii_case("true") => Ok(true),
+        Some(v) if v.eq_ignore_ascii_case("false") => Ok(false),
+        Some(v) => Err(ApiError::bad_request(format!(
+            "{name} must be true or false, not {:?}",
+            clip(v, 40)
+        ))),
+    }
+}
+
+/// An integer path parameter.
+pub(crate) fn int_param(value: &str, what: &str) -> Result<i32, ApiError> {
+    value.parse().map_err(|_| {
+        ApiError::bad_request(format!(
+            "{what} must be an integer, not {:?}",
+            clip(value, 40)
+        ))
+    })
+}
+
+/// A JSON answer.
+pub(crate) fn ok_json<T: serde::Serialize>(value: &T) -> ApiResult {
+    Ok(Json(value).into_response())
+}
+
+/// 204 No Content.
+pub(crate) fn no_content() -> ApiResult {
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// `{base}/{shard}/{ctx}/api/v1/` for `_Links`.
+pub(crate) fn v1_root(st: &AppState, ctx: &str) -> String {
+    let store = st.store();
+    match store.tenant(ctx) {
+        Some(t) => format!("{}/api/v1/", st.tenant_root(t)),
+        None => format!("{}/api/v1/", st.base),
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -57,8 +261,14 @@ pub(crate) enum Identity {
 pub(crate) fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .merge(principal::routes())
+        .merge(udef::routes())
+        .merge(lists::routes())
+        .merge(webpanels::routes())
+        .merge(preferences::routes())
+        .merge(webhooks::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(axum::middleware::from_fn(error_source))
         .with_state(state)
 }
 
@@ -81,7 +291,7 @@ async fn not_found(uri: Uri) -> Response {
         StatusCode::NOT_FOUND,
         "NotFound",
         "No such resource in the simulated WebAPI",
-        &clip(uri.path(), 200),
+        &format!("/api{}", clip(uri.path(), 200)),
     )
 }
 
@@ -90,7 +300,7 @@ async fn method_not_allowed(method: Method, uri: Uri) -> Response {
         StatusCode::METHOD_NOT_ALLOWED,
         "MethodNotAllowed",
         &format!("{method} is not supported here"),
-        &clip(uri.path(), 200),
+        &format!("/api{}", clip(uri.path(), 200)),
     )
 }
 
@@ -225,6 +435,7 @@ fn authenticate(st: &AppState, ctx: &str, headers: &HeaderMap) -> Result<Caller,
         return Ok(Caller {
             ctx: ctx.to_owned(),
             client_id: ticket.client_id.clone(),
+            app_token: true,
             identity: Identity::SystemUser {
                 associate_id: ticket.associate_id,
             },
@@ -238,6 +449,7 @@ fn authenticate(st: &AppState, ctx: &str, headers: &HeaderMap) -> Result<Caller,
             .ok_or("unknown or expired access token for this tenant")?
             .grant
             .clone();
+        let has_app_token = app_token.is_some();
         if let Some(app_token) = app_token {
             let app = st
                 .app(&grant.client_id)
@@ -249,6 +461,7 @@ fn authenticate(st: &AppState, ctx: &str, headers: &HeaderMap) -> Result<Caller,
         return Ok(Caller {
             ctx: ctx.to_owned(),
             client_id: grant.client_id,
+            app_token: has_app_token,
             identity: Identity::User { email: grant.email },
         });
     }
