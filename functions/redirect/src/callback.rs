@@ -140,6 +140,7 @@ pub async fn finish<I: Items, S: Sealer>(
         company: so.company_name.clone(),
         associate_id: so.associate_id.clone(),
         is_administrator: so.is_administrator.unwrap_or(false),
+        intent: pending.intent,
         csrf_token: Secret::new(csrf),
         created_at: now,
         expires_at: now + ttl.as_secs() as i64,

@@ -2,7 +2,7 @@
 
 use domain::signin::{Session, Sessions};
 use domain::store::Items;
-use domain::web::{WebRequest, cookies};
+use domain::web::WebRequest;
 
 use crate::Failure;
 
@@ -12,20 +12,8 @@ pub async fn current<I: Items>(
     req: &WebRequest,
     now: i64,
 ) -> Result<Option<(String, Session)>, Failure> {
-    let Some(id) = cookies::get(req, cookies::SESSION) else {
-        return Ok(None);
-    };
-    // A session id is 43 base64url characters; anything else is not worth a store lookup.
-    if id.len() != 43
-        || !id
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-    {
-        return Ok(None);
-    }
-    match sessions.find(id, now).await {
-        Ok(Some(s)) => Ok(Some((id.to_owned(), s))),
-        Ok(None) => Ok(None),
-        Err(e) => Err(Failure::StoreUnavailable(e)),
-    }
+    sessions
+        .current(req, now)
+        .await
+        .map_err(Failure::StoreUnavailable)
 }

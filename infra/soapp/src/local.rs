@@ -14,15 +14,27 @@ use aws_lc_rs::encoding::AsDer;
 use aws_lc_rs::signature::{KeyPair, RsaKeyPair};
 use axum::body::Body;
 use axum::extract::State;
-use base64::Engine;
+use base64::Engine as _;
+use std::time::Duration;
+
 use domain::config::AppConfig;
+use domain::jobs::local::LocalQueue;
+use domain::ledger::Ledger;
+use domain::manifest::Manifest;
+use domain::provisioning::Engine;
 use domain::sealing::AppSealer;
 use domain::secrets::SecretLoader;
 use domain::store::embedded::EmbeddedItems;
+use domain::tenant::Tenants;
 use domain::web::{self, RequestContext, WebResponse, pages};
+use install::Install;
 use redirect::Redirect;
+use superoffice::clock::{Clock, RandomJitter, SystemClock};
+use superoffice::transport::ReqwestTransport;
 use superoffice_simulator::{AppRegistration, Simulator, SimulatorConfig, SimulatorHandle};
 use tokio::net::TcpListener;
+use webhooks::Receiver;
+use worker::Worker;
 
 /// The demo app's client id in the simulator.
 pub const DEMO_CLIENT_ID: &str = "0a1b2c3d4e5f60718293a4b5c6d7e8f9";
@@ -67,13 +79,21 @@ pub enum ServeError {
 pub struct LocalApp {
     pub url: String,
     pub simulator: Option<SimulatorHandle>,
+    /// The in-process job queue (what SQS FIFO is in AWS).
+    pub queue: LocalQueue,
+    /// The store, for tests that look at what the app keeps.
+    pub items: Arc<EmbeddedItems>,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     task: tokio::task::JoinHandle<()>,
+    worker: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl LocalApp {
-    /// Stops the listener (and the simulator).
+    /// Stops the listener, the worker (and the simulator).
     pub async fn stop(mut self) {
+        if let Some(w) = self.worker.take() {
+            w.abort();
+        }
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
@@ -94,7 +114,12 @@ impl LocalApp {
 
 struct Apps {
     redirect: Redirect<EmbeddedItems, AppSealer>,
+    install: Install<EmbeddedItems, LocalQueue>,
+    webhooks: Receiver<EmbeddedItems, AppSealer>,
 }
+
+/// How long a local job may run before it is delivered again (a Lambda timeout).
+const JOB_VISIBILITY: Duration = Duration::from_secs(120);
 
 /// Starts the local app and returns once it is listening.
 pub async fn start(options: ServeOptions) -> Result<LocalApp, ServeError> {
@@ -163,8 +188,28 @@ pub async fn start(options: ServeOptions) -> Result<LocalApp, ServeError> {
             .await
             .map_err(|e| ServeError::Config(e.to_string()))?,
     );
+    let config = Arc::new(config);
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let manifest = Arc::new(Manifest::demo());
+    let queue = LocalQueue::new(JOB_VISIBILITY);
+    let worker = match start_worker(&config, &secrets, &items, &sealer, &manifest, &queue).await {
+        Ok(task) => Some(task),
+        Err(e) => {
+            // Sign-in works without it; installs wait until the configuration is complete.
+            tracing::warn!(reason = "worker_not_started", error = %e, "installs will not run");
+            None
+        }
+    };
     let apps = Arc::new(Apps {
-        redirect: Redirect::new(Arc::new(config), so, items, secrets, sealer),
+        install: Install::new(
+            config.clone(),
+            manifest,
+            items.clone(),
+            Arc::new(queue.clone()),
+            clock.clone(),
+        ),
+        webhooks: Receiver::new(items.clone(), sealer.clone(), clock),
+        redirect: Redirect::new(config, so, items.clone(), secrets, sealer),
     });
 
     let router = axum::Router::new().fallback(dispatch).with_state(apps);
@@ -179,8 +224,11 @@ pub async fn start(options: ServeOptions) -> Result<LocalApp, ServeError> {
     Ok(LocalApp {
         url,
         simulator,
+        queue,
+        items,
         shutdown: Some(tx),
         task,
+        worker,
     })
 }
 
@@ -203,8 +251,13 @@ async fn dispatch(State(apps): State<Arc<Apps>>, req: http::Request<Body>) -> ht
         ),
         Ok(bytes) => {
             let req = http::Request::from_parts(parts, bytes);
-            if redirect::serves(req.uri().path()) {
+            let path = req.uri().path();
+            if redirect::serves(path) {
                 apps.redirect.handle(req, &ctx).await
+            } else if install::serves(path) {
+                apps.install.handle(req, &ctx).await
+            } else if webhooks::serves(path) {
+                apps.webhooks.handle(req, &ctx).await
             } else {
                 web::html(
                     http::StatusCode::NOT_FOUND,
@@ -221,6 +274,48 @@ async fn dispatch(State(apps): State<Arc<Apps>>, req: http::Request<Body>) -> ht
     };
     let (parts, body) = response.into_parts();
     http::Response::from_parts(parts, Body::from(body))
+}
+
+/// The job worker, fed by the in-process queue.
+async fn start_worker(
+    config: &Arc<AppConfig>,
+    secrets: &Arc<SecretLoader>,
+    items: &Arc<EmbeddedItems>,
+    sealer: &Arc<AppSealer>,
+    manifest: &Arc<Manifest>,
+    queue: &LocalQueue,
+) -> Result<tokio::task::JoinHandle<()>, String> {
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let access = domain::runtime::tenant_access(
+        config,
+        secrets,
+        items.clone(),
+        Arc::new(ReqwestTransport::new().map_err(|e| e.to_string())?),
+        clock.clone(),
+        Arc::new(RandomJitter),
+    )
+    .await?;
+    let worker = Arc::new(Worker {
+        engine: Engine {
+            manifest: manifest.clone(),
+            base_url: config.base_url.as_str().trim_end_matches('/').to_owned(),
+            tenants: Tenants::new(items.clone()),
+            ledger: Ledger::new(items.clone()),
+            sealer: sealer.clone(),
+            api: access.webapi.clone(),
+            clock,
+        },
+        usage: access.usage.clone(),
+    });
+    Ok(queue.run(Arc::new(move |job, deadline| {
+        let worker = worker.clone();
+        Box::pin(async move {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            let deadline =
+                std::time::SystemTime::now() + left.saturating_sub(worker::DEADLINE_MARGIN);
+            worker.process(&job, deadline).await
+        })
+    })))
 }
 
 /// Starts the simulator with this app registered, keeping its keys and the app's credentials in the

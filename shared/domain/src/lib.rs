@@ -3,6 +3,7 @@
 //! * [`config`]: typed configuration, validated at start with every problem reported at once.
 //! * [`jobs`]: the job queue (SQS FIFO in AWS, in-process locally) for work off the request path.
 //! * [`manifest`]: what the app provisions into a tenant, declared in one file and validated.
+//! * [`provisioning`]: the engine that creates the manifest's artifacts in a tenant, resumably.
 //! * [`sealing`]: encrypting values the app must keep (system tokens) under the app's key.
 //! * [`secrets`]: where secret values come from (AWS Secrets Manager by reference, or files locally).
 //! * [`store`]: storage ports and their adapters (DynamoDB in AWS, an embedded database locally).
@@ -16,6 +17,7 @@ pub mod config;
 pub mod jobs;
 pub mod ledger;
 pub mod manifest;
+pub mod provisioning;
 pub mod runtime;
 pub mod sealing;
 pub mod secrets;
@@ -23,4 +25,5 @@ pub mod signin;
 pub mod store;
 pub mod telemetry;
 pub mod tenant;
+pub mod usage;
 pub mod web;

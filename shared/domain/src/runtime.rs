@@ -128,3 +128,63 @@ pub fn config_or_exit() -> AppConfig {
         }
     }
 }
+
+/// What a function that works in tenants (the worker, the management page) needs from SuperOffice:
+/// the WebAPI client acting as the system user, with the per-tenant rate cap and daily usage.
+pub struct TenantAccess<I> {
+    pub platform: Arc<SuperOffice>,
+    pub webapi: Arc<superoffice::webapi::WebApi>,
+    pub usage: Arc<crate::usage::DailyUsage<I>>,
+}
+
+/// Loads the client secret and the system-user key and builds [`TenantAccess`].
+pub async fn tenant_access<I: crate::store::Items>(
+    config: &AppConfig,
+    secrets: &SecretLoader,
+    items: Arc<I>,
+    transport: Arc<dyn superoffice::transport::Transport>,
+    clock: Arc<dyn superoffice::clock::Clock>,
+    jitter: Arc<dyn superoffice::clock::Jitter>,
+) -> Result<TenantAccess<I>, String> {
+    let client_secret = secrets
+        .load(&config.client_secret)
+        .await
+        .map_err(|e| format!("the client secret: {e}"))?;
+    let key_ref = config.system_user_key.as_ref().ok_or(
+        "SO_SYSTEM_USER_KEY_ARN (or _FILE) is not set: the system user needs the app's private key",
+    )?;
+    let key_text = secrets
+        .load(key_ref)
+        .await
+        .map_err(|e| format!("the system-user key: {e}"))?;
+    let key = superoffice::system_user::SystemUserKey::from_bytes(key_text.expose().as_bytes())
+        .map_err(|e| format!("the system-user key ({}): {e}", key_ref.describe()))?;
+    let platform = Arc::new(SuperOffice::new(
+        PlatformConfig::new(
+            config.environment.clone(),
+            config.client_id.clone(),
+            client_secret,
+        ),
+        transport,
+        clock.clone(),
+        jitter,
+    ));
+    let tickets = Arc::new(
+        platform
+            .system_user(Arc::new(key))
+            .await
+            .map_err(|e| format!("SuperOffice discovery: {e}"))?,
+    );
+    let usage = Arc::new(crate::usage::DailyUsage::new(items, clock.clone()));
+    let rate = Arc::new(superoffice::rate::TenantRateLimiter::new(
+        config.tenant_rate,
+        config.tenant_rate,
+        clock,
+    ));
+    let webapi = Arc::new(platform.webapi(tickets, usage.clone(), Some(rate)));
+    Ok(TenantAccess {
+        platform,
+        webapi,
+        usage,
+    })
+}

@@ -62,11 +62,18 @@ pub struct Session {
     pub company: Option<String>,
     pub associate_id: Option<String>,
     pub is_administrator: bool,
+    /// Why the user signed in (an install sign-in also recorded the tenant's system token).
+    #[serde(default = "sign_in_intent")]
+    pub intent: Intent,
     /// Sent back in every state-changing form and compared in constant time.
     #[serde(with = "superoffice::secret::stored")]
     pub csrf_token: Secret,
     pub created_at: i64,
     pub expires_at: i64,
+}
+
+fn sign_in_intent() -> Intent {
+    Intent::SignIn
 }
 
 pub struct SignIns<I> {
@@ -148,5 +155,26 @@ impl<I: Items> Sessions<I> {
 
     pub async fn end(&self, id: &str) -> Result<(), StoreError> {
         self.items.delete(&session_pk(id), "SESSION").await
+    }
+
+    /// The live session named by the request's session cookie, with its id.
+    pub async fn current(
+        &self,
+        req: &crate::web::WebRequest,
+        now: i64,
+    ) -> Result<Option<(String, Session)>, StoreError> {
+        use crate::web::cookies;
+        let Some(id) = cookies::get(req, cookies::SESSION) else {
+            return Ok(None);
+        };
+        // A session id is 43 base64url characters; anything else is not worth a store lookup.
+        if id.len() != 43
+            || !id
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        {
+            return Ok(None);
+        }
+        Ok(self.find(id, now).await?.map(|s| (id.to_owned(), s)))
     }
 }

@@ -41,7 +41,7 @@ impl UsageHook for NoUsage {
     fn record(&self, _call: &CallRecord<'_>) {}
 }
 
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct TenantUsage {
     pub calls: u64,
     pub bytes_sent: u64,

@@ -234,6 +234,7 @@ pub async fn sessions_expire_and_end<I: Items>(items: Arc<I>) {
         company: Some("Demo Company AS".into()),
         associate_id: Some("5".into()),
         is_administrator: true,
+        intent: Intent::SignIn,
         csrf_token: Secret::new("csrf"),
         created_at: NOW,
         expires_at: NOW + 3600,

@@ -1,0 +1,32 @@
+//! The install function in Lambda.
+
+use std::sync::Arc;
+
+use domain::jobs::sqs::SqsQueue;
+use domain::manifest::Manifest;
+use domain::runtime;
+use install::Install;
+use superoffice::clock::SystemClock;
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    let config = runtime::config_or_exit();
+    domain::telemetry::init(config.log_format);
+    let aws = runtime::aws_adapters(&config).await?;
+    let queue = SqsQueue::new(
+        aws_sdk_sqs::Client::new(&aws.sdk),
+        config.queue_url.clone().ok_or("APP_QUEUE_URL is not set")?,
+    );
+    let app = Arc::new(Install::new(
+        Arc::new(config),
+        Arc::new(Manifest::demo()),
+        aws.items,
+        Arc::new(queue),
+        Arc::new(SystemClock),
+    ));
+    runtime::serve_lambda(move |req, ctx| {
+        let app = app.clone();
+        async move { app.handle(req, &ctx).await }
+    })
+    .await
+}

@@ -1,0 +1,138 @@
+//! The install pages.
+
+use domain::ledger::{EntryState, LedgerEntry};
+use domain::manifest::Manifest;
+use domain::signin::Session;
+use domain::tenant::{InstallStatus, Tenant};
+use domain::web::{self, WebResponse, pages};
+use http::StatusCode;
+use maud::{Markup, html};
+
+fn when(unix: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp(unix)
+        .ok()
+        .and_then(|t| {
+            t.format(&time::macros::format_description!(
+                "[hour]:[minute]:[second] UTC"
+            ))
+            .ok()
+        })
+        .unwrap_or_default()
+}
+
+fn company(session: &Session, tenant: Option<&Tenant>) -> String {
+    tenant
+        .and_then(|t| t.company.clone())
+        .or_else(|| session.company.clone())
+        .unwrap_or_else(|| session.tenant.clone())
+}
+
+pub fn confirm(
+    session: &Session,
+    tenant: &Tenant,
+    manifest: &Manifest,
+    base_url: &str,
+) -> WebResponse {
+    let failed = tenant.status == InstallStatus::Failed;
+    web::html(
+        StatusCode::OK,
+        pages::layout(
+            "Install",
+            html! {
+                h1 { "Install " (manifest.app.name) }
+                p { "Into " strong { (company(session, Some(tenant))) } " (" (session.tenant) "). The app will create:" }
+                ul #plan {
+                    @for a in manifest.artifacts() { li { (a.describe(base_url)) } }
+                }
+                @if failed {
+                    p.notice #problem { (tenant.problem.clone().unwrap_or_default()) }
+                }
+                form method="post" action="/install" {
+                    input type="hidden" name="csrf" value=(session.csrf_token.expose());
+                    button #install type="submit" { @if failed { "Try again" } @else { "Install" } }
+                }
+            },
+        ),
+    )
+}
+
+pub fn no_system_token(session: &Session) -> WebResponse {
+    web::html(
+        StatusCode::OK,
+        pages::layout(
+            "Install",
+            html! {
+                h1 { "The app needs your approval" }
+                p { "SuperOffice did not give this app access to " (session.company.clone().unwrap_or_else(|| session.tenant.clone())) " yet. Sign in again and approve the app when SuperOffice asks." }
+                p { a.button #sign-in href="/login?intent=install&return=/install" { "Sign in and approve" } }
+            },
+        ),
+    )
+}
+
+fn items(entries: &[LedgerEntry]) -> Markup {
+    html! {
+        table #items {
+            thead { tr { th { "Item" } th { "SuperOffice id" } } }
+            tbody {
+                @for e in entries.iter().filter(|e| e.state == EntryState::Created) {
+                    tr { td { (e.description) } td { code { (e.superoffice_id.clone().unwrap_or_default()) } } }
+                }
+            }
+        }
+    }
+}
+
+pub fn status(
+    session: &Session,
+    tenant: &Tenant,
+    entries: &[LedgerEntry],
+    now: i64,
+) -> WebResponse {
+    let finished = matches!(
+        tenant.status,
+        InstallStatus::Installed | InstallStatus::Failed
+    );
+    let headline = match tenant.status {
+        InstallStatus::Consented => "Not installed yet",
+        InstallStatus::Queued => "The install is about to start",
+        InstallStatus::Installing => "Installing",
+        InstallStatus::Installed => "Installed",
+        InstallStatus::Failed => "The install stopped",
+    };
+    let waiting = tenant
+        .waiting
+        .as_ref()
+        .filter(|w| w.until >= now - 60 && !finished);
+    let body = html! {
+        @if !finished {
+            // Refreshes itself while work is going on; the page never waits on SuperOffice.
+            meta http-equiv="refresh" content="3";
+        }
+        h1 #status data-status=(tenant.status.as_str()) { (headline) }
+        p { (company(session, Some(tenant))) " (" (session.tenant) ")" }
+        @if tenant.artifacts_total > 0 {
+            p #progress { (tenant.artifacts_done) " of " (tenant.artifacts_total) " items created" }
+        }
+        @if let Some(w) = waiting {
+            p.notice #waiting data-reason=(w.reason) {
+                @match w.reason.as_str() {
+                    "throttled" => { "SuperOffice asked the app to slow down. " }
+                    "maintenance" => { (company(session, Some(tenant))) " is in maintenance (" (w.detail) "). " }
+                    "continuing" | "publishing" => { "The install is taking a short break. " }
+                    _ => { "SuperOffice did not answer. " }
+                }
+                "The install continues at " span #continue-at { (when(w.until)) } "."
+            }
+        }
+        @if let Some(problem) = &tenant.problem {
+            p.notice #problem { (problem) }
+            p { a.button href="/install" { "Try again" } " " a href="/login?intent=install&return=/install" { "Sign in again" } }
+        }
+        @if tenant.status == InstallStatus::Installed {
+            p { "The app is ready. These items were created in SuperOffice:" }
+        }
+        @if !entries.is_empty() { (items(entries)) }
+    };
+    web::html(StatusCode::OK, pages::layout("Install status", body))
+}

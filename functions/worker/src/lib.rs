@@ -1,0 +1,50 @@
+//! The job worker: takes install jobs from the queue and runs the provisioning engine.
+//!
+//! A job never sleeps past its time: when the engine says "continue at T" (throttled, maintenance,
+//! out of time), the job goes back to the queue to be delivered at T. Jobs of one tenant never run
+//! at once (the queue's message group); a crash or a timeout brings the job back and the ledger lets
+//! it resume where it stopped.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use domain::jobs::{Job, JobKind, Outcome};
+use domain::provisioning::{Engine, Run, TenantApi};
+use domain::sealing::Sealer;
+use domain::store::Items;
+use domain::usage::DailyUsage;
+
+/// Time kept back from the Lambda deadline for recording the outcome.
+pub const DEADLINE_MARGIN: Duration = Duration::from_secs(10);
+
+pub struct Worker<I, S, A> {
+    pub engine: Engine<I, S, A>,
+    pub usage: Arc<DailyUsage<I>>,
+}
+
+impl<I: Items, S: Sealer, A: TenantApi> Worker<I, S, A> {
+    /// Runs one delivery of `job`, to be done by `deadline`.
+    pub async fn process(&self, job: &Job, deadline: SystemTime) -> Outcome {
+        let outcome = match job.kind {
+            JobKind::Install => match self.engine.install(&job.tenant, deadline).await {
+                Ok(Run::Installed) | Ok(Run::Stopped { .. }) => Outcome::Done,
+                Ok(Run::Continue { until, reason }) => {
+                    let wait = until
+                        .duration_since(self.engine.clock.now())
+                        .unwrap_or_default()
+                        .max(Duration::from_secs(1));
+                    tracing::info!(tenant = %job.tenant, reason = %reason, wait_s = wait.as_secs(), "job put back");
+                    Outcome::RetryAfter(wait)
+                }
+                Err(e) => {
+                    tracing::error!(tenant = %job.tenant, reason = "store_unavailable", error = %e, "job failed; retrying");
+                    Outcome::RetryAfter(Duration::from_secs(30))
+                }
+            },
+        };
+        if let Err(e) = self.usage.flush().await {
+            tracing::warn!(reason = "usage_flush_failed", error = %e, "usage not recorded yet");
+        }
+        outcome
+    }
+}
