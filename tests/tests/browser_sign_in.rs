@@ -25,6 +25,7 @@ async fn a_person_signs_in_through_the_simulator_and_out_again() {
         data_dir: data.path().to_owned(),
         superoffice: SuperOfficeTarget::Simulator,
         public_url: None,
+        settings: Vec::new(),
     })
     .await
     .expect("the local app starts");

@@ -24,12 +24,20 @@ pub struct App {
 
 impl App {
     pub async fn start() -> App {
+        Self::start_with(&[]).await
+    }
+
+    pub async fn start_with(settings: &[(&str, &str)]) -> App {
         let data = tempfile::tempdir().unwrap();
         let app = local::start(ServeOptions {
             listen: "127.0.0.1:0".parse().unwrap(),
             data_dir: data.path().to_owned(),
             superoffice: SuperOfficeTarget::Simulator,
             public_url: None,
+            settings: settings
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
         })
         .await
         .expect("the local app starts");
@@ -111,19 +119,43 @@ impl App {
         (r.status(), r.text().await.unwrap())
     }
 
-    /// Presses Install on the confirmation page.
-    pub async fn press_install(&self, session: &str) -> reqwest::Response {
+    /// The confirmation page's anti-forgery token.
+    pub async fn csrf(&self, session: &str) -> String {
         let (status, page) = self.page("/install", session).await;
         assert_eq!(status, StatusCode::OK, "{page}");
-        let csrf = input_value(&page, "csrf").expect("the confirmation form");
+        input_value(&page, "csrf").expect("the confirmation form")
+    }
+
+    /// Presses Install on the confirmation page.
+    pub async fn press_install(&self, session: &str) -> reqwest::Response {
+        let csrf = self.csrf(session).await;
+        self.post_install(session, &csrf).await
+    }
+
+    pub async fn post_install(&self, session: &str, csrf: &str) -> reqwest::Response {
         self.http
             .post(self.url("/install"))
             .header("cookie", session)
             .header("sec-fetch-site", "same-origin")
-            .form(&[("csrf", csrf.as_str())])
+            .form(&[("csrf", csrf)])
             .send()
             .await
             .unwrap()
+    }
+
+    /// Waits until the status page shows `needle`.
+    pub async fn wait_for_page(&self, session: &str, needle: &str) -> String {
+        for _ in 0..300 {
+            let (_, page) = self.page("/install/status", session).await;
+            if page.contains(needle) {
+                return page;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!(
+            "the status page never showed {needle:?}: {}",
+            self.page("/install/status", session).await.1
+        );
     }
 
     /// Polls the status page until it says `status` (or fails after a while).
@@ -259,5 +291,222 @@ async fn an_administrator_installs_from_the_install_link_and_the_tenant_holds_ex
             a.key()
         );
     }
+    app.app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn installing_twice_in_a_row_or_at_once_yields_one_set_of_artifacts() {
+    let app = App::start().await;
+    let session = app.sign_in_to_install("ada@demo.example").await;
+    let csrf = app.csrf(&session).await;
+    let (a, b) = tokio::join!(
+        app.post_install(&session, &csrf),
+        app.post_install(&session, &csrf)
+    );
+    assert_eq!(
+        (a.status(), b.status()),
+        (StatusCode::SEE_OTHER, StatusCode::SEE_OTHER)
+    );
+    app.wait_for_status(&session, "installed").await;
+    assert_eq!(
+        app.app.queue.deliveries().len(),
+        1,
+        "one job for two presses"
+    );
+    let created = |app: &App| {
+        [
+            "POST List",
+            "POST List/WebPanel/Items",
+            "PUT UdefLayout",
+            "POST Webhook",
+            "PUT Preference",
+        ]
+        .map(|f| app.sim().webapi_calls("Cust12345", f))
+    };
+    let before = created(&app);
+
+    // Pressing again after the install is a no-op; a redelivered job finds everything in place.
+    let again = app.post_install(&session, &csrf).await;
+    assert_eq!(again.headers()["location"], "/install/status");
+    use domain::jobs::{Job, JobQueue};
+    app.app
+        .queue
+        .send(&Job {
+            id: "redelivered".into(),
+            ..Job::install("Cust12345", 0)
+        })
+        .await
+        .unwrap();
+    for _ in 0..100 {
+        if app.app.queue.deliveries().len() == 2 && app.app.queue.pending() == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(app.app.queue.deliveries().len(), 2);
+    assert_eq!(created(&app), before, "nothing created twice");
+    assert_eq!(inventory(&app), expected_inventory(user_groups(&app)));
+    app.app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_user_who_is_not_an_administrator_is_refused_with_a_clear_page() {
+    let app = App::start().await;
+    app.sign_in_to_install("ada@demo.example").await;
+    let session = app.sign_in_to_install("ulf@demo.example").await;
+    let (status, page) = app.page("/install", &session).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert!(
+        page.contains("Only an administrator can install this app"),
+        "{page}"
+    );
+    assert!(page.contains("ulf@demo.example"));
+    let (status, _) = app.page("/install/status", &session).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    app.app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn throttling_never_sends_a_request_early_and_the_status_page_says_when_it_continues() {
+    // Retry-After above one second re-queues the job instead of waiting in place.
+    let app = App::start_with(&[("APP_MAX_INLINE_WAIT", "1")]).await;
+    let session = app.sign_in_to_install("ada@demo.example").await;
+    app.sim().faults().push(
+        superoffice_simulator::FaultRule::new(
+            superoffice_simulator::Route::WebApi,
+            superoffice_simulator::FaultAction::Status {
+                status: 429,
+                retry_after: Some("3".into()),
+            },
+        )
+        .path_contains("UdefLayout")
+        .times(2),
+    );
+    app.press_install(&session).await;
+    let page = app
+        .wait_for_page(&session, "data-reason=\"throttled\"")
+        .await;
+    assert!(
+        page.contains("SuperOffice asked the app to slow down"),
+        "{page}"
+    );
+    assert!(page.contains("id=\"continue-at\""));
+    assert!(
+        page.contains("http-equiv=\"refresh\""),
+        "the page refreshes itself"
+    );
+    app.wait_for_status(&session, "installed").await;
+    assert_eq!(
+        app.sim().requests_before_retry_after("Cust12345"),
+        0,
+        "no request before Retry-After elapsed"
+    );
+    assert_eq!(inventory(&app), expected_inventory(user_groups(&app)));
+    app.app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn offline_maintenance_holds_every_webapi_call_until_the_tenant_runs_again() {
+    let app = App::start().await;
+    let session = app.sign_in_to_install("ada@demo.example").await;
+    let until = std::time::SystemTime::now() + Duration::from_secs(2);
+    app.sim().set_tenant_state(
+        "Cust12345",
+        superoffice_simulator::TenantStatus::OfflineMaintenance,
+        Some(until),
+    );
+    app.press_install(&session).await;
+    let page = app
+        .wait_for_page(&session, "data-reason=\"maintenance\"")
+        .await;
+    assert!(
+        page.contains("is in maintenance (OfflineMaintenance)"),
+        "{page}"
+    );
+    assert_eq!(
+        app.sim().count(superoffice_simulator::Route::WebApi),
+        0,
+        "no WebAPI call in maintenance"
+    );
+    app.sim().set_tenant_state(
+        "Cust12345",
+        superoffice_simulator::TenantStatus::Running,
+        None,
+    );
+    app.wait_for_status(&session, "installed").await;
+    let first_webapi = app
+        .sim()
+        .requests()
+        .into_iter()
+        .find(|r| r.route == superoffice_simulator::Route::WebApi)
+        .expect("calls after maintenance");
+    assert!(
+        first_webapi.at >= until,
+        "the first WebAPI call came after ValidUntil"
+    );
+    app.app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tenant_that_moved_is_followed_to_its_new_host() {
+    let app = App::start().await;
+    let session = app.sign_in_to_install("ada@demo.example").await;
+    // Slow every WebAPI answer a little so the move lands mid-install.
+    app.sim()
+        .faults()
+        .push(superoffice_simulator::FaultRule::new(
+            superoffice_simulator::Route::WebApi,
+            superoffice_simulator::FaultAction::Latency(Duration::from_millis(150)),
+        ));
+    app.press_install(&session).await;
+    for _ in 0..200 {
+        if app.sim().count(superoffice_simulator::Route::WebApi) >= 3 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    app.sim().move_tenant("Cust12345", "sod9");
+    app.sim().faults().clear();
+    app.wait_for_status(&session, "installed").await;
+    let webapi: Vec<_> = app
+        .sim()
+        .requests()
+        .into_iter()
+        .filter(|r| r.route == superoffice_simulator::Route::WebApi)
+        .collect();
+    let moved_at = webapi
+        .iter()
+        .position(|r| r.status == Some(421))
+        .expect("the old host answered 421 after the move");
+    assert!(
+        webapi[..moved_at]
+            .iter()
+            .all(|r| r.path.starts_with("/sod2/"))
+    );
+    assert!(
+        webapi[moved_at + 1..]
+            .iter()
+            .all(|r| r.path.starts_with("/sod9/")),
+        "every call after the 421 went to the new host"
+    );
+    assert_eq!(webapi.iter().filter(|r| r.status == Some(421)).count(), 1);
+    assert_eq!(inventory(&app), expected_inventory(user_groups(&app)));
+    app.app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn revoked_consent_stops_the_install_with_a_message_saying_what_to_do() {
+    let app = App::start().await;
+    let session = app.sign_in_to_install("ada@demo.example").await;
+    app.sim()
+        .revoke_consent("Cust12345", soapp::local::DEMO_CLIENT_ID);
+    app.press_install(&session).await;
+    let page = app.wait_for_status(&session, "failed").await;
+    assert!(
+        page.contains("An administrator must approve the app again"),
+        "{page}"
+    );
+    assert!(page.contains("Revoked"));
+    assert_eq!(app.sim().count(superoffice_simulator::Route::WebApi), 0);
     app.app.stop().await;
 }

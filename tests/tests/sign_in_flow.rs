@@ -25,6 +25,7 @@ impl App {
             data_dir: data.path().to_owned(),
             superoffice: SuperOfficeTarget::Simulator,
             public_url: None,
+            settings: Vec::new(),
         })
         .await
         .expect("the local app starts");

@@ -61,6 +61,8 @@ pub struct ServeOptions {
     pub superoffice: SuperOfficeTarget,
     /// The address browsers use; defaults to `http://{listen}`.
     pub public_url: Option<String>,
+    /// More configuration variables (for example `APP_TENANT_RATE`), as the functions read them.
+    pub settings: Vec<(String, String)>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -168,10 +170,17 @@ pub async fn start(options: ServeOptions) -> Result<LocalApp, ServeError> {
         options.data_dir.join("store").display().to_string(),
     ));
     vars.push(("APP_LOG_FORMAT", "text".into()));
+    let settings = options.settings.clone();
     let config = AppConfig::from_lookup(|name| {
-        vars.iter()
-            .find(|(k, _)| *k == name)
+        settings
+            .iter()
+            .find(|(k, _)| k == name)
             .map(|(_, v)| v.clone())
+            .or_else(|| {
+                vars.iter()
+                    .find(|(k, _)| *k == name)
+                    .map(|(_, v)| v.clone())
+            })
     })
     .map_err(|e| ServeError::Config(e.to_string()))?;
 

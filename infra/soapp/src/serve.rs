@@ -43,6 +43,7 @@ pub fn run(args: ServeArgs) -> ExitCode {
             data_dir: args.data_dir,
             superoffice: target,
             public_url: args.public_url,
+            settings: Vec::new(),
         };
         let app = match local::start(options).await {
             Ok(app) => app,

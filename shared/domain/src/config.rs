@@ -89,6 +89,8 @@ pub struct AppConfig {
     pub queue_url: Option<String>,
     /// Requests per second to one tenant's WebAPI, at most.
     pub tenant_rate: u32,
+    /// A `Retry-After` up to this long is waited in place; a longer one re-queues the job.
+    pub max_inline_wait: Duration,
     pub session_ttl: Duration,
     pub log_format: LogFormat,
 }
@@ -282,6 +284,20 @@ impl AppConfig {
             },
         };
 
+        let max_inline_wait = match get("APP_MAX_INLINE_WAIT") {
+            None => Duration::from_secs(30),
+            Some(v) => match v.parse::<u64>() {
+                Ok(n) if n <= 300 => Duration::from_secs(n),
+                _ => {
+                    problem(
+                        "APP_MAX_INLINE_WAIT",
+                        format!("{v:?} must be a whole number of seconds up to 300"),
+                    );
+                    Duration::from_secs(30)
+                }
+            },
+        };
+
         let session_ttl = match get("APP_SESSION_HOURS") {
             None => Duration::from_secs(8 * 3600),
             Some(v) => match v.parse::<u64>() {
@@ -330,6 +346,7 @@ impl AppConfig {
                 sealing,
                 queue_url,
                 tenant_rate,
+                max_inline_wait,
                 session_ttl,
                 log_format,
             }),

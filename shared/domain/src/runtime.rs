@@ -159,12 +159,14 @@ pub async fn tenant_access<I: crate::store::Items>(
         .map_err(|e| format!("the system-user key: {e}"))?;
     let key = superoffice::system_user::SystemUserKey::from_bytes(key_text.expose().as_bytes())
         .map_err(|e| format!("the system-user key ({}): {e}", key_ref.describe()))?;
+    let mut platform_config = PlatformConfig::new(
+        config.environment.clone(),
+        config.client_id.clone(),
+        client_secret,
+    );
+    platform_config.retry.max_retry_after = config.max_inline_wait;
     let platform = Arc::new(SuperOffice::new(
-        PlatformConfig::new(
-            config.environment.clone(),
-            config.client_id.clone(),
-            client_secret,
-        ),
+        platform_config,
         transport,
         clock.clone(),
         jitter,
