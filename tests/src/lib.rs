@@ -2,6 +2,7 @@
 //! pointed at it exactly as production points it at SuperOffice (real HTTP transport, discovery, JWKS).
 
 pub mod browser;
+pub mod install_app;
 
 use std::sync::{Arc, OnceLock};
 

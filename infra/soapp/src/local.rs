@@ -85,6 +85,8 @@ pub struct LocalApp {
     pub queue: LocalQueue,
     /// The store, for tests that look at what the app keeps.
     pub items: Arc<EmbeddedItems>,
+    /// The configuration the functions run with.
+    pub config: Arc<AppConfig>,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     task: tokio::task::JoinHandle<()>,
     worker: Option<tokio::task::JoinHandle<()>>,
@@ -198,6 +200,7 @@ pub async fn start(options: ServeOptions) -> Result<LocalApp, ServeError> {
             .map_err(|e| ServeError::Config(e.to_string()))?,
     );
     let config = Arc::new(config);
+    let app_config = config.clone();
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let manifest = Arc::new(Manifest::demo());
     let queue = LocalQueue::new(JOB_VISIBILITY);
@@ -235,6 +238,7 @@ pub async fn start(options: ServeOptions) -> Result<LocalApp, ServeError> {
         simulator,
         queue,
         items,
+        config: app_config,
         shutdown: Some(tx),
         task,
         worker,

@@ -1,0 +1,115 @@
+//! A crash in the middle of an install: the process dies right after SuperOffice created an artifact
+//! and before the ledger recorded it. The next run finds the artifact by its identity instead of
+//! creating it again, and finishes with exactly one set.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, SystemTime};
+
+use domain::ledger::{EntryState, Ledger};
+use domain::provisioning::{Engine, Run, TenantApi};
+use domain::sealing::LocalSealer;
+use domain::secrets::SecretLoader;
+use domain::store::embedded::EmbeddedItems;
+use domain::tenant::Tenants;
+use integration_tests::install_app::*;
+use superoffice::clock::{RandomJitter, SystemClock};
+use superoffice::webapi::{ApiRequest, ApiResponse, TenantAuth, WebApi, WebApiError};
+
+/// The real WebAPI client, until the ledger holds `after` created artifacts: then the next creating
+/// request is sent and the "process" dies (never answers), like a Lambda killed mid-step.
+struct CrashAfter {
+    inner: Arc<WebApi>,
+    ledger: Ledger<EmbeddedItems>,
+    after: usize,
+    crashed: AtomicBool,
+}
+
+impl TenantApi for CrashAfter {
+    async fn call(
+        &self,
+        auth: &TenantAuth,
+        request: &ApiRequest,
+        deadline: Option<SystemTime>,
+    ) -> Result<ApiResponse, WebApiError> {
+        let creating = matches!(request.method, http::Method::POST | http::Method::PUT)
+            && !request.path.starts_with("Agents/List/Get");
+        let created = self
+            .ledger
+            .entries(auth.context.as_str(), 0)
+            .await
+            .unwrap()
+            .iter()
+            .filter(|e| e.state == EntryState::Created)
+            .count();
+        let result = self.inner.call(auth, request, deadline).await;
+        if creating && created >= self.after {
+            self.crashed.store(true, Ordering::SeqCst);
+            std::future::pending::<()>().await;
+        }
+        result
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_install_killed_mid_step_resumes_from_the_ledger_without_duplicates() {
+    let app = App::start().await;
+    app.sign_in_to_install("ada@demo.example").await;
+    let config = app.app.config.clone();
+    let items = app.app.items.clone();
+    let access = domain::runtime::tenant_access(
+        &config,
+        &SecretLoader::new(None),
+        items.clone(),
+        Arc::new(superoffice::transport::ReqwestTransport::new().unwrap()),
+        Arc::new(SystemClock),
+        Arc::new(RandomJitter),
+    )
+    .await
+    .unwrap();
+    let domain::config::Sealing::Local { key_file } = &config.sealing else {
+        panic!("local sealing")
+    };
+    let sealer = Arc::new(LocalSealer::open_or_create(key_file).unwrap());
+    fn engine<A: TenantApi>(
+        app: &App,
+        items: &Arc<EmbeddedItems>,
+        sealer: &Arc<LocalSealer>,
+        api: Arc<A>,
+    ) -> Engine<EmbeddedItems, LocalSealer, A> {
+        Engine {
+            manifest: Arc::new(domain::manifest::Manifest::demo()),
+            base_url: app.app.url.clone(),
+            tenants: Tenants::new(items.clone()),
+            ledger: Ledger::new(items.clone()),
+            sealer: sealer.clone(),
+            api,
+            clock: Arc::new(SystemClock),
+        }
+    }
+    let deadline = SystemTime::now() + Duration::from_secs(60);
+
+    let crashing = Arc::new(CrashAfter {
+        inner: access.webapi.clone(),
+        ledger: Ledger::new(items.clone()),
+        after: 2,
+        crashed: AtomicBool::new(false),
+    });
+    let first = engine(&app, &items, &sealer, crashing.clone());
+    let died = tokio::time::timeout(Duration::from_secs(3), first.install("Cust12345", deadline)).await;
+    assert!(died.is_err(), "the first run died mid-step");
+    assert!(crashing.crashed.load(Ordering::SeqCst));
+    let entries = Ledger::new(items.clone()).entries("Cust12345", 0).await.unwrap();
+    let intents: Vec<_> = entries.iter().filter(|e| e.state == EntryState::Intent).collect();
+    assert_eq!(intents.len(), 1, "one artifact was being created: {entries:?}");
+    let created_before = entries.iter().filter(|e| e.state == EntryState::Created).count();
+    assert!(created_before >= 2 && created_before < 8, "{created_before}");
+
+    let second = engine(&app, &items, &sealer, access.webapi.clone());
+    assert_eq!(second.install("Cust12345", deadline).await.unwrap(), Run::Installed);
+    let entries = Ledger::new(items.clone()).entries("Cust12345", 0).await.unwrap();
+    assert_eq!(entries.len(), 8);
+    assert!(entries.iter().all(|e| e.state == EntryState::Created));
+    assert_eq!(inventory(&app), expected_inventory(user_groups(&app)), "exactly one set");
+    app.app.stop().await;
+}
