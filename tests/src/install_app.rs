@@ -9,7 +9,10 @@ use soapp::local::{self, LocalApp, ServeOptions, SuperOfficeTarget};
 use superoffice_simulator::user_agent::{self, Choice, Delivery, input_value};
 
 pub fn maud_escape(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
 }
 
 pub struct App {
@@ -263,4 +266,3 @@ pub fn user_groups(app: &App) -> usize {
         .user_groups
         .len()
 }
-

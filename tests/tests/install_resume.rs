@@ -96,20 +96,47 @@ async fn an_install_killed_mid_step_resumes_from_the_ledger_without_duplicates()
         crashed: AtomicBool::new(false),
     });
     let first = engine(&app, &items, &sealer, crashing.clone());
-    let died = tokio::time::timeout(Duration::from_secs(3), first.install("Cust12345", deadline)).await;
+    let died =
+        tokio::time::timeout(Duration::from_secs(3), first.install("Cust12345", deadline)).await;
     assert!(died.is_err(), "the first run died mid-step");
     assert!(crashing.crashed.load(Ordering::SeqCst));
-    let entries = Ledger::new(items.clone()).entries("Cust12345", 0).await.unwrap();
-    let intents: Vec<_> = entries.iter().filter(|e| e.state == EntryState::Intent).collect();
-    assert_eq!(intents.len(), 1, "one artifact was being created: {entries:?}");
-    let created_before = entries.iter().filter(|e| e.state == EntryState::Created).count();
-    assert!(created_before >= 2 && created_before < 8, "{created_before}");
+    let entries = Ledger::new(items.clone())
+        .entries("Cust12345", 0)
+        .await
+        .unwrap();
+    let intents: Vec<_> = entries
+        .iter()
+        .filter(|e| e.state == EntryState::Intent)
+        .collect();
+    assert_eq!(
+        intents.len(),
+        1,
+        "one artifact was being created: {entries:?}"
+    );
+    let created_before = entries
+        .iter()
+        .filter(|e| e.state == EntryState::Created)
+        .count();
+    assert!(
+        created_before >= 2 && created_before < 8,
+        "{created_before}"
+    );
 
     let second = engine(&app, &items, &sealer, access.webapi.clone());
-    assert_eq!(second.install("Cust12345", deadline).await.unwrap(), Run::Installed);
-    let entries = Ledger::new(items.clone()).entries("Cust12345", 0).await.unwrap();
+    assert_eq!(
+        second.install("Cust12345", deadline).await.unwrap(),
+        Run::Installed
+    );
+    let entries = Ledger::new(items.clone())
+        .entries("Cust12345", 0)
+        .await
+        .unwrap();
     assert_eq!(entries.len(), 8);
     assert!(entries.iter().all(|e| e.state == EntryState::Created));
-    assert_eq!(inventory(&app), expected_inventory(user_groups(&app)), "exactly one set");
+    assert_eq!(
+        inventory(&app),
+        expected_inventory(user_groups(&app)),
+        "exactly one set"
+    );
     app.app.stop().await;
 }

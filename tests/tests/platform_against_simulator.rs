@@ -616,3 +616,93 @@ async fn a_hanging_superoffice_is_cut_off_by_the_timeout() {
     assert!(took < Duration::from_secs(5), "{took:?}");
     assert_eq!(sim.count(Route::TenantState), 4);
 }
+
+/// Records the (manual) time of every request sent.
+struct Timed {
+    inner: superoffice::transport::ReqwestTransport,
+    clock: Arc<ManualClock>,
+    sent: std::sync::Mutex<Vec<(String, SystemTime)>>,
+}
+
+impl superoffice::transport::Transport for Timed {
+    fn send(
+        &self,
+        request: superoffice::transport::HttpRequest,
+    ) -> superoffice::clock::BoxFuture<
+        '_,
+        Result<superoffice::transport::HttpResponse, superoffice::transport::TransportError>,
+    > {
+        self.sent
+            .lock()
+            .unwrap()
+            .push((request.url.path().to_owned(), self.clock.now()));
+        self.inner.send(request)
+    }
+}
+
+#[tokio::test]
+async fn a_burst_for_one_tenant_is_held_to_the_rate_cap_and_another_tenant_is_not_slowed() {
+    let sim = simulator(vec![REDIRECT.into()]).await;
+    sim.grant_consent("Cust67890", CLIENT_ID);
+    let clock = manual_clock();
+    let timed = Arc::new(Timed {
+        inner: superoffice::transport::ReqwestTransport::new().unwrap(),
+        clock: clock.clone(),
+        sent: Default::default(),
+    });
+    let env = sim.base_url().as_str().parse().unwrap();
+    let so = superoffice::client::SuperOffice::new(
+        superoffice::client::PlatformConfig::new(env, CLIENT_ID, Secret::new(CLIENT_SECRET)),
+        timed.clone(),
+        clock.clone(),
+        Arc::new(FixedJitter(1.0)),
+    );
+    let tickets = Arc::new(so.system_user(partner_key()).await.unwrap());
+    let rate = Arc::new(superoffice::rate::TenantRateLimiter::new(
+        10,
+        10,
+        clock.clone(),
+    ));
+    let api = so.webapi(tickets, Arc::new(UsageCounters::default()), Some(rate));
+    let a = TenantAuth {
+        context: ctx(),
+        system_token: system_token(&sim),
+    };
+    let b = TenantAuth {
+        context: ContextId::parse("Cust67890").unwrap(),
+        system_token: Secret::new(sim.system_token("Cust67890", CLIENT_ID).unwrap()),
+    };
+    for _ in 0..1000 {
+        api.call(&a, &principal(), None).await.unwrap();
+    }
+    let to_a: Vec<SystemTime> = timed
+        .sent
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|(p, _)| p.contains("/Cust12345/api/"))
+        .map(|(_, t)| *t)
+        .collect();
+    assert_eq!(to_a.len(), 1000);
+    let mut worst = 0;
+    for (i, start) in to_a.iter().enumerate() {
+        let n = to_a[i..]
+            .iter()
+            .take_while(|t| t.duration_since(*start).unwrap() < Duration::from_secs(1))
+            .count();
+        worst = worst.max(n);
+    }
+    assert!(
+        worst <= 20,
+        "at most rate + burst in any second, saw {worst}"
+    );
+    let span = to_a[999].duration_since(to_a[0]).unwrap();
+    assert!(
+        span >= Duration::from_secs(98),
+        "1,000 calls at 10/s take about 99 s, took {span:?}"
+    );
+
+    let before = clock.now();
+    api.call(&b, &principal(), None).await.unwrap();
+    assert_eq!(clock.now(), before, "another tenant's call does not wait");
+}

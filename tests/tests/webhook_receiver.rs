@@ -36,14 +36,20 @@ async fn signed_deliveries_are_recorded_once_and_forgeries_change_nothing() {
         .await
         .unwrap();
     assert_eq!(delivery.status, Some(200), "{:?}", delivery.error);
-    assert_eq!(events(&app).await, vec![format!("EVENT#{}", delivery.event_id)]);
+    assert_eq!(
+        events(&app).await,
+        vec![format!("EVENT#{}", delivery.event_id)]
+    );
 
     // SuperOffice's retry of the same event (same EventId) is accepted and recorded once.
     let retry = app
         .http
         .post(&delivery.url)
         .header("content-type", "application/json")
-        .header("x-superoffice-signature", delivery.signature.clone().unwrap())
+        .header(
+            "x-superoffice-signature",
+            delivery.signature.clone().unwrap(),
+        )
         .header("x-superoffice-event", "contact.changed")
         .body(delivery.body.clone())
         .send()
@@ -78,12 +84,19 @@ async fn signed_deliveries_are_recorded_once_and_forgeries_change_nothing() {
     let r = app
         .http
         .post(&other)
-        .header("x-superoffice-signature", delivery.signature.clone().unwrap())
+        .header(
+            "x-superoffice-signature",
+            delivery.signature.clone().unwrap(),
+        )
         .body(delivery.body.clone())
         .send()
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
-    assert_eq!(events(&app).await.len(), 1, "nothing recorded by refused deliveries");
+    assert_eq!(
+        events(&app).await.len(),
+        1,
+        "nothing recorded by refused deliveries"
+    );
     app.app.stop().await;
 }
