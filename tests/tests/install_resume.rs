@@ -118,7 +118,7 @@ async fn an_install_killed_mid_step_resumes_from_the_ledger_without_duplicates()
         .filter(|e| e.state == EntryState::Created)
         .count();
     assert!(
-        created_before >= 2 && created_before < 8,
+        (2..8).contains(&created_before),
         "{created_before}"
     );
 
