@@ -1,6 +1,6 @@
 //! Deployment checks on `template.yaml`, `samconfig.toml` and the event fixtures in `infra/events/`
 //! (the template rows of the reliability catalogue: PITR on, KMS rotation, no secrets in environment
-//! variables, least privilege, log retention).
+//! variables, least privilege, log retention, the job queue's FIFO order, redrive and TLS).
 //!
 //! cfn-lint (`scripts/lint-template`) checks the template against CloudFormation's and SAM's schemas;
 //! these tests check our own promises, which no linter knows. The template is read as written:
@@ -25,6 +25,19 @@ const REDIRECT_ROUTES: &[&str] = &[
     "POST /logout",
     "GET /app.css",
 ];
+
+/// Routes the install function serves.
+const INSTALL_ROUTES: &[&str] = &["GET /install", "POST /install", "GET /install/status"];
+
+/// Routes the webhook receiver serves (`{tenant}` is the customer's context id).
+const WEBHOOKS_ROUTES: &[&str] = &["POST /webhooks/superoffice/{tenant}"];
+
+/// The secret the webhook fixture (`infra/events/post-webhook.json`) is signed with: its
+/// `x-superoffice-signature` is the base64 HMAC-SHA256 of the body under this key. A test value.
+const FIXTURE_WEBHOOK_SECRET: &str = "fixture-webhook-secret";
+
+/// Every purpose the app seals under its KMS key (`domain::sealing::context(tenant, purpose)`).
+const SEALING_PURPOSES: &[&str] = &["system_token", "webhook_secret"];
 
 /// IAM statements allowed to name `Resource: "*"`: (role, statement Sid, why AWS offers no
 /// resource-level permission for these actions). Empty today; X-Ray's `PutTraceSegments` or
@@ -318,34 +331,86 @@ fn the_secret_detector_flags_tokens_keys_and_long_random_strings() {
 #[test]
 fn the_functions_get_the_configuration_they_validate_at_start() {
     let t = template();
-    let env = t.function_properties("RedirectFunction")["Environment"]["Variables"].clone();
+    // What `AppConfig::from_env` requires in Lambda (shared/domain/src/config.rs), for every function.
+    for name in t.functions() {
+        let env = t.function_properties(&name)["Environment"]["Variables"].clone();
+        assert_eq!(
+            env["SO_ENVIRONMENT"],
+            json!({"Ref": "SuperOfficeEnvironment"}),
+            "{name}"
+        );
+        assert_eq!(env["SO_CLIENT_ID"], json!({"Ref": "ClientId"}), "{name}");
+        assert_eq!(
+            env["SO_CLIENT_SECRET_ARN"],
+            json!({"Ref": "ClientSecretArn"}),
+            "{name}: required by the configuration even where it is not read"
+        );
+        assert_eq!(env["APP_TABLE_NAME"], json!({"Ref": "AppTable"}), "{name}");
+        assert_eq!(env["APP_LOG_FORMAT"], json!("json"), "{name}");
+        assert_eq!(
+            env["APP_KMS_KEY_ARN"],
+            json!({"Fn::GetAtt": ["AppKey", "Arn"]}),
+            "{name}: required in Lambda (the sealing key)"
+        );
+        // The base URL the function builds its redirect URI from is the one the stack reports.
+        assert_eq!(
+            env["APP_BASE_URL"], t.doc["Outputs"]["BaseUrl"]["Value"],
+            "{name}"
+        );
+    }
+
+    // The functions that queue or run jobs check APP_QUEUE_URL at start.
+    for name in ["InstallFunction", "WorkerFunction"] {
+        let env = t.function_properties(name)["Environment"]["Variables"].clone();
+        assert_eq!(env["APP_QUEUE_URL"], json!({"Ref": "JobsQueue"}), "{name}");
+    }
+    for name in ["RedirectFunction", "WebhooksFunction"] {
+        let env = t.function_properties(name)["Environment"]["Variables"].clone();
+        assert!(env.get("APP_QUEUE_URL").is_none(), "{name} sends no jobs");
+    }
+
+    // The worker acts as the system user (the private key) at a bounded rate per tenant.
+    let worker = t.function_properties("WorkerFunction")["Environment"]["Variables"].clone();
     assert_eq!(
-        env["SO_ENVIRONMENT"],
-        json!({"Ref": "SuperOfficeEnvironment"})
+        worker["SO_SYSTEM_USER_KEY_ARN"],
+        json!({"Ref": "SystemUserKeyArn"})
     );
-    assert_eq!(env["SO_CLIENT_ID"], json!({"Ref": "ClientId"}));
-    assert_eq!(
-        env["SO_CLIENT_SECRET_ARN"],
-        json!({"Ref": "ClientSecretArn"})
-    );
-    assert_eq!(env["APP_TABLE_NAME"], json!({"Ref": "AppTable"}));
-    assert_eq!(env["APP_LOG_FORMAT"], json!("json"));
-    // The base URL the function builds its redirect URI from is the one the stack reports.
-    assert_eq!(env["APP_BASE_URL"], t.doc["Outputs"]["BaseUrl"]["Value"]);
-    let with_callback = map_strings(&env["APP_BASE_URL"], &|s| {
-        if s.starts_with("https://") {
-            format!("{s}/callback")
-        } else {
-            s.to_owned()
-        }
-    });
-    assert_eq!(
-        t.doc["Outputs"]["RedirectUri"]["Value"], with_callback,
-        "RedirectUri is BaseUrl + /callback"
-    );
+    let rate = number(&worker["APP_TENANT_RATE"]).expect("APP_TENANT_RATE is a number");
+    assert!((1..=100).contains(&rate), "APP_TENANT_RATE {rate}");
+    for name in t.functions().into_iter().filter(|f| f != "WorkerFunction") {
+        let env = t.function_properties(&name)["Environment"]["Variables"].clone();
+        assert!(
+            env.get("SO_SYSTEM_USER_KEY_ARN").is_none(),
+            "{name}: only the worker reads the system-user key"
+        );
+    }
+
+    // Outputs derived from the base URL: the redirect URI, the Install link, the webhook URLs.
+    let base = &t.doc["Outputs"]["BaseUrl"]["Value"];
+    for (output, suffix) in [
+        ("RedirectUri", "/callback"),
+        ("InstallUrl", "/install"),
+        ("WebhookUrlPattern", "/webhooks/superoffice/{tenant}"),
+    ] {
+        let expected = map_strings(base, &|s| {
+            if s.starts_with("https://") {
+                format!("{s}{suffix}")
+            } else {
+                s.to_owned()
+            }
+        });
+        assert_eq!(
+            t.doc["Outputs"][output]["Value"], expected,
+            "{output} is BaseUrl + {suffix}"
+        );
+    }
     assert_eq!(
         t.doc["Outputs"]["TableName"]["Value"],
         json!({"Ref": "AppTable"})
+    );
+    assert_eq!(
+        t.doc["Outputs"]["JobsQueueUrl"]["Value"],
+        json!({"Ref": "JobsQueue"})
     );
 }
 
@@ -566,6 +631,152 @@ fn the_redirect_role_may_only_use_its_log_group_its_table_items_the_client_secre
     );
 }
 
+#[test]
+fn the_install_role_may_only_read_and_write_its_table_items_and_send_jobs() {
+    let t = template();
+    let mut expected = logs_grants("InstallLogGroup");
+    expected.extend(table_grants(&[
+        "dynamodb:GetItem",
+        "dynamodb:PutItem",
+        "dynamodb:Query",
+    ]));
+    expected.insert(table_key_grant());
+    expected.insert(grant(
+        "sqs:SendMessage",
+        json!({"Fn::GetAtt": ["JobsQueue", "Arn"]}),
+        Value::Null,
+    ));
+    assert_grants(t, "InstallRole", &expected);
+}
+
+#[test]
+fn the_worker_role_may_only_use_its_table_items_its_queue_the_app_secrets_and_tenant_secrets() {
+    let t = template();
+    let mut expected = logs_grants("WorkerLogGroup");
+    expected.extend(table_grants(&[
+        "dynamodb:GetItem",
+        "dynamodb:PutItem",
+        "dynamodb:Query",
+    ]));
+    expected.insert(table_key_grant());
+    // Opens system tokens and webhook secrets; seals only webhook secrets.
+    expected.insert(app_key_grant(
+        "kms:Decrypt",
+        json!(["system_token", "webhook_secret"]),
+    ));
+    expected.insert(app_key_grant("kms:Encrypt", json!("webhook_secret")));
+    for secret in ["ClientSecretArn", "SystemUserKeyArn"] {
+        expected.insert(grant(
+            "secretsmanager:GetSecretValue",
+            json!({"Ref": secret}),
+            Value::Null,
+        ));
+    }
+    for action in [
+        "sqs:ReceiveMessage",
+        "sqs:DeleteMessage",
+        "sqs:GetQueueAttributes",
+        "sqs:ChangeMessageVisibility",
+    ] {
+        expected.insert(grant(
+            action,
+            json!({"Fn::GetAtt": ["JobsQueue", "Arn"]}),
+            Value::Null,
+        ));
+    }
+    assert_grants(t, "WorkerRole", &expected);
+}
+
+#[test]
+fn the_webhooks_role_may_only_read_tenants_record_events_and_open_webhook_secrets() {
+    let t = template();
+    let mut expected = logs_grants("WebhooksLogGroup");
+    expected.extend(table_grants(&["dynamodb:GetItem", "dynamodb:PutItem"]));
+    expected.insert(table_key_grant());
+    expected.insert(app_key_grant("kms:Decrypt", json!("webhook_secret")));
+    assert_grants(t, "WebhooksRole", &expected);
+}
+
+#[test]
+fn every_role_writes_logs_only_to_its_own_functions_log_group() {
+    let t = template();
+    for name in t.functions() {
+        let props = t.function_properties(&name);
+        let role = getatt_target(&props["Role"]).expect("Role");
+        let group = ref_target(&props["LoggingConfig"]["LogGroup"]).expect("LogGroup");
+        let own = json!({"Fn::GetAtt": [group, "Arn"]});
+        let mut logs = 0;
+        for row in grants(t, &role) {
+            let (action, resource, _) = parse_grant(&row);
+            if action.starts_with("logs:") {
+                logs += 1;
+                assert_eq!(resource, own, "{role}: {action} outside {group}");
+            }
+        }
+        assert_eq!(
+            logs, 2,
+            "{role}: logs:CreateLogStream and logs:PutLogEvents"
+        );
+    }
+}
+
+#[test]
+fn the_keys_are_used_only_through_dynamodb_or_for_a_named_sealing_purpose() {
+    let t = template();
+    let via_dynamodb = json!({"StringEquals": {"kms:ViaService": {"Fn::Sub": "dynamodb.${AWS::Region}.${AWS::URLSuffix}"}}});
+    for (role, _) in t.of_type("AWS::IAM::Role") {
+        for row in grants(t, &role) {
+            let (action, resource, condition) = parse_grant(&row);
+            if !action.starts_with("kms:") {
+                continue;
+            }
+            match getatt_target(&resource).as_deref() {
+                // DynamoDB decrypts the table key on the caller's behalf; no one uses it directly.
+                Some("TableKey") => {
+                    assert_eq!(action, "kms:Decrypt", "{role}: {action} on the table key");
+                    assert_eq!(
+                        condition, via_dynamodb,
+                        "{role}: the table key outside DynamoDB"
+                    );
+                }
+                // Every use of the app key names the purpose in the encryption context, so a role
+                // that opens webhook secrets cannot open system tokens.
+                Some("AppKey") => {
+                    assert!(
+                        ["kms:Encrypt", "kms:Decrypt"].contains(&action.as_str()),
+                        "{role}: {action} on the app key"
+                    );
+                    assert_eq!(
+                        condition.as_object().map(Map::len),
+                        Some(1),
+                        "{role}: {action} on the app key: one StringEquals condition, {condition}"
+                    );
+                    assert_eq!(
+                        condition["StringEquals"].as_object().map(Map::len),
+                        Some(1),
+                        "{role}: {action} on the app key: {condition}"
+                    );
+                    let purposes =
+                        as_list(&condition["StringEquals"]["kms:EncryptionContext:purpose"]);
+                    assert!(
+                        !purposes.is_empty(),
+                        "{role}: {action} on the app key without a purpose"
+                    );
+                    for purpose in purposes {
+                        assert!(
+                            purpose
+                                .as_str()
+                                .is_some_and(|p| SEALING_PURPOSES.contains(&p)),
+                            "{role}: {action} for purpose {purpose}"
+                        );
+                    }
+                }
+                _ => panic!("{role}: {action} on {resource}, not a key of this stack"),
+            }
+        }
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Functions and routes
 // ---------------------------------------------------------------------------------------------
@@ -605,6 +816,249 @@ fn the_redirect_function_serves_exactly_the_sign_in_routes() {
     let routes = t.event_routes("RedirectFunction");
     let expected: BTreeSet<String> = REDIRECT_ROUTES.iter().map(|r| (*r).to_owned()).collect();
     assert_eq!(routes, expected);
+}
+
+#[test]
+fn every_function_is_a_binary_of_the_workspace_built_by_cargo_lambda_for_arm64() {
+    let t = template();
+    for name in t.functions() {
+        let props = t.function_properties(&name);
+        assert_eq!(props["Runtime"], json!("provided.al2023"), "{name}");
+        assert_eq!(props["Architectures"], json!(["arm64"]), "{name}");
+        assert_eq!(props["Handler"], json!("bootstrap"), "{name}");
+        assert_eq!(
+            props["CodeUri"],
+            json!("."),
+            "{name}: CodeUri is the workspace root"
+        );
+        let metadata = &t.resource(&name)["Metadata"];
+        assert_eq!(metadata["BuildMethod"], json!("rust-cargolambda"), "{name}");
+        let binary = metadata["BuildProperties"]["Binary"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{name}: Metadata.BuildProperties.Binary"));
+        // The function's fixed name ends in its binary's name.
+        assert_eq!(
+            props["FunctionName"],
+            json!({"Fn::Sub": format!("${{AWS::StackName}}-{binary}")}),
+            "{name}"
+        );
+        let manifest =
+            std::fs::read_to_string(root().join("functions").join(binary).join("Cargo.toml"))
+                .unwrap_or_else(|e| panic!("{name}: functions/{binary}/Cargo.toml: {e}"));
+        assert!(
+            manifest.contains(&format!("[[bin]]\nname = \"{binary}\"")),
+            "{name}: functions/{binary} declares no binary named {binary}"
+        );
+    }
+}
+
+#[test]
+fn the_http_functions_answer_within_the_api_timeout_and_the_worker_within_its_own() {
+    let t = template();
+    for name in t.functions() {
+        let props = t.function_properties(&name);
+        let timeout = props["Timeout"].as_u64().expect("Timeout");
+        let memory = props["MemorySize"].as_u64().expect("MemorySize");
+        if t.event_routes(&name).is_empty() {
+            // Fed by the queue: long enough for a run of WebAPI calls, short enough to keep the
+            // queue's visibility timeout (6x) reasonable.
+            assert!((60..=300).contains(&timeout), "{name}: Timeout {timeout} s");
+        } else {
+            // API Gateway gives up after 30 s at most.
+            assert!((3..=29).contains(&timeout), "{name}: Timeout {timeout} s");
+        }
+        assert!((128..=256).contains(&memory), "{name}: MemorySize {memory}");
+    }
+}
+
+#[test]
+fn the_install_function_serves_exactly_the_install_routes() {
+    let routes = template().event_routes("InstallFunction");
+    let expected: BTreeSet<String> = INSTALL_ROUTES.iter().map(|r| (*r).to_owned()).collect();
+    assert_eq!(routes, expected);
+}
+
+#[test]
+fn the_webhooks_function_serves_exactly_the_webhook_route() {
+    let routes = template().event_routes("WebhooksFunction");
+    let expected: BTreeSet<String> = WEBHOOKS_ROUTES.iter().map(|r| (*r).to_owned()).collect();
+    assert_eq!(routes, expected);
+}
+
+#[test]
+fn the_webhook_route_declares_its_tenant_path_parameter() {
+    let t = template();
+    let body = &t.resource("HttpApi")["Properties"]["DefinitionBody"];
+    let operation = &body["paths"]["/webhooks/superoffice/{tenant}"]["post"];
+    assert_eq!(
+        operation["parameters"],
+        json!([{"name": "tenant", "in": "path", "required": true, "schema": {"type": "string"}}])
+    );
+}
+
+#[test]
+fn the_worker_takes_one_job_at_a_time_from_the_fifo_jobs_queue_and_reports_the_ones_to_retry() {
+    let t = template();
+    let props = t.function_properties("WorkerFunction");
+    let events = props["Events"].as_object().expect("worker Events");
+    assert_eq!(events.len(), 1, "the worker has one event source");
+    let (_, event) = events.iter().next().expect("one event");
+    assert_eq!(event["Type"], json!("SQS"));
+    let p = &event["Properties"];
+    assert_eq!(p["Queue"], json!({"Fn::GetAtt": ["JobsQueue", "Arn"]}));
+    assert_eq!(p["BatchSize"], json!(1), "one job per invocation");
+    assert_eq!(
+        p["FunctionResponseTypes"],
+        json!(["ReportBatchItemFailures"]),
+        "jobs put back are reported, not failed as a batch"
+    );
+    assert_ne!(p["Enabled"], json!(false));
+    // A batching window would only delay jobs (and FIFO event sources do not support one).
+    assert!(p.get("MaximumBatchingWindowInSeconds").is_none());
+    assert!(
+        t.of_type("AWS::Lambda::EventSourceMapping").is_empty(),
+        "event sources are declared as the function's Events"
+    );
+}
+
+#[test]
+fn the_jobs_queue_is_fifo_with_app_set_deduplication_and_a_fifo_dead_letter_queue() {
+    let t = template();
+    let queue = &t.resource("JobsQueue")["Properties"];
+    assert_eq!(
+        queue["FifoQueue"],
+        json!(true),
+        "FIFO: one job per tenant at a time"
+    );
+    assert_eq!(
+        queue["ContentBasedDeduplication"],
+        json!(false),
+        "the app sends MessageDeduplicationId (the job id)"
+    );
+    let name = queue["QueueName"]["Fn::Sub"].as_str().expect("QueueName");
+    assert!(name.ends_with(".fifo"), "{name}");
+
+    let redrive = &queue["RedrivePolicy"];
+    let dlq = getatt_target(&redrive["deadLetterTargetArn"])
+        .expect("deadLetterTargetArn is !GetAtt <queue>.Arn");
+    assert_eq!(t.type_of(&dlq), "AWS::SQS::Queue");
+    assert_eq!(
+        t.resource(&dlq)["Properties"]["FifoQueue"],
+        json!(true),
+        "a FIFO queue's dead-letter queue is FIFO"
+    );
+    // Each wait for throttling or maintenance is one receive: only a job that keeps failing
+    // reaches the dead-letter queue.
+    let receives = number(&redrive["maxReceiveCount"]).expect("maxReceiveCount");
+    assert!(receives >= 100, "maxReceiveCount {receives}");
+
+    // Retention: a job waiting out a long maintenance is not dropped (SQS keeps 14 days at most).
+    for q in ["JobsQueue", dlq.as_str()] {
+        let retention = number(&t.resource(q)["Properties"]["MessageRetentionPeriod"])
+            .expect("MessageRetentionPeriod");
+        assert_eq!(retention, 1_209_600, "{q}: 14 days");
+    }
+
+    // The visibility timeout outlasts the worker: a running job is never handed out again. AWS
+    // asks for six times the function's timeout for a Lambda event source (throttled retries).
+    let visibility = number(&queue["VisibilityTimeout"]).expect("VisibilityTimeout");
+    let timeout = t.function_properties("WorkerFunction")["Timeout"]
+        .as_u64()
+        .expect("worker Timeout");
+    assert!(
+        visibility > timeout,
+        "VisibilityTimeout {visibility} s does not exceed the worker's Timeout {timeout} s"
+    );
+    assert!(
+        visibility >= 6 * timeout,
+        "VisibilityTimeout {visibility} s is less than 6x the worker's Timeout {timeout} s"
+    );
+}
+
+#[test]
+fn every_queue_is_encrypted_and_refuses_requests_without_tls() {
+    let t = template();
+    let queues = t.of_type("AWS::SQS::Queue");
+    assert!(!queues.is_empty(), "no queue");
+    let policies = t.of_type("AWS::SQS::QueuePolicy");
+    for (name, queue) in &queues {
+        let p = &queue["Properties"];
+        assert!(
+            p["SqsManagedSseEnabled"] == json!(true) || p.get("KmsMasterKeyId").is_some(),
+            "{name}: encryption at rest"
+        );
+        let own: Vec<&Value> = policies
+            .iter()
+            .filter(|(_, policy)| {
+                as_list(&policy["Properties"]["Queues"]).contains(&json!({"Ref": name}))
+            })
+            .map(|(_, policy)| *policy)
+            .collect();
+        assert_eq!(own.len(), 1, "{name}: one queue policy");
+        let document = &own[0]["Properties"]["PolicyDocument"];
+        let denies_plain_http = statements(document).iter().any(|s| {
+            s["Effect"] == json!("Deny")
+                && s["Principal"] == json!("*")
+                && actions(s) == vec!["sqs:*".to_owned()]
+                && s["Resource"] == json!({"Fn::GetAtt": [name, "Arn"]})
+                && s["Condition"] == json!({"Bool": {"aws:SecureTransport": "false"}})
+        });
+        assert!(
+            denies_plain_http,
+            "{name}: no statement denying requests without TLS"
+        );
+    }
+    // Queue policies only deny: access is granted by the functions' roles.
+    for (name, policy) in &policies {
+        for s in statements(&policy["Properties"]["PolicyDocument"]) {
+            assert_eq!(
+                s["Effect"],
+                json!("Deny"),
+                "{name}: a queue policy that allows"
+            );
+        }
+    }
+}
+
+#[test]
+fn the_dead_letter_queue_and_the_age_of_waiting_jobs_raise_alarms() {
+    let t = template();
+    let alarms = t.of_type("AWS::CloudWatch::Alarm");
+    let on_queue = |queue: &str, metric: &str| {
+        alarms
+            .iter()
+            .find(|(_, a)| {
+                let p = &a["Properties"];
+                p["Namespace"] == json!("AWS/SQS")
+                    && p["MetricName"] == json!(metric)
+                    && p["Dimensions"]
+                        == json!([{"Name": "QueueName", "Value": {"Fn::GetAtt": [queue, "QueueName"]}}])
+            })
+            .map(|(n, a)| (n.clone(), a["Properties"].clone()))
+            .unwrap_or_else(|| panic!("{queue}: no {metric} alarm"))
+    };
+    let (dlq_alarm, p) = on_queue("JobsDeadLetterQueue", "ApproximateNumberOfMessagesVisible");
+    assert_eq!(p["Threshold"], json!(0), "{dlq_alarm}");
+    assert_eq!(
+        p["ComparisonOperator"],
+        json!("GreaterThanThreshold"),
+        "{dlq_alarm}"
+    );
+    let (age_alarm, p) = on_queue("JobsQueue", "ApproximateAgeOfOldestMessage");
+    let threshold = number(&p["Threshold"]).expect("Threshold");
+    assert!(
+        (600..=6 * 3600).contains(&threshold),
+        "{age_alarm}: {threshold} s"
+    );
+    for alarm in [dlq_alarm, age_alarm] {
+        let p = &t.resource(&alarm)["Properties"];
+        assert!(
+            as_list(&p["AlarmActions"])
+                .iter()
+                .any(|x| ref_target(x).is_some_and(|r| t.type_of(&r) == "AWS::SNS::Topic")),
+            "{alarm}: notifies no SNS topic"
+        );
+    }
 }
 
 #[test]
@@ -780,9 +1234,18 @@ fn samconfig_deploys_sod_stage_and_online_as_separate_stacks() {
 }
 
 #[test]
-fn the_event_fixtures_are_http_api_v2_requests_for_routes_the_redirect_function_serves() {
+fn the_event_fixtures_are_requests_and_jobs_the_functions_receive() {
+    let t = template();
+    // Route key -> the function that serves it.
+    let mut routes: BTreeMap<String, String> = BTreeMap::new();
+    for f in t.functions() {
+        for route in t.event_routes(&f) {
+            routes.insert(route, f.clone());
+        }
+    }
     let dir = root().join("infra/events");
     let mut seen = BTreeSet::new();
+    let mut jobs = 0;
     for entry in std::fs::read_dir(&dir).expect("infra/events") {
         let path = entry.expect("entry").path();
         if path.extension().and_then(|e| e.to_str()) != Some("json") {
@@ -795,13 +1258,34 @@ fn the_event_fixtures_are_http_api_v2_requests_for_routes_the_redirect_function_
             .to_owned();
         let event: Value =
             serde_json::from_str(&std::fs::read_to_string(&path).expect("read")).expect("JSON");
+        if event.get("Records").is_some() {
+            check_sqs_fixture(t, &file, &event);
+            jobs += 1;
+            continue;
+        }
         assert_eq!(event["version"], json!("2.0"), "{file}");
         let route = event["routeKey"].as_str().expect("routeKey");
         assert!(
-            REDIRECT_ROUTES.contains(&route),
-            "{file}: {route} is not a redirect route"
+            routes.contains_key(route),
+            "{file}: {route} is not a route of any function"
         );
-        let (method, route_path) = route.split_once(' ').expect("METHOD /path");
+        let (method, template_path) = route.split_once(' ').expect("METHOD /path");
+        let raw_path = event["rawPath"].as_str().expect("rawPath");
+        let parameters = match_route_path(template_path, raw_path)
+            .unwrap_or_else(|| panic!("{file}: rawPath {raw_path} does not match {route}"));
+        for (name, value) in &parameters {
+            assert_eq!(
+                event["pathParameters"][name],
+                json!(value),
+                "{file}: pathParameters.{name}"
+            );
+        }
+        if parameters.is_empty() {
+            assert!(
+                event.get("pathParameters").is_none(),
+                "{file}: pathParameters"
+            );
+        }
         assert_eq!(event["requestContext"]["routeKey"], json!(route), "{file}");
         assert_eq!(
             event["requestContext"]["http"]["method"],
@@ -810,47 +1294,300 @@ fn the_event_fixtures_are_http_api_v2_requests_for_routes_the_redirect_function_
         );
         assert_eq!(
             event["requestContext"]["http"]["path"],
-            json!(route_path),
+            json!(raw_path),
             "{file}"
         );
-        assert_eq!(event["rawPath"], json!(route_path), "{file}");
         assert_eq!(
             event["requestContext"]["stage"],
             json!("$default"),
             "{file}"
         );
-        // Payload v2 moves cookies out of the headers into `cookies`.
+        // Payload v2 moves cookies out of the headers into `cookies`; header names are lower case.
+        let headers = event["headers"].as_object().expect("headers");
         assert!(
-            event["headers"].get("cookie").is_none(),
+            headers.get("cookie").is_none(),
             "{file}: cookies belong in `cookies`"
         );
-        if event["isBase64Encoded"] == json!(true) {
-            let body = base64::engine::general_purpose::STANDARD
-                .decode(event["body"].as_str().expect("body"))
-                .unwrap_or_else(|e| panic!("{file}: body is not base64: {e}"));
-            let body = String::from_utf8(body).expect("UTF-8 body");
-            if event["headers"]["content-type"] == json!("application/x-www-form-urlencoded") {
-                let fields: BTreeSet<&str> = body
-                    .split('&')
-                    .filter_map(|kv| kv.split_once('='))
-                    .map(|(k, _)| k)
-                    .collect();
-                assert!(
-                    fields.contains("code") && fields.contains("state"),
-                    "{file}: {body}"
-                );
+        for name in headers.keys() {
+            assert_eq!(name, &name.to_ascii_lowercase(), "{file}: header {name}");
+        }
+        let body = match (&event["body"], &event["isBase64Encoded"]) {
+            (Value::String(b), Value::Bool(true)) => String::from_utf8(
+                base64::engine::general_purpose::STANDARD
+                    .decode(b)
+                    .unwrap_or_else(|e| panic!("{file}: body is not base64: {e}")),
+            )
+            .expect("UTF-8 body"),
+            (Value::String(b), _) => b.clone(),
+            _ => String::new(),
+        };
+        if event["headers"]["content-type"] == json!("application/x-www-form-urlencoded") {
+            let fields: BTreeSet<&str> = body
+                .split('&')
+                .filter_map(|kv| kv.split_once('='))
+                .map(|(k, _)| k)
+                .collect();
+            let needed: &[&str] = match route {
+                "POST /callback" => &["code", "state"],
+                "POST /install" => &["csrf"],
+                other => panic!("{file}: a form posted to {other}"),
+            };
+            for field in needed {
+                assert!(fields.contains(field), "{file}: no {field} in {body}");
             }
+        }
+        match routes[route].as_str() {
+            "InstallFunction" => check_install_fixture(&file, &event),
+            "WebhooksFunction" => check_webhook_fixture(&file, &event, &body, &parameters),
+            _ => {}
         }
         seen.insert(route.to_owned());
     }
-    for needed in ["GET /login", "POST /callback", "GET /"] {
+    for needed in [
+        "GET /login",
+        "POST /callback",
+        "GET /",
+        "POST /install",
+        "GET /install/status",
+        "POST /webhooks/superoffice/{tenant}",
+    ] {
         assert!(seen.contains(needed), "no fixture for {needed}");
+    }
+    assert!(jobs > 0, "no SQS fixture for the worker");
+}
+
+/// The path parameters of `raw` under a route path such as `/webhooks/superoffice/{tenant}`, or
+/// None when it does not match.
+fn match_route_path(template: &str, raw: &str) -> Option<BTreeMap<String, String>> {
+    let (a, b): (Vec<&str>, Vec<&str>) = (template.split('/').collect(), raw.split('/').collect());
+    if a.len() != b.len() {
+        return None;
+    }
+    let mut parameters = BTreeMap::new();
+    for (t, r) in a.iter().zip(&b) {
+        match t.strip_prefix('{').and_then(|n| n.strip_suffix('}')) {
+            Some(name) if !r.is_empty() => {
+                parameters.insert(name.to_owned(), (*r).to_owned());
+            }
+            Some(_) => return None,
+            None if t == r => {}
+            None => return None,
+        }
+    }
+    Some(parameters)
+}
+
+/// An install request carries a session cookie in the form the session store looks up
+/// (43 base64url characters); a form post says it comes from the same origin.
+fn check_install_fixture(file: &str, event: &Value) {
+    let session = as_list(&event["cookies"])
+        .iter()
+        .filter_map(|c| {
+            c.as_str()?
+                .strip_prefix("__Host-session=")
+                .map(str::to_owned)
+        })
+        .next()
+        .unwrap_or_else(|| panic!("{file}: no __Host-session cookie"));
+    assert!(
+        session.len() == 43
+            && session
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'),
+        "{file}: session id {session:?} is not 43 base64url characters"
+    );
+    if event["requestContext"]["http"]["method"] == json!("POST") {
+        assert_eq!(
+            event["headers"]["sec-fetch-site"],
+            json!("same-origin"),
+            "{file}: the install form is refused from another origin"
+        );
+    }
+}
+
+/// A webhook delivery: a JSON event for the tenant in the path, signed with
+/// [`FIXTURE_WEBHOOK_SECRET`] as SuperOffice signs it (base64 HMAC-SHA256 of the raw body).
+fn check_webhook_fixture(
+    file: &str,
+    event: &Value,
+    body: &str,
+    parameters: &BTreeMap<String, String>,
+) {
+    assert_eq!(
+        event["headers"]["content-type"],
+        json!("application/json"),
+        "{file}"
+    );
+    let payload: Value = serde_json::from_str(body).unwrap_or_else(|e| panic!("{file}: body: {e}"));
+    assert_eq!(
+        payload["ContextIdentifier"],
+        json!(parameters["tenant"]),
+        "{file}: the event is for the tenant in the path"
+    );
+    assert!(
+        payload["EventId"].as_str().is_some_and(|id| !id.is_empty()),
+        "{file}: EventId"
+    );
+    assert_eq!(
+        event["headers"]["x-superoffice-event"], payload["Event"],
+        "{file}: x-superoffice-event names the body's Event"
+    );
+    let signature = event["headers"]["x-superoffice-signature"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{file}: no x-superoffice-signature"));
+    let sent = base64::engine::general_purpose::STANDARD
+        .decode(signature)
+        .unwrap_or_else(|e| panic!("{file}: signature is not base64: {e}"));
+    let key = aws_lc_rs::hmac::Key::new(
+        aws_lc_rs::hmac::HMAC_SHA256,
+        FIXTURE_WEBHOOK_SECRET.as_bytes(),
+    );
+    assert!(
+        aws_lc_rs::hmac::verify(&key, body.as_bytes(), &sent).is_ok(),
+        "{file}: x-superoffice-signature is not the HMAC-SHA256 of the body under FIXTURE_WEBHOOK_SECRET"
+    );
+}
+
+/// An SQS FIFO event as the worker receives it: one record from the jobs queue, the tenant as
+/// message group, the job id as deduplication id, the body a job.
+fn check_sqs_fixture(t: &Template, file: &str, event: &Value) {
+    let records = event["Records"].as_array().expect("Records");
+    let batch = t.function_properties("WorkerFunction")["Events"]
+        .as_object()
+        .and_then(|e| e.values().next())
+        .map(|e| e["Properties"]["BatchSize"].clone())
+        .expect("worker event");
+    assert_eq!(
+        json!(records.len()),
+        batch,
+        "{file}: records per invocation"
+    );
+    let queue_name = t.resource("JobsQueue")["Properties"]["QueueName"]["Fn::Sub"]
+        .as_str()
+        .expect("QueueName")
+        .trim_start_matches("${AWS::StackName}")
+        .to_owned();
+    for record in records {
+        assert_eq!(record["eventSource"], json!("aws:sqs"), "{file}");
+        let arn = record["eventSourceARN"].as_str().expect("eventSourceARN");
+        assert!(
+            arn.starts_with("arn:aws:sqs:") && arn.ends_with(&queue_name),
+            "{file}: {arn} is not the jobs queue (*{queue_name})"
+        );
+        for field in ["messageId", "receiptHandle", "md5OfBody", "awsRegion"] {
+            assert!(record[field].is_string(), "{file}: {field}");
+        }
+        let job: Value = serde_json::from_str(record["body"].as_str().expect("body"))
+            .unwrap_or_else(|e| panic!("{file}: body is not JSON: {e}"));
+        let tenant = job["tenant"].as_str().expect("job tenant");
+        let id = job["id"].as_str().expect("job id");
+        assert_eq!(job["kind"], json!("install"), "{file}");
+        assert!(
+            id.strip_prefix(&format!("install-{tenant}-"))
+                .is_some_and(|minute| minute.parse::<u64>().is_ok()),
+            "{file}: job id {id} is not install-<tenant>-<minute>"
+        );
+        let attributes = &record["attributes"];
+        assert_eq!(
+            attributes["MessageGroupId"],
+            json!(tenant),
+            "{file}: group = tenant"
+        );
+        assert_eq!(
+            attributes["MessageDeduplicationId"],
+            json!(id),
+            "{file}: deduplication id = job id"
+        );
+        for field in ["ApproximateReceiveCount", "SentTimestamp", "SequenceNumber"] {
+            assert!(attributes[field].is_string(), "{file}: attributes.{field}");
+        }
     }
 }
 
 // ---------------------------------------------------------------------------------------------
 // Reading the template
 // ---------------------------------------------------------------------------------------------
+
+/// Every grant of a role's inline policies, one row per action and resource:
+/// `[action, resource, condition or null]` as JSON text, so rows compare and print plainly.
+fn grants(t: &Template, role: &str) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    let policies = t.resource(role)["Properties"]["Policies"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{role}: no inline Policies"));
+    for policy in policies {
+        for statement in statements(&policy["PolicyDocument"]) {
+            let sid = statement["Sid"].as_str().unwrap_or("(no Sid)");
+            assert_eq!(
+                statement["Effect"],
+                json!("Allow"),
+                "{role}/{sid}: Allow only"
+            );
+            let condition = statement.get("Condition").cloned().unwrap_or(Value::Null);
+            for action in actions(statement) {
+                for resource in as_list(&statement["Resource"]) {
+                    let row = grant(&action, resource, condition.clone());
+                    assert!(out.insert(row.clone()), "{role}: {row} granted twice");
+                }
+            }
+        }
+    }
+    out
+}
+
+fn grant(action: &str, resource: Value, condition: Value) -> String {
+    json!([action, resource, condition]).to_string()
+}
+
+fn parse_grant(row: &str) -> (String, Value, Value) {
+    let v: Value = serde_json::from_str(row).expect("grant row");
+    (
+        v[0].as_str().expect("action").to_owned(),
+        v[1].clone(),
+        v[2].clone(),
+    )
+}
+
+fn logs_grants(group: &str) -> BTreeSet<String> {
+    ["logs:CreateLogStream", "logs:PutLogEvents"]
+        .iter()
+        .map(|a| grant(a, json!({"Fn::GetAtt": [group, "Arn"]}), Value::Null))
+        .collect()
+}
+
+fn table_grants(actions: &[&str]) -> BTreeSet<String> {
+    actions
+        .iter()
+        .map(|a| grant(a, json!({"Fn::GetAtt": ["AppTable", "Arn"]}), Value::Null))
+        .collect()
+}
+
+fn table_key_grant() -> String {
+    grant(
+        "kms:Decrypt",
+        json!({"Fn::GetAtt": ["TableKey", "Arn"]}),
+        json!({"StringEquals": {"kms:ViaService": {"Fn::Sub": "dynamodb.${AWS::Region}.${AWS::URLSuffix}"}}}),
+    )
+}
+
+fn app_key_grant(action: &str, purposes: Value) -> String {
+    grant(
+        action,
+        json!({"Fn::GetAtt": ["AppKey", "Arn"]}),
+        json!({"StringEquals": {"kms:EncryptionContext:purpose": purposes}}),
+    )
+}
+
+/// The role grants exactly `expected`: nothing missing, nothing more.
+fn assert_grants(t: &Template, role: &str, expected: &BTreeSet<String>) {
+    let granted = grants(t, role);
+    let missing: Vec<&String> = expected.difference(&granted).collect();
+    let extra: Vec<&String> = granted.difference(expected).collect();
+    assert!(
+        missing.is_empty() && extra.is_empty(),
+        "{role}:\n  missing {missing:#?}\n  not expected {extra:#?}"
+    );
+}
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
