@@ -117,10 +117,7 @@ async fn an_install_killed_mid_step_resumes_from_the_ledger_without_duplicates()
         .iter()
         .filter(|e| e.state == EntryState::Created)
         .count();
-    assert!(
-        (2..8).contains(&created_before),
-        "{created_before}"
-    );
+    assert!((2..8).contains(&created_before), "{created_before}");
 
     let second = engine(&app, &items, &sealer, access.webapi.clone());
     assert_eq!(
@@ -138,5 +135,58 @@ async fn an_install_killed_mid_step_resumes_from_the_ledger_without_duplicates()
         expected_inventory(user_groups(&app)),
         "exactly one set"
     );
+    app.app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_near_the_queues_delivery_limit_is_stopped_with_a_message_instead_of_lost() {
+    let app = App::start().await;
+    let session = app.sign_in_to_install("ada@demo.example").await;
+    let config = app.app.config.clone();
+    let items = app.app.items.clone();
+    let access = domain::runtime::tenant_access(
+        &config,
+        &SecretLoader::new(None),
+        items.clone(),
+        Arc::new(superoffice::transport::ReqwestTransport::new().unwrap()),
+        Arc::new(SystemClock),
+        Arc::new(RandomJitter),
+    )
+    .await
+    .unwrap();
+    let domain::config::Sealing::Local { key_file } = &config.sealing else {
+        panic!("local sealing")
+    };
+    let worker = worker::Worker {
+        engine: Engine {
+            manifest: Arc::new(domain::manifest::Manifest::demo()),
+            base_url: app.app.url.clone(),
+            tenants: Tenants::new(items.clone()),
+            ledger: Ledger::new(items.clone()),
+            sealer: Arc::new(LocalSealer::open_or_create(key_file).unwrap()),
+            api: access.webapi.clone(),
+            clock: Arc::new(SystemClock),
+        },
+        usage: access.usage.clone(),
+    };
+    let job = domain::jobs::Job::install("Cust12345", 0);
+    let outcome = worker
+        .process(
+            &job,
+            domain::jobs::GIVE_UP_AT,
+            SystemTime::now() + Duration::from_secs(60),
+        )
+        .await;
+    assert_eq!(
+        outcome,
+        domain::jobs::Outcome::Done,
+        "removed from the queue, not left to the DLQ"
+    );
+    let page = app.wait_for_status(&session, "failed").await;
+    assert!(
+        page.contains("Press Try again to continue where it stopped"),
+        "{page}"
+    );
+    assert_eq!(app.sim().count(superoffice_simulator::Route::WebApi), 0);
     app.app.stop().await;
 }

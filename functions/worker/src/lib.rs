@@ -8,7 +8,7 @@
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use domain::jobs::{Job, JobKind, Outcome};
+use domain::jobs::{GIVE_UP_AT, Job, JobKind, Outcome};
 use domain::provisioning::{Engine, Run, TenantApi};
 use domain::sealing::Sealer;
 use domain::store::Items;
@@ -23,8 +23,18 @@ pub struct Worker<I, S, A> {
 }
 
 impl<I: Items, S: Sealer, A: TenantApi> Worker<I, S, A> {
-    /// Runs one delivery of `job`, to be done by `deadline`.
-    pub async fn process(&self, job: &Job, deadline: SystemTime) -> Outcome {
+    /// Runs one delivery of `job` (its `delivery`-th), to be done by `deadline`.
+    pub async fn process(&self, job: &Job, delivery: u32, deadline: SystemTime) -> Outcome {
+        if delivery >= GIVE_UP_AT {
+            let problem = format!(
+                "The install was put back {delivery} times (SuperOffice kept throttling or was unavailable) and has stopped. Press Try again to continue where it stopped."
+            );
+            if let Err(e) = self.engine.give_up(&job.tenant, problem).await {
+                tracing::error!(tenant = %job.tenant, error = %e, "could not record the stop");
+                return Outcome::RetryAfter(Duration::from_secs(30));
+            }
+            return Outcome::Done;
+        }
         let outcome = match job.kind {
             JobKind::Install => match self.engine.install(&job.tenant, deadline).await {
                 Ok(Run::Installed) | Ok(Run::Stopped { .. }) => Outcome::Done,

@@ -59,12 +59,18 @@ async fn main() -> Result<(), Error> {
                 let job: Job = match record.body.as_deref().map(serde_json::from_str) {
                     Some(Ok(job)) => job,
                     _ => {
-                        // Not a job: retrying cannot help; it goes to the dead-letter queue's alarm.
-                        tracing::error!(reason = "bad_job_message", message_id = %id, "not a job");
+                        // Not a job: no retry can help, so it is logged (with an error metric in the
+                        // log) and deleted rather than cycled through the queue.
+                        tracing::error!(reason = "bad_job_message", message_id = %id, "not a job; deleted");
                         continue;
                     }
                 };
-                if let Outcome::RetryAfter(wait) = worker.process(&job, deadline).await {
+                let delivery = record
+                    .attributes
+                    .get("ApproximateReceiveCount")
+                    .and_then(|n| n.parse().ok())
+                    .unwrap_or(1);
+                if let Outcome::RetryAfter(wait) = worker.process(&job, delivery, deadline).await {
                     if let Some(receipt) = record.receipt_handle.as_deref()
                         && let Err(e) = queue.retry_after(receipt, wait).await
                     {

@@ -320,13 +320,13 @@ async fn start_worker(
         },
         usage: access.usage.clone(),
     });
-    Ok(queue.run(Arc::new(move |job, deadline| {
+    Ok(queue.run(Arc::new(move |job, delivery, deadline| {
         let worker = worker.clone();
         Box::pin(async move {
             let left = deadline.saturating_duration_since(std::time::Instant::now());
             let deadline =
                 std::time::SystemTime::now() + left.saturating_sub(worker::DEADLINE_MARGIN);
-            worker.process(&job, deadline).await
+            worker.process(&job, delivery, deadline).await
         })
     })))
 }

@@ -35,8 +35,9 @@ pub struct LocalQueue {
     visibility: Duration,
 }
 
+/// Runs one delivery: the job, its delivery count (1 for the first), and its deadline.
 pub type Handler =
-    Arc<dyn Fn(Job, Instant) -> Pin<Box<dyn Future<Output = Outcome> + Send>> + Send + Sync>;
+    Arc<dyn Fn(Job, u32, Instant) -> Pin<Box<dyn Future<Output = Outcome> + Send>> + Send + Sync>;
 
 impl LocalQueue {
     pub fn new(visibility: Duration) -> Self {
@@ -97,7 +98,7 @@ impl LocalQueue {
                         let handler = handler.clone();
                         tokio::spawn(async move {
                             let deadline = Instant::now() + queue.visibility;
-                            let work = handler(entry.job.clone(), deadline);
+                            let work = handler(entry.job.clone(), entry.receives, deadline);
                             let outcome = tokio::time::timeout(queue.visibility, work).await;
                             let mut s = queue.lock();
                             s.in_flight.remove(&entry.job.tenant);
@@ -171,7 +172,7 @@ mod tests {
         let max_same_tenant = Arc::new(AtomicU32::new(0));
         let done = Arc::new(AtomicU32::new(0));
         let (r, m, d) = (running.clone(), max_same_tenant.clone(), done.clone());
-        let task = q.run(Arc::new(move |job: Job, _| {
+        let task = q.run(Arc::new(move |job: Job, _, _| {
             let (r, m, d) = (r.clone(), m.clone(), d.clone());
             Box::pin(async move {
                 let n = {
@@ -213,7 +214,7 @@ mod tests {
         let calls = Arc::new(AtomicU32::new(0));
         let c = calls.clone();
         let started = Instant::now();
-        let task = q.run(Arc::new(move |_job, _| {
+        let task = q.run(Arc::new(move |_job, _, _| {
             let c = c.clone();
             Box::pin(async move {
                 match c.fetch_add(1, Ordering::SeqCst) {

@@ -50,8 +50,15 @@ pub enum Outcome {
     RetryAfter(Duration),
 }
 
-/// SQS's longest visibility timeout; longer waits are taken in steps.
-pub const MAX_WAIT: Duration = Duration::from_secs(12 * 3600);
+/// SQS's longest visibility (12 hours, counted from the receive) less a margin; longer waits are
+/// taken in steps.
+pub const MAX_WAIT: Duration = Duration::from_secs(12 * 3600 - 600);
+
+/// Deliveries a job may have (the queue's `maxReceiveCount`). Every wait is a delivery, so a job
+/// near the limit is stopped with a message on the tenant rather than lost to the dead-letter queue.
+pub const MAX_DELIVERIES: u32 = 1000;
+/// From this delivery on, the worker stops the job and asks for a person.
+pub const GIVE_UP_AT: u32 = MAX_DELIVERIES - 10;
 
 #[derive(Debug, thiserror::Error)]
 pub enum QueueError {

@@ -29,6 +29,9 @@ pub(crate) struct Step<'a, I, S, A> {
     pub webhook_secret: Option<Secret>,
     /// Manifest list key → SuperOffice list id, for binding list fields.
     pub list_ids: HashMap<String, i64>,
+    /// Read once per run and kept current: fewer calls to SuperOffice.
+    pub panels: Option<Vec<Value>>,
+    pub user_groups: Option<Vec<Value>>,
 }
 
 fn field<'v>(v: &'v Value, name: &str) -> &'v Value {
@@ -253,17 +256,19 @@ impl<I: Items, S: Sealer, A: TenantApi> Step<'_, I, S, A> {
     ) -> Result<(), Halt> {
         while let Some((entity, fields)) = pending.pop_first() {
             self.publish(&entity).await?;
+            let layout = self
+                .call_json(ApiRequest::get(format!("{entity}/UdefLayout/Published")))
+                .await?;
             for (seq, f, artifact) in fields {
-                let published = self
-                    .find(ApiRequest::get(format!(
-                        "{}/UdefLayout/Published/{}",
-                        f.entity, f.prog_id
-                    )))
-                    .await?
+                let published = layout
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .find(|p| field(p, "ProgId").as_str() == Some(f.prog_id.as_str()))
                     .ok_or_else(|| {
                         bad_answer("a published field is missing from the published layout")
                     })?;
-                let id = id_of(&published, "UDefFieldId")
+                let id = id_of(published, "UDefFieldId")
                     .map(|i| i.to_string())
                     .unwrap_or_default();
                 // ProgId is the identity (ids change at every publish); the id is for reference.
@@ -332,24 +337,26 @@ impl<I: Items, S: Sealer, A: TenantApi> Step<'_, I, S, A> {
         format!("{}{path}", self.engine.base_url.trim_end_matches('/'))
     }
 
-    /// Our app's panel with this ProgId, if it exists (owned by us, or left unowned and not deleted).
-    async fn find_panel(&self, prog_id: &str) -> Result<Option<i64>, Halt> {
-        for request in [
-            ApiRequest::new(Method::POST, "Agents/List/GetAppWebPanels"),
-            ApiRequest::get("List/WebPanel/Items"),
-        ] {
-            let panels = self.call_json(request).await?;
-            let found = panels.as_array().into_iter().flatten().find(|p| {
-                field(p, "ProgId").as_str() == Some(prog_id) && field(p, "Deleted") != &json!(true)
-            });
-            if let Some(id) = found.and_then(|p| id_of(p, "WebPanelId")) {
-                return Ok(Some(id));
-            }
+    /// Our app's panel with this ProgId, if it exists. The tenant's panels are read once per run
+    /// (every panel, so one left without an owner by an older install is found too).
+    async fn find_panel(&mut self, prog_id: &str) -> Result<Option<i64>, Halt> {
+        if self.panels.is_none() {
+            let all = self
+                .call_json(ApiRequest::get("List/WebPanel/Items"))
+                .await?;
+            self.panels = Some(all.as_array().cloned().unwrap_or_default());
         }
-        Ok(None)
+        Ok(self
+            .panels
+            .iter()
+            .flatten()
+            .find(|p| {
+                field(p, "ProgId").as_str() == Some(prog_id) && field(p, "Deleted") != &json!(true)
+            })
+            .and_then(|p| id_of(p, "WebPanelId")))
     }
 
-    async fn create_panel(&self, body: Value, prog_id: &str) -> Result<i64, Halt> {
+    async fn create_panel(&mut self, body: Value, prog_id: &str) -> Result<i64, Halt> {
         if let Some(id) = self.find_panel(prog_id).await? {
             return Ok(id);
         }
@@ -358,18 +365,24 @@ impl<I: Items, S: Sealer, A: TenantApi> Step<'_, I, S, A> {
             .await?;
         let id = id_of(&created, "WebPanelId")
             .ok_or_else(|| bad_answer("the created panel has no WebPanelId"))?;
+        if let Some(panels) = &mut self.panels {
+            panels.push(created);
+        }
         self.show_to_all_groups(id).await?;
         Ok(id)
     }
 
-    /// Certification: web panels are visible to every user group.
-    async fn show_to_all_groups(&self, panel: i64) -> Result<(), Halt> {
-        let groups = self
-            .call_json(ApiRequest::get("List/UserGroup/Items"))
-            .await?;
-        let selected: Vec<Value> = groups
-            .as_array()
-            .into_iter()
+    /// Certification: web panels are visible to every user group (the groups are read once per run).
+    async fn show_to_all_groups(&mut self, panel: i64) -> Result<(), Halt> {
+        if self.user_groups.is_none() {
+            let groups = self
+                .call_json(ApiRequest::get("List/UserGroup/Items"))
+                .await?;
+            self.user_groups = Some(groups.as_array().cloned().unwrap_or_default());
+        }
+        let selected: Vec<Value> = self
+            .user_groups
+            .iter()
             .flatten()
             .filter_map(|g| id_of(g, "Id"))
             .map(|id| json!({"Id": id, "Selected": true}))
@@ -413,7 +426,7 @@ impl<I: Items, S: Sealer, A: TenantApi> Step<'_, I, S, A> {
         })
     }
 
-    async fn ensure_web_panel(&self, p: &WebPanel) -> Result<i64, Halt> {
+    async fn ensure_web_panel(&mut self, p: &WebPanel) -> Result<i64, Halt> {
         let body = self.panel_body(
             &p.prog_id,
             &p.name,
@@ -427,7 +440,7 @@ impl<I: Items, S: Sealer, A: TenantApi> Step<'_, I, S, A> {
 
     /// A navigator button as SuperOffice's own samples build it: a browser panel holding our page,
     /// and a button that opens it (`soprotocol:browser.{window}`).
-    async fn ensure_button(&self, b: &Button) -> Result<String, Halt> {
+    async fn ensure_button(&mut self, b: &Button) -> Result<String, Halt> {
         let window = window_name(&b.prog_id);
         let browser_prog_id = format!("{}.Browser", b.prog_id);
         let browser = self

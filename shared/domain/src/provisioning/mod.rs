@@ -217,6 +217,8 @@ impl<I: Items, S: Sealer, A: TenantApi> Engine<I, S, A> {
             deadline: Some(deadline),
             webhook_secret,
             list_ids: HashMap::new(),
+            panels: None,
+            user_groups: None,
         };
         let entries: HashMap<String, LedgerEntry> = self
             .ledger
@@ -329,6 +331,11 @@ impl<I: Items, S: Sealer, A: TenantApi> Engine<I, S, A> {
             until,
             reason: reason.to_owned(),
         })
+    }
+
+    /// Stops the tenant's install with a problem for a person (the worker gives up on a job).
+    pub async fn give_up(&self, ctx: &str, problem: String) -> Result<Run, EngineError> {
+        self.stop(ctx, problem).await
     }
 
     async fn stop(&self, ctx: &str, problem: String) -> Result<Run, EngineError> {
