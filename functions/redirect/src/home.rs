@@ -41,6 +41,9 @@ pub async fn show<I: Items, S: Sealer>(
                     }
                     dt { "Administrator" } dd #administrator { @if s.is_administrator { "yes" } @else { "no" } }
                 }
+                @if s.is_administrator {
+                    p { a.button #install href="/install" { "Install the app or see its install" } }
+                }
                 form method="post" action="/logout" {
                     input type="hidden" name="csrf" value=(s.csrf_token.expose());
                     button.secondary #sign-out type="submit" { "Sign out" }
