@@ -131,7 +131,7 @@ pub async fn run(lookup: impl Fn(&str) -> Option<String>) -> Vec<Check> {
             Err(e) => {
                 checks.push(Check::fail(
                     "discovery",
-                    chain(&e),
+                    crate::error_chain(&e),
                     "check SO_ENVIRONMENT and that this machine can reach SuperOffice over HTTPS",
                 ));
                 None
@@ -170,7 +170,7 @@ pub async fn run(lookup: impl Fn(&str) -> Option<String>) -> Vec<Check> {
             ),
             Err(e) => Check::fail(
                 "signing keys",
-                chain(&e),
+                crate::error_chain(&e),
                 "check network access to SuperOffice",
             ),
         });
@@ -197,7 +197,7 @@ pub async fn run(lookup: impl Fn(&str) -> Option<String>) -> Vec<Check> {
         Err(e) => {
             checks.push(Check::fail(
                 "client secret",
-                chain(&e),
+                crate::error_chain(&e),
                 "create the secret or grant secretsmanager:GetSecretValue on it",
             ));
             None
@@ -235,7 +235,7 @@ pub async fn run(lookup: impl Fn(&str) -> Option<String>) -> Vec<Check> {
                     (status, e) => Check::warn("client credentials", format!("inconclusive: HTTP {status} {e}"), "try a real sign-in"),
                 }
             }
-            Err(e) => Check::fail("client credentials", chain(&e), "check network access to SuperOffice"),
+            Err(e) => Check::fail("client credentials", crate::error_chain(&e), "check network access to SuperOffice"),
         });
     }
 
@@ -266,7 +266,7 @@ pub async fn run(lookup: impl Fn(&str) -> Option<String>) -> Vec<Check> {
                 },
                 Err(e) => Check::fail(
                     "system-user key",
-                    chain(&e),
+                    crate::error_chain(&e),
                     "create the secret or grant access to it",
                 ),
             });
@@ -281,9 +281,13 @@ pub async fn run(lookup: impl Fn(&str) -> Option<String>) -> Vec<Check> {
                     "store",
                     format!("embedded store at {} is readable", dir.display()),
                 ),
-                Err(e) => Check::fail("store", chain(&e), "check the folder's permissions"),
+                Err(e) => Check::fail(
+                    "store",
+                    crate::error_chain(&e),
+                    "check the folder's permissions",
+                ),
             },
-            Err(e) => Check::fail("store", chain(&e), "check APP_DATA_DIR"),
+            Err(e) => Check::fail("store", crate::error_chain(&e), "check APP_DATA_DIR"),
         },
         Storage::Dynamo { table } => {
             let sdk = domain::runtime::aws_sdk_config().await;
@@ -295,22 +299,11 @@ pub async fn run(lookup: impl Fn(&str) -> Option<String>) -> Vec<Check> {
                 Ok(_) => Check::ok("store", format!("DynamoDB table {table} answers")),
                 Err(e) => Check::fail(
                     "store",
-                    chain(&e),
+                    crate::error_chain(&e),
                     "check APP_TABLE_NAME, the region and dynamodb:GetItem permission",
                 ),
             }
         }
     });
     checks
-}
-
-fn chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut cur = e.source();
-    while let Some(c) = cur {
-        s.push_str(": ");
-        s.push_str(&c.to_string());
-        cur = c.source();
-    }
-    s
 }

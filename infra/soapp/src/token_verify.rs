@@ -120,14 +120,17 @@ fn fetch_keys(env: &Environment) -> Result<KeySet, Fatal> {
             Arc::new(ReqwestTransport::new().map_err(|e| Fatal(format!("HTTP client: {e}")))?);
         let discovery = Discovery::fetch(&*transport, env, Duration::from_secs(10))
             .await
-            .map_err(|e| Fatal(format!("discovery: {}", error_chain(&e))))?;
+            .map_err(|e| Fatal(format!("discovery: {}", soapp::error_chain(&e))))?;
         let request = HttpRequest::get(discovery.jwks_uri.clone(), Duration::from_secs(10))
             .accept_json()
             .max_response_bytes(256 * 1024);
-        let response = transport
-            .send(request)
-            .await
-            .map_err(|e| Fatal(format!("JWKS {}: {}", discovery.jwks_uri, error_chain(&e))))?;
+        let response = transport.send(request).await.map_err(|e| {
+            Fatal(format!(
+                "JWKS {}: {}",
+                discovery.jwks_uri,
+                soapp::error_chain(&e)
+            ))
+        })?;
         if !response.status.is_success() {
             return Err(Fatal(format!(
                 "JWKS {} answered HTTP {}",
@@ -138,15 +141,4 @@ fn fetch_keys(env: &Environment) -> Result<KeySet, Fatal> {
             .map(|(set, _)| set)
             .map_err(|e| Fatal(format!("JWKS {}: {e}", discovery.jwks_uri)))
     })
-}
-
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut cur = e.source();
-    while let Some(c) = cur {
-        s.push_str(": ");
-        s.push_str(&c.to_string());
-        cur = c.source();
-    }
-    s
 }

@@ -350,6 +350,24 @@ impl<I: Items, S: Sealer, A: TenantApi> Engine<I, S, A> {
         Ok(Run::Stopped { problem })
     }
 
+    fn entry(
+        &self,
+        seq: u32,
+        artifact: &Artifact,
+        state: EntryState,
+        id: Option<String>,
+    ) -> LedgerEntry {
+        LedgerEntry {
+            seq,
+            key: artifact.key(),
+            kind: artifact.kind().to_owned(),
+            description: artifact.describe(&self.base_url),
+            state,
+            superoffice_id: id,
+            updated_at: self.now_secs(),
+        }
+    }
+
     /// Records progress: the artifact at `seq` exists.
     pub(crate) async fn record(
         &self,
@@ -361,15 +379,7 @@ impl<I: Items, S: Sealer, A: TenantApi> Engine<I, S, A> {
         self.ledger
             .write(
                 ctx,
-                &LedgerEntry {
-                    seq,
-                    key: artifact.key(),
-                    kind: artifact.kind().to_owned(),
-                    description: artifact.describe(&self.base_url),
-                    state: EntryState::Created,
-                    superoffice_id: Some(id),
-                    updated_at: self.now_secs(),
-                },
+                &self.entry(seq, artifact, EntryState::Created, Some(id)),
             )
             .await?;
         self.tenants
@@ -380,6 +390,7 @@ impl<I: Items, S: Sealer, A: TenantApi> Engine<I, S, A> {
         Ok(())
     }
 
+    /// Records that the artifact at `seq` is about to be created.
     pub(crate) async fn intent(
         &self,
         ctx: &str,
@@ -387,18 +398,7 @@ impl<I: Items, S: Sealer, A: TenantApi> Engine<I, S, A> {
         artifact: &Artifact,
     ) -> Result<(), Halt> {
         self.ledger
-            .write(
-                ctx,
-                &LedgerEntry {
-                    seq,
-                    key: artifact.key(),
-                    kind: artifact.kind().to_owned(),
-                    description: artifact.describe(&self.base_url),
-                    state: EntryState::Intent,
-                    superoffice_id: None,
-                    updated_at: self.now_secs(),
-                },
-            )
+            .write(ctx, &self.entry(seq, artifact, EntryState::Intent, None))
             .await?;
         Ok(())
     }
