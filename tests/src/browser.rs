@@ -33,8 +33,12 @@ impl Browser {
             );
         }
         let port = free_port();
+        // Its own process group: on drop the whole group (driver and browser) is killed, even when a
+        // failing test never reached `stop`.
+        use std::os::unix::process::CommandExt;
         let driver = Command::new("/usr/bin/chromedriver")
             .arg(format!("--port={port}"))
+            .process_group(0)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -77,15 +81,17 @@ impl Browser {
         }
     }
 
-    pub async fn stop(mut self) {
+    pub async fn stop(self) {
         let _ = self.client.clone().close().await;
-        let _ = self.driver.kill();
-        let _ = self.driver.wait();
+        // Drop kills what is left of the process group.
     }
 }
 
 impl Drop for Browser {
     fn drop(&mut self) {
+        let group = format!("-{}", self.driver.id());
+        let _ = Command::new("kill").args(["-9", "--", &group]).status();
         let _ = self.driver.kill();
+        let _ = self.driver.wait();
     }
 }
