@@ -7,17 +7,25 @@
 //!   randomness).
 //! * `coldstart-bench`: the runner ([`runtime_api`] stand-in, [`bench`] spawning and timing,
 //!   [`suite`] interleaving, [`stats`], [`report`], optional CPU quota through [`cgroup`]).
+//!   `coldstart-bench redirect` runs the [`redirect`] suite: the real redirect function with API
+//!   Gateway events ([`apigw`]) against the SuperOffice simulator and the AWS API emulator
+//!   ([`aws`]), cold and warm ([`warm`]), with [`proxy`] timing its outbound calls.
 //!
 //! See `README.md` beside this crate for what the figures mean and how to reproduce them.
 
+pub mod apigw;
+pub mod aws;
 pub mod bench;
 pub mod cgroup;
 pub mod cli;
 pub mod fixture;
+pub mod proxy;
+pub mod redirect;
 pub mod report;
 pub mod runtime_api;
 pub mod stats;
 pub mod suite;
+pub mod warm;
 
 /// The client id the functions are configured with and the tokens are issued for.
 pub const CLIENT_ID: &str = "c0157a47c0157a47c0157a47c0157a47";

@@ -1,11 +1,17 @@
-//! A stand-in for the Lambda Runtime API, just enough for one invocation per process.
+//! A stand-in for the Lambda Runtime API: one invocation at a time.
 //!
-//! The runner *arms* one invocation at a time ([`RuntimeApi::arm`]) and then spawns a function
-//! process. The first `GET /2018-06-01/runtime/invocation/next` gets the armed event with the headers
-//! `lambda_runtime` requires; every later `next` hangs until the invocation is *disarmed* (the process
-//! has been killed by then, so nobody is waiting for the answer). The first report of the invocation
-//! (`…/{id}/response`, `…/{id}/error`, or `/runtime/init/error`) resolves the [`Armed`] handle with the
-//! instant it arrived.
+//! The runner *arms* one invocation at a time ([`RuntimeApi::arm`]). The first
+//! `GET /2018-06-01/runtime/invocation/next` after the arm gets the armed event with the headers
+//! `lambda_runtime` requires. A `next` that finds nothing to hand out is held, as Lambda holds a
+//! frozen sandbox, until either
+//!
+//! * a new invocation is armed: it gets that event. A long-lived process ([`crate::warm`]) is
+//!   driven this way, one invocation after the other, without ever being disarmed; or
+//! * the invocation is *disarmed* ([`RuntimeApi::disarm`]): it gets 410. The cold-start runner kills
+//!   the process before it disarms, so nobody is waiting for that answer.
+//!
+//! The first report of the invocation (`…/{id}/response`, `…/{id}/error`, or
+//! `/runtime/init/error`) resolves the [`Armed`] handle with the instant it arrived.
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -19,8 +25,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use tokio::sync::{oneshot, watch};
 
-/// How long a second `next` call is held at most when nobody disarms (a safety net: the runner
-/// disarms after every invocation).
+/// How long a `next` call is held at most when nothing is armed and nobody disarms (a safety net:
+/// the runner disarms after every cold invocation and after a warm process is stopped).
 const HANG_LIMIT: Duration = Duration::from_secs(300);
 
 /// What the function process reported for the armed invocation.
@@ -52,8 +58,10 @@ struct Slot {
 
 struct Shared {
     slot: Mutex<Option<Slot>>,
-    /// Bumped by every disarm: held `next` calls return when it changes.
+    /// Bumped by every disarm: held `next` calls return 410 when it changes.
     round: watch::Sender<u64>,
+    /// Bumped by every arm: held `next` calls look at the slot again.
+    armed: watch::Sender<u64>,
 }
 
 impl Shared {
@@ -93,9 +101,11 @@ impl RuntimeApi {
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
         let addr = listener.local_addr()?;
         let (round, _) = watch::channel(0);
+        let (armed, _) = watch::channel(0);
         let shared = Arc::new(Shared {
             slot: Mutex::new(None),
             round,
+            armed,
         });
         let app = Router::new()
             .route("/2018-06-01/runtime/invocation/next", get(next))
@@ -124,7 +134,8 @@ impl RuntimeApi {
         self.addr.to_string()
     }
 
-    /// Makes `event` the answer to the next `next` call. Replaces any invocation still armed.
+    /// Makes `event` the answer to the next `next` call, or to a `next` call being held right now.
+    /// Replaces any invocation still armed.
     pub fn arm(&self, request_id: &str, function_arn: &str, event: Bytes) -> Armed {
         let (tx, rx) = oneshot::channel();
         *self.shared.slot() = Some(Slot {
@@ -134,6 +145,7 @@ impl RuntimeApi {
             delivered_at: None,
             report: Some(tx),
         });
+        self.shared.armed.send_modify(|a| *a += 1);
         Armed { outcome: rx }
     }
 
@@ -145,26 +157,42 @@ impl RuntimeApi {
 }
 
 async fn next(State(shared): State<Arc<Shared>>) -> Response {
+    // Subscribed before the slot is looked at, so an arm or disarm in between is never missed.
     let mut round = shared.round.subscribe();
-    let delivery = {
-        let mut slot = shared.slot();
-        match slot.as_mut() {
-            Some(s) if s.delivered_at.is_none() => {
-                s.delivered_at = Some(Instant::now());
-                Some((
-                    s.request_id.clone(),
-                    s.function_arn.clone(),
-                    s.event.clone(),
-                ))
-            }
-            _ => None,
+    let mut armed = shared.armed.subscribe();
+    let give_up = tokio::time::Instant::now() + HANG_LIMIT;
+    let (request_id, arn, event) = loop {
+        // A disarm wins over a new arm: a held call from before the disarm belongs to a process
+        // that has been killed, and must not take the next process's event.
+        if round.has_changed().unwrap_or(true) {
+            return (StatusCode::GONE, "no further invocations").into_response();
         }
-    };
-    let Some((request_id, arn, event)) = delivery else {
-        // Later calls: the function has answered and polls again. Hold it like Lambda does (the
-        // process is frozen there) until the runner has killed it and disarms.
-        let _ = tokio::time::timeout(HANG_LIMIT, round.changed()).await;
-        return (StatusCode::GONE, "no further invocations").into_response();
+        let delivery = {
+            let mut slot = shared.slot();
+            match slot.as_mut() {
+                Some(s) if s.delivered_at.is_none() => {
+                    s.delivered_at = Some(Instant::now());
+                    Some((
+                        s.request_id.clone(),
+                        s.function_arn.clone(),
+                        s.event.clone(),
+                    ))
+                }
+                _ => None,
+            }
+        };
+        if let Some(delivery) = delivery {
+            break delivery;
+        }
+        // Nothing to hand out: the function has answered and polls again. Hold it like Lambda does
+        // (the process is frozen there) until the runner arms the next invocation or disarms.
+        tokio::select! {
+            _ = round.changed() => {}
+            _ = armed.changed() => {}
+            _ = tokio::time::sleep_until(give_up) => {
+                return (StatusCode::GONE, "no further invocations").into_response();
+            }
+        }
     };
     let deadline_ms = SystemTime::now()
         .duration_since(UNIX_EPOCH)

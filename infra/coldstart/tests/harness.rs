@@ -1,5 +1,6 @@
 //! The harness against the real function binaries (built by cargo for this test, debug profile):
-//! one invocation each, and a failing invocation must be reported as a failure.
+//! one invocation each, a failing invocation must be reported as a failure, and a long-lived
+//! process is invoked again and again through its stand-in.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -71,4 +72,36 @@ async fn a_failed_invocation_fails_loudly() {
     );
     let failure = runner.run_once(&so).await.expect_err("must fail");
     assert!(failure.what.contains("failed"), "{failure}");
+}
+
+#[tokio::test]
+async fn a_warm_process_answers_one_invocation_after_the_other() {
+    let (runner, dir) = runner("warm").await;
+    let hello = Binary::new("coldstart-hello", env!("CARGO_BIN_EXE_coldstart-hello"));
+    let mut process = coldstart::warm::WarmProcess::spawn(
+        &hello,
+        &dir.0,
+        &runner.fixture.jwks_path,
+        None,
+        Duration::from_secs(30),
+    )
+    .await
+    .unwrap_or_else(|f| panic!("{f}"));
+    let mut last = None;
+    for i in 0..5 {
+        let invoked = process
+            .invoke(&serde_json::json!({ "n": i }))
+            .await
+            .unwrap_or_else(|f| panic!("{f}"));
+        assert_eq!(invoked.body, serde_json::json!({"ok": true}));
+        assert!(invoked.answered_at >= invoked.delivered_at);
+        if let Some(previous) = last {
+            assert!(invoked.delivered_at > previous, "a new delivery each time");
+        }
+        last = Some(invoked.answered_at);
+    }
+    let memory = process.memory();
+    assert!(memory.peak_kib.is_some_and(|k| k > 0), "{memory:?}");
+    assert!(memory.rss_kib.is_some_and(|k| k > 0), "{memory:?}");
+    process.stop().await;
 }
