@@ -174,10 +174,17 @@ fn invalid_tokens_exit_1_with_one_specific_reason() {
 
 #[test]
 fn the_sod_certificate_is_a_key_source() {
-    let cert = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../shared/superoffice/certs/sod-federated-login.crt"
-    );
+    // The same certificate the platform crate compiles in, written out as an operator would pass it.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("sod-federated-login.crt");
+    std::fs::write(
+        &path,
+        superoffice::Environment::Sod
+            .federated_login_certificate()
+            .expect("SOD has a compiled-in certificate"),
+    )
+    .unwrap();
+    let cert = path.to_str().unwrap();
     let out = soapp(
         &[
             "token",
