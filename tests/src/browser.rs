@@ -8,8 +8,24 @@ use fantoccini::{Client, ClientBuilder};
 
 pub struct Browser {
     pub client: Client,
-    driver: Child,
+    // Dropped in this order: the session handle, then the driver's process group, then the profile
+    // folder the (by then killed) browser wrote to.
+    _driver: Driver,
     _profile: tempfile::TempDir,
+}
+
+/// chromedriver in its own process group. Dropping it kills the whole group (the driver and the
+/// Chromium it started), so nothing outlives a test, whichever step fails: it owns the process from
+/// the moment it is spawned, before the session is even connected.
+struct Driver(Child);
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let group = format!("-{}", self.0.id());
+        let _ = Command::new("kill").args(["-9", "--", &group]).status();
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }
 
 fn free_port() -> u16 {
@@ -32,18 +48,22 @@ impl Browser {
                 "this test needs {bin}: run it through scripts/test, which installs Debian's {package}"
             );
         }
-        let port = free_port();
-        // Its own process group: on drop the whole group (driver and browser) is killed, even when a
-        // failing test never reached `stop`.
-        use std::os::unix::process::CommandExt;
-        let driver = Command::new("/usr/bin/chromedriver")
-            .arg(format!("--port={port}"))
-            .process_group(0)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("chromedriver starts");
+        // Made before the driver starts, so on a panic below the driver's group is killed first (locals
+        // drop in reverse order) and only then is the folder removed.
         let profile = tempfile::tempdir().expect("profile dir");
+        let port = free_port();
+        // Its own process group, guarded from here on: if connecting fails or any step below panics,
+        // dropping the guard kills the driver and the browser.
+        use std::os::unix::process::CommandExt;
+        let driver = Driver(
+            Command::new("/usr/bin/chromedriver")
+                .arg(format!("--port={port}"))
+                .process_group(0)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("chromedriver starts"),
+        );
         let mut caps = serde_json::Map::new();
         caps.insert(
             "goog:chromeOptions".into(),
@@ -67,8 +87,7 @@ impl Browser {
                 .await
             {
                 Ok(c) => break c,
-                Err(e) if started.elapsed() < Duration::from_secs(20) => {
-                    let _ = e;
+                Err(_) if started.elapsed() < Duration::from_secs(20) => {
                     tokio::time::sleep(Duration::from_millis(100)).await;
                 }
                 Err(e) => panic!("chromedriver did not start a Chromium session: {e}"),
@@ -76,22 +95,13 @@ impl Browser {
         };
         Browser {
             client,
-            driver,
+            _driver: driver,
             _profile: profile,
         }
     }
 
     pub async fn stop(self) {
         let _ = self.client.clone().close().await;
-        // Drop kills what is left of the process group.
-    }
-}
-
-impl Drop for Browser {
-    fn drop(&mut self) {
-        let group = format!("-{}", self.driver.id());
-        let _ = Command::new("kill").args(["-9", "--", &group]).status();
-        let _ = self.driver.kill();
-        let _ = self.driver.wait();
+        // Dropping the driver guard kills what is left of the process group.
     }
 }

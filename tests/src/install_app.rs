@@ -1,12 +1,15 @@
-//! A running local app (the `soapp serve` runner) driven over HTTP the way an administrator's browser
-//! drives it: the Install link, the sign-in, the confirmation, the status page; and a comparable
-//! inventory of what the simulated tenant holds.
+//! A running local app (the `soapp serve` runner) driven over HTTP the way a browser drives it: the
+//! sign-in (with SuperOffice's cross-site form_post back), the Install link, the confirmation, the
+//! status page; and a comparable inventory of what the simulated tenant holds.
 
 use std::time::Duration;
 
 use reqwest::StatusCode;
 use soapp::local::{self, LocalApp, ServeOptions, SuperOfficeTarget};
 use superoffice_simulator::user_agent::{self, Choice, Delivery, input_value};
+use url::Url;
+
+use crate::TENANT;
 
 pub fn maud_escape(s: &str) -> String {
     s.replace('&', "&amp;")
@@ -61,42 +64,111 @@ impl App {
         format!("{}{path}", self.app.url)
     }
 
-    /// Follows the Install link as `email`: returns the session cookie once signed in.
+    /// `GET /login{query}`: the authorize URL and the whole `Set-Cookie` line of the browser-binding
+    /// cookie (`__Host-signin`), attributes included.
+    pub async fn login(&self, query: &str) -> (Url, String) {
+        let r = self
+            .http
+            .get(self.url(&format!("/login{query}")))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::SEE_OTHER);
+        let location = Url::parse(r.headers()["location"].to_str().unwrap()).unwrap();
+        (
+            location,
+            set_cookie(&r, "__Host-signin").expect("a binding cookie"),
+        )
+    }
+
+    /// `GET /login{query}`: the authorize URL and the browser-binding cookie as a browser sends it
+    /// back (`name=value`).
+    pub async fn begin(&self, query: &str) -> (Url, String) {
+        let (location, set) = self.login(query).await;
+        (location, pair(&set))
+    }
+
+    /// Signs in at the simulator to the demo tenant as `email` and returns what the browser would
+    /// post back.
+    pub async fn consent(&self, authorize: &Url, email: &str, approve: bool) -> Delivery {
+        self.consent_at(TENANT, authorize, email, approve).await
+    }
+
+    /// [`Self::consent`] to tenant `tenant`.
+    pub async fn consent_at(
+        &self,
+        tenant: &str,
+        authorize: &Url,
+        email: &str,
+        approve: bool,
+    ) -> Delivery {
+        user_agent::sign_in(
+            authorize,
+            &Choice {
+                context_id: tenant,
+                email,
+                approve,
+            },
+        )
+        .await
+        .expect("the simulator's pages")
+    }
+
+    /// Posts fields to `/callback` as SuperOffice's form_post page makes the browser do: a
+    /// cross-site POST from the simulator's origin, carrying only `cookie` (the binding cookie; a
+    /// `SameSite=Lax` cookie is not sent on a cross-site POST).
+    pub async fn callback(
+        &self,
+        fields: &[(String, String)],
+        cookie: Option<&str>,
+    ) -> reqwest::Response {
+        let mut req = self
+            .http
+            .post(self.url("/callback"))
+            .header(
+                "origin",
+                self.sim().base_url().origin().ascii_serialization(),
+            )
+            .header("sec-fetch-site", "cross-site")
+            .form(fields);
+        if let Some(c) = cookie {
+            req = req.header("cookie", c);
+        }
+        req.send().await.unwrap()
+    }
+
+    /// A whole sign-in to the demo tenant (`/login{query}`, the simulator's pages with approval,
+    /// the form_post back); returns the final callback response.
+    pub async fn sign_in(&self, email: &str, query: &str) -> reqwest::Response {
+        let (authorize, binding) = self.begin(query).await;
+        let Delivery::FormPost { fields, .. } = self.consent(&authorize, email, true).await else {
+            panic!("form_post expected");
+        };
+        self.callback(&fields, Some(&binding)).await
+    }
+
+    /// Follows the Install link as `email` of the demo tenant: returns the session cookie once
+    /// signed in.
     pub async fn sign_in_to_install(&self, email: &str) -> String {
+        self.sign_in_to_install_at(TENANT, email).await
+    }
+
+    /// Follows the Install link as `email` of tenant `tenant`: returns the session cookie once
+    /// signed in.
+    pub async fn sign_in_to_install_at(&self, tenant: &str, email: &str) -> String {
         let r = self.http.get(self.url("/install")).send().await.unwrap();
         assert_eq!(r.status(), StatusCode::SEE_OTHER);
         assert_eq!(
             r.headers()["location"],
             "/login?intent=install&return=/install"
         );
-        let r = self
-            .http
-            .get(self.url("/login?intent=install&return=/install"))
-            .send()
-            .await
-            .unwrap();
-        let authorize = url::Url::parse(r.headers()["location"].to_str().unwrap()).unwrap();
-        let binding = cookie(&r, "__Host-signin").unwrap();
-        let Delivery::FormPost { fields, .. } = user_agent::sign_in(
-            &authorize,
-            &Choice {
-                context_id: "Cust12345",
-                email,
-                approve: true,
-            },
-        )
-        .await
-        .unwrap() else {
+        let (authorize, binding) = self.begin("?intent=install&return=/install").await;
+        let Delivery::FormPost { fields, .. } =
+            self.consent_at(tenant, &authorize, email, true).await
+        else {
             panic!("form_post expected")
         };
-        let r = self
-            .http
-            .post(self.url("/callback"))
-            .header("cookie", &binding)
-            .form(&fields)
-            .send()
-            .await
-            .unwrap();
+        let r = self.callback(&fields, Some(&binding)).await;
         assert_eq!(
             r.status(),
             StatusCode::SEE_OTHER,
@@ -108,13 +180,16 @@ impl App {
     }
 
     pub async fn page(&self, path: &str, session: &str) -> (StatusCode, String) {
-        let r = self
-            .http
-            .get(self.url(path))
-            .header("cookie", session)
-            .send()
-            .await
-            .unwrap();
+        self.page_as(path, Some(session)).await
+    }
+
+    /// `GET path`, with the session cookie if there is one.
+    pub async fn page_as(&self, path: &str, session: Option<&str>) -> (StatusCode, String) {
+        let mut req = self.http.get(self.url(path));
+        if let Some(s) = session {
+            req = req.header("cookie", s);
+        }
+        let r = req.send().await.unwrap();
         (r.status(), r.text().await.unwrap())
     }
 
@@ -144,47 +219,73 @@ impl App {
 
     /// Waits until the status page shows `needle`.
     pub async fn wait_for_page(&self, session: &str, needle: &str) -> String {
-        for _ in 0..300 {
-            let (_, page) = self.page("/install/status", session).await;
-            if page.contains(needle) {
-                return page;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        panic!(
-            "the status page never showed {needle:?}: {}",
-            self.page("/install/status", session).await.1
-        );
+        self.poll_status_page(
+            session,
+            Duration::from_millis(50),
+            &format!("the status page never showed {needle:?}"),
+            |page| page.contains(needle),
+        )
+        .await
     }
 
     /// Polls the status page until it says `status` (or fails after a while).
     pub async fn wait_for_status(&self, session: &str, status: &str) -> String {
+        let marker = format!("data-status=\"{status}\"");
+        self.poll_status_page(
+            session,
+            Duration::from_millis(100),
+            &format!("the install never reached {status}"),
+            |page| page.contains(&marker),
+        )
+        .await
+    }
+
+    /// Reads the status page every `interval` until `done` holds for it (returns it), at most 300
+    /// times; then fails with `failure` and the last page.
+    async fn poll_status_page(
+        &self,
+        session: &str,
+        interval: Duration,
+        failure: &str,
+        done: impl Fn(&str) -> bool,
+    ) -> String {
         for _ in 0..300 {
             let (_, page) = self.page("/install/status", session).await;
-            if page.contains(&format!("data-status=\"{status}\"")) {
+            if done(&page) {
                 return page;
             }
-            tokio::time::sleep(Duration::from_millis(100)).await;
+            tokio::time::sleep(interval).await;
         }
         panic!(
-            "the install never reached {status}: {}",
+            "{failure}: {}",
             self.page("/install/status", session).await.1
         );
     }
 }
 
-pub fn cookie(r: &reqwest::Response, name: &str) -> Option<String> {
+/// The whole `Set-Cookie` line for cookie `name` on the response.
+pub fn set_cookie(r: &reqwest::Response, name: &str) -> Option<String> {
     r.headers()
         .get_all("set-cookie")
         .iter()
         .filter_map(|v| v.to_str().ok())
         .find(|c| c.starts_with(&format!("{name}=")))
-        .map(|c| c.split(';').next().unwrap().to_owned())
+        .map(str::to_owned)
+}
+
+/// `name=value` of a `Set-Cookie` line.
+fn pair(set_cookie: &str) -> String {
+    set_cookie.split(';').next().unwrap_or("").to_owned()
+}
+
+/// `name=value` of cookie `name` on the response, as a browser sends it back.
+pub fn cookie(r: &reqwest::Response, name: &str) -> Option<String> {
+    set_cookie(r, name).map(|c| pair(&c))
 }
 
 /// Everything of ours the simulated tenant holds, in a comparable form.
 pub fn inventory(app: &App) -> Vec<String> {
-    let snap = app.sim().webapi_snapshot("Cust12345").unwrap();
+    let snap = app.sim().webapi_snapshot(TENANT).unwrap();
     let mut out = Vec::new();
     for (entity, layout) in &snap.udefs {
         for f in &layout.published {
@@ -198,9 +299,16 @@ pub fn inventory(app: &App) -> Vec<String> {
                 ));
             }
         }
-        let admin_only = layout.admin.len() != layout.published.len();
-        assert!(
-            !admin_only,
+        // The same fields on both sides, by ProgId (each as often): nothing left unpublished and
+        // nothing published that the admin layout no longer has.
+        let prog_ids = |fields: &[serde_json::Value]| {
+            let mut ids: Vec<String> = fields.iter().map(|f| f["ProgId"].to_string()).collect();
+            ids.sort();
+            ids
+        };
+        assert_eq!(
+            prog_ids(&layout.admin),
+            prog_ids(&layout.published),
             "{entity}: every field in the admin layout is published"
         );
     }

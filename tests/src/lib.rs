@@ -6,12 +6,11 @@ pub mod install_app;
 
 use std::sync::{Arc, OnceLock};
 
-use aws_lc_rs::encoding::AsDer;
-use aws_lc_rs::signature::{KeyPair, RsaKeyPair};
 use superoffice::Secret;
 use superoffice::client::{PlatformConfig, SuperOffice};
 use superoffice::clock::{Clock, Jitter, RandomJitter, SystemClock};
 use superoffice::system_user::SystemUserKey;
+use superoffice::testing::TestSigner;
 use superoffice::transport::ReqwestTransport;
 use superoffice_simulator::{AppRegistration, Simulator, SimulatorConfig, SimulatorHandle};
 
@@ -22,51 +21,36 @@ pub const TENANT: &str = "Cust12345";
 pub const ADMIN: &str = "ada@demo.example";
 pub const USER: &str = "ulf@demo.example";
 
-/// The app's system-user key pair (PKCS#8 DER), generated once per test binary.
+/// The app's system-user key pair, generated once per test binary (key generation is slow in debug).
+fn partner_signer() -> &'static TestSigner {
+    static KEY: OnceLock<TestSigner> = OnceLock::new();
+    KEY.get_or_init(|| TestSigner::generate("partner"))
+}
+
+/// The app's system-user private key (PKCS#8 DER).
 pub fn partner_key_pkcs8() -> &'static [u8] {
-    static KEY: OnceLock<Vec<u8>> = OnceLock::new();
-    KEY.get_or_init(|| {
-        RsaKeyPair::generate(aws_lc_rs::rsa::KeySize::Rsa2048)
-            .expect("keygen")
-            .as_der()
-            .expect("pkcs8")
-            .as_ref()
-            .to_vec()
-    })
+    static DER: OnceLock<Vec<u8>> = OnceLock::new();
+    DER.get_or_init(|| partner_signer().pkcs8_der())
 }
 
 pub fn partner_key() -> Arc<SystemUserKey> {
     Arc::new(SystemUserKey::from_bytes(partner_key_pkcs8()).expect("partner key"))
 }
 
-/// The simulator's signing key, generated once per test binary (key generation is slow in debug).
+/// The simulator's signing key (PKCS#8 DER), generated once per test binary.
 fn simulator_key() -> Vec<u8> {
     static KEY: OnceLock<Vec<u8>> = OnceLock::new();
-    KEY.get_or_init(|| {
-        RsaKeyPair::generate(aws_lc_rs::rsa::KeySize::Rsa2048)
-            .expect("keygen")
-            .as_der()
-            .expect("pkcs8")
-            .as_ref()
-            .to_vec()
-    })
-    .clone()
+    KEY.get_or_init(|| TestSigner::generate("simulator").pkcs8_der())
+        .clone()
 }
 
 pub fn app_registration(redirect_uris: Vec<String>) -> AppRegistration {
-    let public = RsaKeyPair::from_pkcs8(partner_key_pkcs8())
-        .expect("key")
-        .public_key()
-        .as_der()
-        .expect("spki")
-        .as_ref()
-        .to_vec();
     AppRegistration {
         name: APP_NAME.into(),
         client_id: CLIENT_ID.into(),
         client_secret: CLIENT_SECRET.into(),
         redirect_uris,
-        system_user_public_key_der: Some(public),
+        system_user_public_key_der: Some(partner_signer().public_key_der()),
     }
 }
 
@@ -113,18 +97,22 @@ pub fn aws_emulator() -> String {
     })
 }
 
+/// The AWS SDK configuration for the emulator: its endpoint, with region and credentials from the
+/// environment the test command set.
+pub async fn emulator_sdk() -> aws_config::SdkConfig {
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .endpoint_url(aws_emulator())
+        .load()
+        .await
+}
+
 /// A DynamoDB table shaped like the deployed one (pk/sk, TTL on `expires_at`) in the emulator.
 pub async fn emulator_table(prefix: &str) -> domain::store::dynamo::DynamoItems {
     use aws_sdk_dynamodb::types::{
         AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
         TimeToLiveSpecification,
     };
-    let endpoint = aws_emulator();
-    let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .endpoint_url(endpoint)
-        .load()
-        .await;
-    let client = aws_sdk_dynamodb::Client::new(&config);
+    let client = aws_sdk_dynamodb::Client::new(&emulator_sdk().await);
     let table = format!(
         "{prefix}-{}",
         superoffice::oidc::random_token().expect("random")[..8]

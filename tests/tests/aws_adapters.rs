@@ -7,20 +7,12 @@ use domain::jobs::sqs::SqsQueue;
 use domain::jobs::{Job, JobQueue};
 use domain::sealing::{KmsSealer, SealError, Sealer, context};
 use domain::secrets::{SecretLoader, SecretRef};
-use integration_tests::aws_emulator;
+use integration_tests::emulator_sdk;
 use superoffice::Secret;
-
-async fn sdk() -> aws_config::SdkConfig {
-    let endpoint = aws_emulator();
-    aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .endpoint_url(endpoint)
-        .load()
-        .await
-}
 
 #[tokio::test]
 async fn kms_seals_system_tokens_bound_to_their_tenant() {
-    let kms = aws_sdk_kms::Client::new(&sdk().await);
+    let kms = aws_sdk_kms::Client::new(&emulator_sdk().await);
     let key = kms.create_key().send().await.unwrap();
     let key_id = key.key_metadata().unwrap().key_id().to_owned();
     let sealer = KmsSealer::new(kms, key_id);
@@ -53,7 +45,7 @@ async fn kms_seals_system_tokens_bound_to_their_tenant() {
 
 #[tokio::test]
 async fn secrets_are_read_from_secrets_manager_by_arn_and_cached() {
-    let sm = aws_sdk_secretsmanager::Client::new(&sdk().await);
+    let sm = aws_sdk_secretsmanager::Client::new(&emulator_sdk().await);
     let created = sm
         .create_secret()
         .name(format!(
@@ -92,7 +84,7 @@ async fn secrets_are_read_from_secrets_manager_by_arn_and_cached() {
 
 #[tokio::test]
 async fn jobs_on_the_fifo_queue_are_deduplicated_grouped_by_tenant_and_put_back_with_a_delay() {
-    let sqs = aws_sdk_sqs::Client::new(&sdk().await);
+    let sqs = aws_sdk_sqs::Client::new(&emulator_sdk().await);
     let name = format!(
         "jobs-{}.fifo",
         &superoffice::oidc::random_token().unwrap()[..8].replace(['-', '_'], "x")

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use fantoccini::Locator;
 use integration_tests::browser::Browser;
-use soapp::local::{self, ServeOptions, SuperOfficeTarget};
+use integration_tests::install_app::App;
 
 async fn wait_for(b: &Browser, css: &str) -> fantoccini::elements::Element {
     b.client
@@ -19,19 +19,10 @@ async fn wait_for(b: &Browser, css: &str) -> fantoccini::elements::Element {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_person_signs_in_through_the_simulator_and_out_again() {
-    let data = tempfile::tempdir().unwrap();
-    let app = local::start(ServeOptions {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        data_dir: data.path().to_owned(),
-        superoffice: SuperOfficeTarget::Simulator,
-        public_url: None,
-        settings: Vec::new(),
-    })
-    .await
-    .expect("the local app starts");
+    let app = App::start().await;
     let b = Browser::start().await;
 
-    b.client.goto(&format!("{}/", app.url)).await.unwrap();
+    b.client.goto(&app.url("/")).await.unwrap();
     wait_for(&b, "#sign-in").await.click().await.unwrap();
 
     // The simulator's pages: choose the administrator, continue, approve.
@@ -75,5 +66,5 @@ async fn a_person_signs_in_through_the_simulator_and_out_again() {
     );
 
     b.stop().await;
-    app.stop().await;
+    app.app.stop().await;
 }

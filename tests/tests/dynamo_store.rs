@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use domain::store::suite;
-use integration_tests::emulator_table;
+use integration_tests::{emulator_sdk, emulator_table};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_dynamodb_adapter_passes_the_storage_suite() {
@@ -13,8 +13,7 @@ async fn the_dynamodb_adapter_passes_the_storage_suite() {
 
 #[tokio::test]
 async fn an_unreachable_table_is_reported_as_unavailable_not_as_absent() {
-    let items = emulator_table("gone").await;
-    let client = items.client().clone();
+    let client = aws_sdk_dynamodb::Client::new(&emulator_sdk().await);
     let missing = domain::store::dynamo::DynamoItems::new(client, "no-such-table");
     use domain::store::Items;
     let err = missing.get("P", "S", 0).await.unwrap_err();

@@ -77,14 +77,25 @@ async fn installing_twice_in_a_row_or_at_once_yields_one_set_of_artifacts() {
         })
         .await
         .unwrap();
-    for _ in 0..100 {
-        if app.app.queue.deliveries().len() == 2 && app.app.queue.pending() == 0 {
-            break;
-        }
+    // Handed out is not done: wait until the queue is drained, i.e. the handler has returned.
+    let waited = std::time::Instant::now();
+    while !(app.app.queue.deliveries().len() == 2 && app.app.queue.pending() == 0) {
+        assert!(
+            waited.elapsed() < Duration::from_secs(30),
+            "the redelivered job never finished: deliveries {:?}, pending {}",
+            app.app.queue.deliveries(),
+            app.app.queue.pending()
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    assert_eq!(app.app.queue.deliveries().len(), 2);
+    assert_eq!(
+        app.app.queue.deliveries().last().map(|(id, _)| id.as_str()),
+        Some("redelivered")
+    );
+    assert_eq!(app.app.queue.pending(), 0, "nothing put back or left over");
     assert_eq!(created(&app), before, "nothing created twice");
+    let (_, page) = app.page("/install/status", &session).await;
+    assert!(page.contains("data-status=\"installed\""), "{page}");
     assert_eq!(inventory(&app), expected_inventory(user_groups(&app)));
     app.app.stop().await;
 }

@@ -3,133 +3,12 @@
 //! plays the browser, carrying cookies by hand so every attribute is visible.
 
 use std::sync::Arc;
-use std::time::Duration;
 
+use integration_tests::install_app::{App, cookie, set_cookie};
 use reqwest::StatusCode;
-use soapp::local::{self, LocalApp, ServeOptions, SuperOfficeTarget};
 use superoffice_simulator::Route;
-use superoffice_simulator::user_agent::{self, Choice, Delivery};
+use superoffice_simulator::user_agent::Delivery;
 use url::Url;
-
-struct App {
-    app: LocalApp,
-    http: reqwest::Client,
-    _data: tempfile::TempDir,
-}
-
-impl App {
-    async fn start() -> App {
-        let data = tempfile::tempdir().unwrap();
-        let app = local::start(ServeOptions {
-            listen: "127.0.0.1:0".parse().unwrap(),
-            data_dir: data.path().to_owned(),
-            superoffice: SuperOfficeTarget::Simulator,
-            public_url: None,
-            settings: Vec::new(),
-        })
-        .await
-        .expect("the local app starts");
-        let http = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .no_proxy()
-            .timeout(Duration::from_secs(20))
-            .build()
-            .unwrap();
-        App {
-            app,
-            http,
-            _data: data,
-        }
-    }
-
-    fn sim(&self) -> &superoffice_simulator::SimulatorHandle {
-        self.app.simulator.as_ref().unwrap()
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.app.url)
-    }
-
-    /// `GET /login…`: the authorize URL and the browser-binding cookie.
-    async fn begin(&self, query: &str) -> (Url, String) {
-        let r = self
-            .http
-            .get(self.url(&format!("/login{query}")))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), StatusCode::SEE_OTHER);
-        let location = Url::parse(r.headers()["location"].to_str().unwrap()).unwrap();
-        (
-            location,
-            cookie_pair(&r, "__Host-signin").expect("a binding cookie"),
-        )
-    }
-
-    /// Signs in at the simulator as `email` and returns what the browser would post back.
-    async fn consent(&self, authorize: &Url, email: &str, approve: bool) -> Delivery {
-        user_agent::sign_in(
-            authorize,
-            &Choice {
-                context_id: "Cust12345",
-                email,
-                approve,
-            },
-        )
-        .await
-        .expect("the simulator's pages")
-    }
-
-    /// Posts fields to `/callback` as SuperOffice's form_post page makes the browser do (cross-site).
-    async fn callback(
-        &self,
-        fields: &[(String, String)],
-        cookie: Option<&str>,
-    ) -> reqwest::Response {
-        let mut req = self
-            .http
-            .post(self.url("/callback"))
-            .header("origin", self.sim().issuer())
-            .header("sec-fetch-site", "cross-site")
-            .form(fields);
-        if let Some(c) = cookie {
-            req = req.header("cookie", c);
-        }
-        req.send().await.unwrap()
-    }
-
-    /// A whole sign-in; returns the final callback response.
-    async fn sign_in(&self, email: &str, query: &str) -> reqwest::Response {
-        let (authorize, binding) = self.begin(query).await;
-        let Delivery::FormPost { fields, .. } = self.consent(&authorize, email, true).await else {
-            panic!("form_post expected");
-        };
-        self.callback(&fields, Some(&binding)).await
-    }
-
-    async fn page(&self, path: &str, session: Option<&str>) -> (StatusCode, String) {
-        let mut req = self.http.get(self.url(path));
-        if let Some(s) = session {
-            req = req.header("cookie", s);
-        }
-        let r = req.send().await.unwrap();
-        (r.status(), r.text().await.unwrap())
-    }
-}
-
-/// `name=value` of a Set-Cookie on the response.
-fn cookie_pair(r: &reqwest::Response, name: &str) -> Option<String> {
-    set_cookie(r, name).map(|c| c.split(';').next().unwrap_or("").to_owned())
-}
-
-fn set_cookie(r: &reqwest::Response, name: &str) -> Option<String> {
-    r.headers()
-        .get_all("set-cookie")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find(|c| c.starts_with(&format!("{name}=")))
-        .map(str::to_owned)
-}
 
 fn fields_of(d: &Delivery) -> Vec<(String, String)> {
     match d {
@@ -173,7 +52,7 @@ async fn a_full_sign_in_starts_a_session_and_lands_on_a_clean_url() {
         "a clean URL: no code, no state"
     );
     assert_eq!(r.headers()["referrer-policy"], "no-referrer", "case 47");
-    let cookie = set_cookie(&r, "__Host-session").expect("a session cookie");
+    let session_cookie = set_cookie(&r, "__Host-session").expect("a session cookie");
     for attr in [
         "Path=/",
         "Secure",
@@ -181,14 +60,17 @@ async fn a_full_sign_in_starts_a_session_and_lands_on_a_clean_url() {
         "SameSite=Lax",
         "Max-Age=28800",
     ] {
-        assert!(cookie.contains(attr), "{cookie} lacks {attr}");
+        assert!(
+            session_cookie.contains(attr),
+            "{session_cookie} lacks {attr}"
+        );
     }
-    assert!(!cookie.contains("Domain"));
+    assert!(!session_cookie.contains("Domain"));
     let binding_cleared = set_cookie(&r, "__Host-signin").expect("the binding cookie is cleared");
     assert!(binding_cleared.contains("Max-Age=0"));
 
-    let session = cookie_pair(&r, "__Host-session").unwrap();
-    let (status, body) = app.page("/", Some(&session)).await;
+    let session = cookie(&r, "__Host-session").unwrap();
+    let (status, body) = app.page("/", &session).await;
     assert_eq!(status, StatusCode::OK);
     assert!(body.contains("ada@demo.example"));
     assert!(body.contains("Cust12345"));
@@ -258,10 +140,46 @@ async fn case_42_one_state_posted_twice_at_once_gives_exactly_one_session() {
 #[tokio::test]
 async fn case_43_the_cross_site_form_post_finds_its_state_on_the_server() {
     let app = App::start().await;
-    // `callback` sends Origin: the simulator and Sec-Fetch-Site: cross-site, as the browser does for
-    // SuperOffice's auto-submitted form; no SameSite=Lax cookie is sent, only the SameSite=None binding.
-    let r = app.sign_in("ada@demo.example", "").await;
+    // SuperOffice's form_post page makes the browser POST to /callback cross-site, which carries no
+    // SameSite=Lax (or Strict) cookie: the sign-in binding must be SameSite=None, which browsers
+    // accept only with Secure.
+    let (authorize, set) = app.login("").await;
+    let attributes: Vec<String> = set
+        .split(';')
+        .skip(1)
+        .map(|a| a.trim().to_ascii_lowercase())
+        .collect();
+    let same_site: Vec<&String> = attributes
+        .iter()
+        .filter(|a| a.starts_with("samesite"))
+        .collect();
+    assert_eq!(same_site, ["samesite=none"], "{set}");
+    for attr in ["secure", "httponly", "path=/"] {
+        assert!(attributes.iter().any(|a| a == attr), "{set} lacks {attr}");
+    }
+    assert!(
+        !attributes.iter().any(|a| a.starts_with("domain")),
+        "{set}: a __Host- cookie names no domain"
+    );
+    let max_age: u64 = attributes
+        .iter()
+        .find_map(|a| a.strip_prefix("max-age="))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("{set} lacks Max-Age"));
+    assert!(max_age > 0, "{set}: it lives while the sign-in may take");
+
+    // The cross-site POST (`callback` sends Origin: the simulator and Sec-Fetch-Site: cross-site)
+    // with only that cookie finds its state and finishes the sign-in.
+    let binding = set.split(';').next().unwrap().to_owned();
+    let fields = fields_of(&app.consent(&authorize, "ada@demo.example", true).await);
+    let r = app.callback(&fields, Some(&binding)).await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert_eq!(r.headers()["location"], "/");
+    let session = cookie(&r, "__Host-session").expect("a session");
+    assert_eq!(app.sim().count(Route::Token), 1, "the code was exchanged");
+    let (status, page) = app.page("/", &session).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(page.contains("ada@demo.example"), "{page}");
     app.app.stop().await;
 }
 
@@ -274,8 +192,8 @@ async fn a_user_who_is_not_an_administrator_signs_in_once_the_tenant_has_approve
     app.sign_in("ada@demo.example", "").await;
     let r = app.sign_in("ulf@demo.example", "").await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
-    let session = cookie_pair(&r, "__Host-session").unwrap();
-    let (_, page) = app.page("/", Some(&session)).await;
+    let session = cookie(&r, "__Host-session").unwrap();
+    let (_, page) = app.page("/", &session).await;
     assert!(page.contains(r#"<dd id="administrator">no</dd>"#));
     app.app.stop().await;
 }
@@ -393,8 +311,8 @@ async fn a_cancelled_sign_in_is_a_clear_page_and_spends_the_state() {
 async fn logout_needs_the_forms_token_and_ends_the_session_on_the_server() {
     let app = App::start().await;
     let r = app.sign_in("ada@demo.example", "").await;
-    let session = cookie_pair(&r, "__Host-session").unwrap();
-    let (_, page) = app.page("/", Some(&session)).await;
+    let session = cookie(&r, "__Host-session").unwrap();
+    let (_, page) = app.page("/", &session).await;
     let csrf = superoffice_simulator::user_agent::input_value(&page, "csrf").expect("a csrf field");
 
     let forged = app
@@ -418,10 +336,7 @@ async fn logout_needs_the_forms_token_and_ends_the_session_on_the_server() {
         .unwrap();
     assert_eq!(cross_site.status(), StatusCode::FORBIDDEN);
     assert!(
-        app.page("/", Some(&session))
-            .await
-            .1
-            .contains("ada@demo.example"),
+        app.page("/", &session).await.1.contains("ada@demo.example"),
         "still signed in"
     );
 
@@ -440,7 +355,7 @@ async fn logout_needs_the_forms_token_and_ends_the_session_on_the_server() {
             .unwrap()
             .contains("Max-Age=0")
     );
-    let (_, page) = app.page("/", Some(&session)).await;
+    let (_, page) = app.page("/", &session).await;
     assert!(
         page.contains("Sign in with SuperOffice"),
         "the old cookie no longer works"
@@ -465,7 +380,7 @@ async fn error_pages_show_a_reference_and_no_internals() {
     for internal in ["panicked", "Error {", "src/", "Backtrace", "Unavailable("] {
         assert!(!body.contains(internal), "{internal}");
     }
-    let (status, _) = app.page("/nowhere", None).await;
+    let (status, _) = app.page_as("/nowhere", None).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     let r = app.http.delete(app.url("/login")).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::METHOD_NOT_ALLOWED);

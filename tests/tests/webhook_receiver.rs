@@ -5,20 +5,32 @@ use domain::store::Items;
 use integration_tests::install_app::*;
 use reqwest::StatusCode;
 
-async fn installed() -> (App, i32) {
-    let app = App::start().await;
-    let session = app.sign_in_to_install("ada@demo.example").await;
+const OTHER: &str = "Cust67890";
+
+/// Installs the app for `tenant` as its administrator `admin`; returns the webhook's id there.
+async fn install(app: &App, tenant: &str, admin: &str) -> i32 {
+    let session = app.sign_in_to_install_at(tenant, admin).await;
     app.press_install(&session).await;
     app.wait_for_status(&session, "installed").await;
-    let snap = app.sim().webapi_snapshot("Cust12345").unwrap();
-    let id = snap.webhooks[0].webhook["WebhookId"].as_i64().unwrap() as i32;
+    let snap = app.sim().webapi_snapshot(tenant).unwrap();
+    assert_eq!(snap.webhooks.len(), 1, "{tenant}: one webhook");
+    snap.webhooks[0].webhook["WebhookId"].as_i64().unwrap() as i32
+}
+
+async fn installed() -> (App, i32) {
+    let app = App::start().await;
+    let id = install(&app, "Cust12345", "ada@demo.example").await;
     (app, id)
 }
 
 async fn events(app: &App) -> Vec<String> {
+    events_of(app, "Cust12345").await
+}
+
+async fn events_of(app: &App, tenant: &str) -> Vec<String> {
     app.app
         .items
-        .query("TENANT#Cust12345", "EVENT#", 0)
+        .query(&format!("TENANT#{tenant}"), "EVENT#", 0)
         .await
         .unwrap()
         .into_iter()
@@ -79,15 +91,20 @@ async fn signed_deliveries_are_recorded_once_and_forgeries_change_nothing() {
         let r = req.send().await.unwrap();
         assert_eq!(r.status(), StatusCode::UNAUTHORIZED, "{what}");
     }
-    // Another tenant's URL with a valid signature for ours.
-    let other = delivery.url.replace("Cust12345", "Cust67890");
+    // Another tenant that has installed the app too (so it has a webhook secret of its own): our
+    // validly signed delivery posted to its URL is refused, and neither tenant records anything.
+    let other_webhook = install(&app, OTHER, "eve@other.example").await;
+    let other = delivery.url.replace("Cust12345", OTHER);
+    assert_ne!(other, delivery.url);
     let r = app
         .http
         .post(&other)
+        .header("content-type", "application/json")
         .header(
             "x-superoffice-signature",
             delivery.signature.clone().unwrap(),
         )
+        .header("x-superoffice-event", "contact.changed")
         .body(delivery.body.clone())
         .send()
         .await
@@ -98,5 +115,22 @@ async fn signed_deliveries_are_recorded_once_and_forgeries_change_nothing() {
         1,
         "nothing recorded by refused deliveries"
     );
+    assert!(
+        events_of(&app, OTHER).await.is_empty(),
+        "nothing recorded for the other tenant"
+    );
+    // The other tenant's URL is live: its own signed delivery is accepted and recorded there.
+    let own = app
+        .sim()
+        .deliver_webhook_event(OTHER, other_webhook, "contact.changed", "contact", 7)
+        .await
+        .unwrap();
+    assert_eq!(own.url, other);
+    assert_eq!(own.status, Some(200), "{:?}", own.error);
+    assert_eq!(
+        events_of(&app, OTHER).await,
+        vec![format!("EVENT#{}", own.event_id)]
+    );
+    assert_eq!(events(&app).await.len(), 1);
     app.app.stop().await;
 }

@@ -14,7 +14,7 @@ use domain::ledger::Ledger;
 use domain::manifest::Manifest;
 use domain::signin::{Intent, Session, Sessions};
 use domain::store::{Items, StoreError};
-use domain::tenant::{InstallStatus, Tenant, Tenants};
+use domain::tenant::{InstallStatus, Tenants};
 use domain::web::{self, RequestContext, WebRequest, WebResponse, pages};
 use http::{Method, StatusCode};
 use superoffice::clock::{Clock, unix_seconds};
@@ -36,7 +36,14 @@ pub fn serves(path: &str) -> bool {
     matches!(path, "/install" | "/install/status")
 }
 
+/// Where a visitor without a session goes: the install sign-in, back to `return_to` afterwards.
+pub fn sign_in_url(return_to: &str) -> String {
+    format!("/login?intent=install&return={return_to}")
+}
+
 enum Refusal {
+    /// No session (or not one from an install sign-in): sign in first, then come back here.
+    SignIn(&'static str),
     NotAdministrator(Session),
     Forbidden(&'static str),
     Store(StoreError),
@@ -48,14 +55,15 @@ enum Refusal {
 impl Refusal {
     fn respond(&self, ctx: &RequestContext) -> WebResponse {
         let (status, code, title, message): (StatusCode, &str, &str, String) = match self {
+            Refusal::SignIn(return_to) => return web::see_other(&sign_in_url(return_to)),
             Refusal::NotAdministrator(s) => (
                 StatusCode::FORBIDDEN,
                 "not_administrator",
                 "Only an administrator can install this app",
                 format!(
                     "You are signed in as {} of {}, who is not an administrator. Ask an administrator of your SuperOffice to install the app.",
-                    s.email.as_deref().unwrap_or(&s.subject),
-                    s.company.as_deref().unwrap_or(&s.tenant)
+                    s.person(),
+                    s.customer()
                 ),
             ),
             Refusal::Forbidden(_) => (
@@ -140,33 +148,24 @@ impl<I: Items, Q: JobQueue> Install<I, Q> {
         response
     }
 
-    /// The administrator's session, or a response that gets one (sign in) or refuses.
-    async fn admin(
-        &self,
-        req: &WebRequest,
-        return_to: &str,
-    ) -> Result<Result<Session, WebResponse>, Refusal> {
+    /// The administrator's session; without one, a sign-in that returns to `return_to`.
+    async fn admin(&self, req: &WebRequest, return_to: &'static str) -> Result<Session, Refusal> {
         let Some((_, session)) = self
             .sessions
             .current(req, self.now())
             .await
             .map_err(Refusal::Store)?
         else {
-            return Ok(Err(web::see_other(&format!(
-                "/login?intent=install&return={return_to}"
-            ))));
+            return Err(Refusal::SignIn(return_to));
         };
         if !session.is_administrator {
             return Err(Refusal::NotAdministrator(session));
         }
-        Ok(Ok(session))
+        Ok(session)
     }
 
     async fn start(&self, req: &WebRequest) -> Result<WebResponse, Refusal> {
-        let session = match self.admin(req, "/install").await? {
-            Ok(s) => s,
-            Err(sign_in) => return Ok(sign_in),
-        };
+        let session = self.admin(req, "/install").await?;
         let tenant = self
             .tenants
             .get(&session.tenant, self.now())
@@ -175,9 +174,7 @@ impl<I: Items, Q: JobQueue> Install<I, Q> {
         match tenant.map(|t| t.value) {
             // The session came from an ordinary sign-in: sign in for the install, which records
             // the tenant's system token.
-            None if session.intent != Intent::Install => {
-                Ok(web::see_other("/login?intent=install&return=/install"))
-            }
+            None if session.intent != Intent::Install => Err(Refusal::SignIn("/install")),
             None => Ok(view::no_system_token(&session)),
             Some(t)
                 if t.status == InstallStatus::Installed
@@ -199,58 +196,51 @@ impl<I: Items, Q: JobQueue> Install<I, Q> {
         if !web::same_origin(req, &self.config.origin()) {
             return Err(Refusal::Forbidden("cross_origin_form"));
         }
-        let session = match self.admin(req, "/install").await? {
-            Ok(s) => s,
-            Err(sign_in) => return Ok(sign_in),
-        };
-        let form = web::form_pairs(req).unwrap_or_default();
-        let sent = web::single(&form, "csrf").ok().flatten().unwrap_or("");
-        if aws_lc_rs::constant_time::verify_slices_are_equal(
-            sent.as_bytes(),
-            session.csrf_token.expose().as_bytes(),
-        )
-        .is_err()
-        {
+        let session = self.admin(req, "/install").await?;
+        if !session.sent_by_our_form(req) {
             return Err(Refusal::Forbidden("csrf_mismatch"));
         }
-        let now = self.now();
-        let queued = self
+        // A new run id for each install queued; made before the write so the closure stays pure.
+        let new_run = superoffice::oidc::random_token().map_err(|_| Refusal::Queue)?;
+        let run = self
             .tenants
-            .update(&session.tenant, now, |t| {
-                if matches!(t.status, InstallStatus::Consented | InstallStatus::Failed) {
+            .update(&session.tenant, self.now(), |t| match t.status {
+                InstallStatus::Consented | InstallStatus::Failed => {
                     t.status = InstallStatus::Queued;
                     t.problem = None;
                     t.waiting = None;
-                    true
-                } else {
-                    false
+                    t.install_job = Some(new_run.clone());
+                    t.install_job.clone()
                 }
+                // Still queued: the job may never have been sent (a failed send, a process that
+                // died in between). Sending the same run again is one job if it was.
+                InstallStatus::Queued => {
+                    t.install_job.get_or_insert(new_run.clone()).clone().into()
+                }
+                // Running or done: installing twice is one install.
+                InstallStatus::Installing | InstallStatus::Installed => None,
             })
             .await
             .map_err(Refusal::Store)?;
-        match queued {
-            None => return Ok(web::see_other("/login?intent=install&return=/install")),
-            Some(true) => {
-                self.queue
-                    .send(&Job::install(&session.tenant, now))
-                    .await
-                    .map_err(|e| {
-                        tracing::error!(error = %e, "the job queue is unavailable");
-                        Refusal::Queue
-                    })?;
-                tracing::info!(reason = "install_queued", tenant = %session.tenant, "install queued");
-            }
-            // Already queued, running or done: installing twice is one install.
-            Some(false) => {}
+        let Some(run) = run else {
+            // No tenant recorded: only an install sign-in records one.
+            return Err(Refusal::SignIn("/install"));
+        };
+        if let Some(run) = run {
+            self.queue
+                .send(&Job::install(&session.tenant, &run))
+                .await
+                .map_err(|e| {
+                    tracing::error!(tenant = %session.tenant, error = %e, "the job queue is unavailable");
+                    Refusal::Queue
+                })?;
+            tracing::info!(reason = "install_queued", tenant = %session.tenant, "install queued");
         }
         Ok(web::see_other("/install/status"))
     }
 
     async fn status(&self, req: &WebRequest) -> Result<WebResponse, Refusal> {
-        let session = match self.admin(req, "/install/status").await? {
-            Ok(s) => s,
-            Err(sign_in) => return Ok(sign_in),
-        };
+        let session = self.admin(req, "/install/status").await?;
         let now = self.now();
         let Some(tenant) = self
             .tenants
@@ -265,15 +255,7 @@ impl<I: Items, Q: JobQueue> Install<I, Q> {
             .entries(&session.tenant, now)
             .await
             .map_err(Refusal::Store)?;
-        Ok(view::status(&session, &tenant.value, &entries, now))
+        let total = self.manifest.artifacts().len();
+        Ok(view::status(&session, &tenant.value, &entries, total, now))
     }
-
-    pub fn tenants(&self) -> &Tenants<I> {
-        &self.tenants
-    }
-}
-
-/// For tests and the local runner: the tenant record as the status page sees it.
-pub async fn tenant<I: Items>(tenants: &Tenants<I>, ctx: &str, now: i64) -> Option<Tenant> {
-    tenants.get(ctx, now).await.ok().flatten().map(|t| t.value)
 }

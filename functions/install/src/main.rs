@@ -2,7 +2,6 @@
 
 use std::sync::Arc;
 
-use domain::jobs::sqs::SqsQueue;
 use domain::manifest::Manifest;
 use domain::runtime;
 use install::Install;
@@ -13,10 +12,7 @@ async fn main() -> Result<(), lambda_http::Error> {
     let config = runtime::config_or_exit();
     domain::telemetry::init(config.log_format);
     let aws = runtime::aws_adapters(&config).await?;
-    let queue = SqsQueue::new(
-        aws_sdk_sqs::Client::new(&aws.sdk),
-        config.queue_url.clone().ok_or("APP_QUEUE_URL is not set")?,
-    );
+    let queue = aws.job_queue(&config)?;
     let app = Arc::new(Install::new(
         Arc::new(config),
         Arc::new(Manifest::demo()),

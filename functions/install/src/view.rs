@@ -20,11 +20,9 @@ fn when(unix: i64) -> String {
         .unwrap_or_default()
 }
 
-fn company(session: &Session, tenant: Option<&Tenant>) -> String {
-    tenant
-        .and_then(|t| t.company.clone())
-        .or_else(|| session.company.clone())
-        .unwrap_or_else(|| session.tenant.clone())
+/// The customer in words: the company recorded at consent, else what the session knows.
+fn company<'a>(session: &'a Session, tenant: &'a Tenant) -> &'a str {
+    tenant.company.as_deref().unwrap_or(session.customer())
 }
 
 pub fn confirm(
@@ -40,7 +38,7 @@ pub fn confirm(
             "Install",
             html! {
                 h1 { "Install " (manifest.app.name) }
-                p { "Into " strong { (company(session, Some(tenant))) } " (" (session.tenant) "). The app will create:" }
+                p { "Into " strong { (company(session, tenant)) } " (" (session.tenant) "). The app will create:" }
                 ul #plan {
                     @for a in manifest.artifacts() { li { (a.describe(base_url)) } }
                 }
@@ -63,11 +61,15 @@ pub fn no_system_token(session: &Session) -> WebResponse {
             "Install",
             html! {
                 h1 { "The app needs your approval" }
-                p { "SuperOffice did not give this app access to " (session.company.clone().unwrap_or_else(|| session.tenant.clone())) " yet. Sign in again and approve the app when SuperOffice asks." }
-                p { a.button #sign-in href="/login?intent=install&return=/install" { "Sign in and approve" } }
+                p { "SuperOffice did not give this app access to " (session.customer()) " yet. Sign in again and approve the app when SuperOffice asks." }
+                p { a.button #sign-in href=(crate::sign_in_url("/install")) { "Sign in and approve" } }
             },
         ),
     )
+}
+
+fn created(entries: &[LedgerEntry]) -> impl Iterator<Item = &LedgerEntry> {
+    entries.iter().filter(|e| e.state == EntryState::Created)
 }
 
 fn items(entries: &[LedgerEntry]) -> Markup {
@@ -75,7 +77,7 @@ fn items(entries: &[LedgerEntry]) -> Markup {
         table #items {
             thead { tr { th { "Item" } th { "SuperOffice id" } } }
             tbody {
-                @for e in entries.iter().filter(|e| e.state == EntryState::Created) {
+                @for e in created(entries) {
                     tr { td { (e.description) } td { code { (e.superoffice_id.clone().unwrap_or_default()) } } }
                 }
             }
@@ -87,6 +89,7 @@ pub fn status(
     session: &Session,
     tenant: &Tenant,
     entries: &[LedgerEntry],
+    total: usize,
     now: i64,
 ) -> WebResponse {
     let finished = matches!(
@@ -110,15 +113,15 @@ pub fn status(
             meta http-equiv="refresh" content="3";
         }
         h1 #status data-status=(tenant.status.as_str()) { (headline) }
-        p { (company(session, Some(tenant))) " (" (session.tenant) ")" }
-        @if tenant.artifacts_total > 0 {
-            p #progress { (tenant.artifacts_done) " of " (tenant.artifacts_total) " items created" }
+        p { (company(session, tenant)) " (" (session.tenant) ")" }
+        @if tenant.status != InstallStatus::Consented {
+            p #progress { (created(entries).count()) " of " (total) " items created" }
         }
         @if let Some(w) = waiting {
             p.notice #waiting data-reason=(w.reason) {
                 @match w.reason.as_str() {
                     "throttled" => { "SuperOffice asked the app to slow down. " }
-                    "maintenance" => { (company(session, Some(tenant))) " is in maintenance (" (w.detail) "). " }
+                    "maintenance" => { (company(session, tenant)) " is in maintenance (" (w.detail) "). " }
                     "continuing" | "publishing" => { "The install is taking a short break. " }
                     _ => { "SuperOffice did not answer. " }
                 }
@@ -127,7 +130,7 @@ pub fn status(
         }
         @if let Some(problem) = &tenant.problem {
             p.notice #problem { (problem) }
-            p { a.button href="/install" { "Try again" } " " a href="/login?intent=install&return=/install" { "Sign in again" } }
+            p { a.button href="/install" { "Try again" } " " a href=(crate::sign_in_url("/install")) { "Sign in again" } }
         }
         @if tenant.status == InstallStatus::Installed {
             p { "The app is ready. These items were created in SuperOffice:" }

@@ -159,7 +159,6 @@ pub async fn finish<I: Items, S: Sealer>(
         "session started"
     );
     let mut resp = web::see_other(&pending.return_to);
-    web::no_referrer(&mut resp);
     web::set_cookie(&mut resp, &cookies::session(&session_id, ttl.as_secs()));
     web::set_cookie(&mut resp, &cookies::clear(cookies::SIGN_IN));
     Ok(resp)

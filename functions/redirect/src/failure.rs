@@ -182,12 +182,9 @@ impl Failure {
             tracing::warn!(request_id = %ctx.request_id, reason = code, detail = %detail, "request refused");
         }
         let (title, message) = self.words();
-        let mut resp = web::html(
+        web::html(
             self.status(),
             pages::error(title, message, code, &ctx.request_id, self.retry()),
-        );
-        // Error pages can answer URLs with OAuth parameters in them.
-        web::no_referrer(&mut resp);
-        resp
+        )
     }
 }

@@ -66,7 +66,6 @@ pub async fn start<I: Items, S: Sealer>(
         .map_err(Failure::StoreUnavailable)?;
 
     let mut resp = web::see_other(request.url.as_str());
-    web::no_referrer(&mut resp);
     web::set_cookie(
         &mut resp,
         &cookies::sign_in(&binding, SIGN_IN_SECONDS as u64),

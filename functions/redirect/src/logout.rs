@@ -18,14 +18,7 @@ pub async fn end<I: Items, S: Sealer>(
     }
     let now = app.now_secs();
     if let Some((id, s)) = session::current(&app.sessions, req, now).await? {
-        let form = web::form_pairs(req).unwrap_or_default();
-        let sent = web::single(&form, "csrf").ok().flatten().unwrap_or("");
-        if aws_lc_rs::constant_time::verify_slices_are_equal(
-            sent.as_bytes(),
-            s.csrf_token.expose().as_bytes(),
-        )
-        .is_err()
-        {
+        if !s.sent_by_our_form(req) {
             return Err(Failure::Forbidden {
                 reason: "csrf_mismatch",
             });

@@ -3,7 +3,6 @@
 use std::sync::Arc;
 
 use domain::runtime;
-use domain::sealing::AppSealer;
 use redirect::Redirect;
 
 #[tokio::main]
@@ -12,7 +11,7 @@ async fn main() -> Result<(), lambda_http::Error> {
     domain::telemetry::init(config.log_format);
     let aws = runtime::aws_adapters(&config).await?;
     let so = Arc::new(runtime::superoffice(&config)?);
-    let sealer = Arc::new(AppSealer::from_config(&config.sealing, Some(&aws.sdk)).await?);
+    let sealer = Arc::new(aws.sealer(&config).await?);
     let app = Arc::new(Redirect::new(
         Arc::new(config),
         so,

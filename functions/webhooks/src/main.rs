@@ -3,7 +3,6 @@
 use std::sync::Arc;
 
 use domain::runtime;
-use domain::sealing::AppSealer;
 use superoffice::clock::SystemClock;
 use webhooks::Receiver;
 
@@ -12,7 +11,7 @@ async fn main() -> Result<(), lambda_http::Error> {
     let config = runtime::config_or_exit();
     domain::telemetry::init(config.log_format);
     let aws = runtime::aws_adapters(&config).await?;
-    let sealer = Arc::new(AppSealer::from_config(&config.sealing, Some(&aws.sdk)).await?);
+    let sealer = Arc::new(aws.sealer(&config).await?);
     let app = Arc::new(Receiver::new(aws.items, sealer, Arc::new(SystemClock)));
     runtime::serve_lambda(move |req, ctx| {
         let app = app.clone();

@@ -4,48 +4,26 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
-use domain::jobs::sqs::SqsQueue;
 use domain::jobs::{Job, Outcome};
 use domain::manifest::Manifest;
-use domain::provisioning::Engine;
 use domain::runtime;
-use domain::sealing::AppSealer;
 use lambda_runtime::{Error, LambdaEvent, service_fn};
-use superoffice::clock::{RandomJitter, SystemClock};
-use worker::{DEADLINE_MARGIN, Worker};
+use worker::{AppWorker, DEADLINE_MARGIN};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     let config = runtime::config_or_exit();
     domain::telemetry::init(config.log_format);
     let aws = runtime::aws_adapters(&config).await?;
-    let queue = SqsQueue::new(
-        aws_sdk_sqs::Client::new(&aws.sdk),
-        config.queue_url.clone().ok_or("APP_QUEUE_URL is not set")?,
-    );
-    let clock: Arc<SystemClock> = Arc::new(SystemClock);
-    let access = runtime::tenant_access(
-        &config,
-        &aws.secrets,
-        aws.items.clone(),
-        Arc::new(superoffice::transport::ReqwestTransport::new()?),
-        clock.clone(),
-        Arc::new(RandomJitter),
-    )
-    .await?;
-    let sealer = Arc::new(AppSealer::from_config(&config.sealing, Some(&aws.sdk)).await?);
-    let worker = Arc::new(Worker {
-        engine: Engine {
-            manifest: Arc::new(Manifest::demo()),
-            base_url: config.base_url.as_str().trim_end_matches('/').to_owned(),
-            tenants: domain::tenant::Tenants::new(aws.items.clone()),
-            ledger: domain::ledger::Ledger::new(aws.items.clone()),
-            sealer,
-            api: access.webapi.clone(),
-            clock,
-        },
-        usage: access.usage.clone(),
-    });
+    let queue = aws.job_queue(&config)?;
+    let sealer = Arc::new(aws.sealer(&config).await?);
+    let worker = Arc::new(AppWorker::new(
+        Arc::new(config),
+        aws.secrets,
+        aws.items,
+        sealer,
+        Arc::new(Manifest::demo()),
+    ));
     let queue = Arc::new(queue);
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| {
         let (worker, queue) = (worker.clone(), queue.clone());

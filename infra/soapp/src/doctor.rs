@@ -9,13 +9,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use domain::config::{AppConfig, Storage};
-use domain::secrets::SecretLoader;
+use domain::secrets::{SecretLoader, SecretRef};
 use domain::store::Items;
+use superoffice::Secret;
 use superoffice::clock::unix_seconds;
 use superoffice::discovery::Discovery;
-use superoffice::keys::KeySet;
+use superoffice::jwks::{KeysUnavailable, fetch_jwks};
+use superoffice::oidc::{CodeExchange, OidcError, exchange_code};
 use superoffice::system_user::SystemUserKey;
-use superoffice::transport::{HttpRequest, ReqwestTransport, Transport};
+use superoffice::transport::{ReqwestTransport, Transport};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
@@ -139,11 +141,8 @@ pub async fn run(lookup: impl Fn(&str) -> Option<String>) -> Vec<Check> {
         };
 
     if let Some(d) = &discovery {
-        let request = HttpRequest::get(d.jwks_uri.clone(), Duration::from_secs(10))
-            .accept_json()
-            .max_response_bytes(256 * 1024);
-        checks.push(match transport.send(request).await {
-            Ok(r) if r.status.is_success() => match KeySet::from_jwks(&r.body) {
+        checks.push(
+            match fetch_jwks(&*transport, &d.jwks_uri, Duration::from_secs(10)).await {
                 Ok((set, skipped)) if skipped.is_empty() => Check::ok(
                     "signing keys",
                     format!("{} usable key(s): {}", set.len(), set.kids().join(", ")),
@@ -157,31 +156,40 @@ pub async fn run(lookup: impl Fn(&str) -> Option<String>) -> Vec<Check> {
                     ),
                     "nothing to do unless sign-in fails; skipped keys are not RS256 RSA-2048+",
                 ),
-                Err(e) => Check::fail(
+                Err(KeysUnavailable::Keys(e)) => Check::fail(
                     "signing keys",
                     e.to_string(),
                     "the JWKS has no usable key; contact SuperOffice",
                 ),
+                Err(KeysUnavailable::Status(status)) => Check::fail(
+                    "signing keys",
+                    format!(
+                        "the JWKS answered HTTP {}",
+                        http::StatusCode::from_u16(status)
+                            .map_or_else(|_| status.to_string(), |s| s.to_string())
+                    ),
+                    "retry later; check SuperOffice's status page",
+                ),
+                Err(e) => Check::fail(
+                    "signing keys",
+                    crate::error_chain(&e),
+                    "check network access to SuperOffice",
+                ),
             },
-            Ok(r) => Check::fail(
-                "signing keys",
-                format!("the JWKS answered HTTP {}", r.status),
-                "retry later; check SuperOffice's status page",
-            ),
-            Err(e) => Check::fail(
-                "signing keys",
-                crate::error_chain(&e),
-                "check network access to SuperOffice",
-            ),
-        });
+        );
     }
 
-    let secrets = SecretLoader::new(match &config.client_secret {
-        domain::secrets::SecretRef::AwsSecret { .. } => Some(aws_sdk_secretsmanager::Client::new(
-            &domain::runtime::aws_sdk_config().await,
-        )),
-        _ => None,
-    });
+    // The AWS SDK configuration is loaded at most once, and only when a setting points at AWS.
+    let sdk = tokio::sync::OnceCell::new();
+    let sdk_config = || sdk.get_or_init(domain::runtime::aws_sdk_config);
+    let in_aws = |r: &SecretRef| matches!(r, SecretRef::AwsSecret { .. });
+    let secrets = SecretLoader::new(
+        if in_aws(&config.client_secret) || config.system_user_key.as_ref().is_some_and(in_aws) {
+            Some(aws_sdk_secretsmanager::Client::new(sdk_config().await))
+        } else {
+            None
+        },
+    );
     let secret = match secrets.load(&config.client_secret).await {
         Ok(s) => {
             checks.push(Check::ok(
@@ -205,38 +213,7 @@ pub async fn run(lookup: impl Fn(&str) -> Option<String>) -> Vec<Check> {
     };
 
     if let (Some(d), Some(secret)) = (&discovery, &secret) {
-        // A probe code: a right client secret earns `invalid_grant`, a wrong one `invalid_client`.
-        let probe = HttpRequest::new(
-            http::Method::POST,
-            d.token_endpoint.clone(),
-            Duration::from_secs(10),
-        )
-        .accept_json()
-        .form_body(&[
-            ("grant_type", "authorization_code"),
-            ("client_id", &config.client_id),
-            ("client_secret", secret.expose()),
-            ("code", "soapp-doctor-probe"),
-            ("redirect_uri", config.redirect_uri().as_str()),
-        ]);
-        checks.push(match transport.send(probe).await {
-            Ok(r) => {
-                let error = serde_json::from_slice::<serde_json::Value>(&r.body)
-                    .ok()
-                    .and_then(|v| v.get("error").and_then(|e| e.as_str()).map(str::to_owned))
-                    .unwrap_or_default();
-                match (r.status.as_u16(), error.as_str()) {
-                    (400, "invalid_grant") => Check::ok("client credentials", "accepted by the token endpoint (a probe code was refused as expected)"),
-                    (_, "invalid_client") | (401, _) => Check::fail(
-                        "client credentials",
-                        "the token endpoint refused the client id or secret",
-                        "copy the client id and secret of THIS environment from the Developer Portal",
-                    ),
-                    (status, e) => Check::warn("client credentials", format!("inconclusive: HTTP {status} {e}"), "try a real sign-in"),
-                }
-            }
-            Err(e) => Check::fail("client credentials", crate::error_chain(&e), "check network access to SuperOffice"),
-        });
+        checks.push(client_credentials(&*transport, &config, d, secret).await);
     }
 
     match &config.system_user_key {
@@ -246,13 +223,7 @@ pub async fn run(lookup: impl Fn(&str) -> Option<String>) -> Vec<Check> {
             "set SO_SYSTEM_USER_KEY_ARN (or _FILE) before installing into tenants",
         )),
         Some(r) => {
-            let key_secrets = SecretLoader::new(match r {
-                domain::secrets::SecretRef::AwsSecret { .. } => Some(
-                    aws_sdk_secretsmanager::Client::new(&domain::runtime::aws_sdk_config().await),
-                ),
-                _ => None,
-            });
-            checks.push(match key_secrets.load(r).await {
+            checks.push(match secrets.load(r).await {
                 Ok(pem) => match SystemUserKey::from_bytes(pem.expose().as_bytes()) {
                     Ok(k) => Check::ok(
                         "system-user key",
@@ -290,9 +261,8 @@ pub async fn run(lookup: impl Fn(&str) -> Option<String>) -> Vec<Check> {
             Err(e) => Check::fail("store", crate::error_chain(&e), "check APP_DATA_DIR"),
         },
         Storage::Dynamo { table } => {
-            let sdk = domain::runtime::aws_sdk_config().await;
             let items = domain::store::dynamo::DynamoItems::new(
-                aws_sdk_dynamodb::Client::new(&sdk),
+                aws_sdk_dynamodb::Client::new(sdk_config().await),
                 table.clone(),
             );
             match items.get("DOCTOR#probe", "PROBE", now).await {
@@ -306,4 +276,57 @@ pub async fn run(lookup: impl Fn(&str) -> Option<String>) -> Vec<Check> {
         }
     });
     checks
+}
+
+/// The client id and secret, probed at the token endpoint with a made-up code through the same code
+/// exchange a sign-in makes: refusing the code (`invalid_grant`) means the client was accepted; the
+/// exchange's own sorting tells a refused client (`invalid_client`, or a bare 401).
+async fn client_credentials(
+    transport: &dyn Transport,
+    config: &AppConfig,
+    discovery: &Discovery,
+    secret: &Secret,
+) -> Check {
+    const NAME: &str = "client credentials";
+    let redirect_uri = config.redirect_uri();
+    let exchange = CodeExchange {
+        token_endpoint: &discovery.token_endpoint,
+        client_id: &config.client_id,
+        client_secret: secret,
+        code: "soapp-doctor-probe",
+        redirect_uri: &redirect_uri,
+        // Well-formed (RFC 7636: 43 to 128 characters) so only the code itself is wrong.
+        code_verifier: &Secret::new("soapp-doctor-probe-code-verifier-0123456789abcdef"),
+        timeout: Duration::from_secs(10),
+    };
+    match exchange_code(transport, exchange).await {
+        Err(OidcError::Rejected { error, .. }) if error == "invalid_grant" => Check::ok(
+            NAME,
+            "accepted by the token endpoint (a probe code was refused as expected)",
+        ),
+        Err(OidcError::ClientRejected) => Check::fail(
+            NAME,
+            "the token endpoint refused the client id or secret",
+            "copy the client id and secret of THIS environment from the Developer Portal",
+        ),
+        Err(OidcError::Unavailable(e)) => Check::fail(
+            NAME,
+            crate::error_chain(&e),
+            "check network access to SuperOffice",
+        ),
+        Err(OidcError::Rejected { error, description }) => Check::warn(
+            NAME,
+            format!(
+                "inconclusive: the probe code was refused with {error}{}",
+                description.map(|d| format!(" ({d})")).unwrap_or_default()
+            ),
+            "try a real sign-in",
+        ),
+        Err(e) => Check::warn(NAME, format!("inconclusive: {e}"), "try a real sign-in"),
+        Ok(_) => Check::warn(
+            NAME,
+            "inconclusive: the token endpoint accepted a made-up code",
+            "try a real sign-in",
+        ),
+    }
 }

@@ -26,28 +26,21 @@ pub fn run(args: DoctorArgs) -> ExitCode {
             }
         }
     }
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
-            return ExitCode::from(2);
+    crate::block_on(async move {
+        let checks = doctor::run(|name| {
+            file_vars
+                .get(name)
+                .cloned()
+                .or_else(|| std::env::var(name).ok())
+        })
+        .await;
+        for c in &checks {
+            println!("{}", c.line());
         }
-    };
-    let checks = runtime.block_on(doctor::run(|name| {
-        file_vars
-            .get(name)
-            .cloned()
-            .or_else(|| std::env::var(name).ok())
-    }));
-    for c in &checks {
-        println!("{}", c.line());
-    }
-    if checks.iter().any(|c| c.outcome == Outcome::Fail) {
-        ExitCode::from(1)
-    } else {
-        ExitCode::SUCCESS
-    }
+        if checks.iter().any(|c| c.outcome == Outcome::Fail) {
+            ExitCode::from(1)
+        } else {
+            ExitCode::SUCCESS
+        }
+    })
 }

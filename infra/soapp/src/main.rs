@@ -6,10 +6,26 @@ mod manifest_cmd;
 mod serve;
 mod token_verify;
 
+use std::future::Future;
 use std::process::ExitCode;
 
 use clap::Parser;
 
 fn main() -> ExitCode {
     cli::Cli::parse().run()
+}
+
+/// Runs a command's async part on a tokio runtime; exit 2 (a configuration problem) when none can be
+/// started.
+fn block_on(command: impl Future<Output = ExitCode>) -> ExitCode {
+    match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime.block_on(command),
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            ExitCode::from(2)
+        }
+    }
 }

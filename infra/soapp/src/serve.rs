@@ -27,17 +27,7 @@ pub fn run(args: ServeArgs) -> ExitCode {
         }
     };
     domain::telemetry::init(domain::config::LogFormat::Text);
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
-            return ExitCode::from(2);
-        }
-    };
-    runtime.block_on(async move {
+    crate::block_on(async move {
         let options = ServeOptions {
             listen: args.listen,
             data_dir: args.data_dir,
@@ -64,9 +54,7 @@ pub fn run(args: ServeArgs) -> ExitCode {
             None => println!("SuperOffice: {}", args.superoffice),
         }
         println!("Press Ctrl-C to stop.");
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-        }
+        let _ = tokio::signal::ctrl_c().await;
         app.stop().await;
         ExitCode::SUCCESS
     })

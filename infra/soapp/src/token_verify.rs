@@ -1,15 +1,22 @@
 //! `soapp token verify`: the same validation as the redirect function, with the reason spelled out.
+//!
+//! The token goes through the platform's own validator, built as the functions build it
+//! ([`superoffice::client::SuperOffice`]): discovery and the JWKS with the platform's timeouts, the
+//! environment's compiled-in certificate serving while the JWKS cannot be fetched, one refresh for an
+//! unknown `kid`. `--jwks` or `--cert` pin the keys instead (as a deployment's pinned key option
+//! does); `--now` stops the clock at that time.
 
 use std::io::Read;
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
-use superoffice::Environment;
-use superoffice::discovery::Discovery;
-use superoffice::jwt::{IdTokenRules, validate_id_token};
+use superoffice::client::{KeysFrom, PlatformConfig, SuperOffice};
+use superoffice::clock::{Clock, ManualClock, RandomJitter, SystemClock};
+use superoffice::jwt::TokenError;
 use superoffice::keys::KeySet;
-use superoffice::transport::{HttpRequest, ReqwestTransport, Transport};
+use superoffice::transport::ReqwestTransport;
+use superoffice::{Environment, Secret};
 
 use crate::cli::VerifyArgs;
 
@@ -17,7 +24,15 @@ use crate::cli::VerifyArgs;
 struct Fatal(String);
 
 pub fn run(args: VerifyArgs) -> ExitCode {
-    match verify(args) {
+    let check = match prepare(args) {
+        Ok(c) => c,
+        Err(fatal) => return report(Err(fatal)),
+    };
+    crate::block_on(async move { report(verify(check).await) })
+}
+
+fn report(outcome: Result<Verdict, Fatal>) -> ExitCode {
+    match outcome {
         Ok(Ok(claims)) => {
             println!(
                 "{}",
@@ -38,7 +53,18 @@ pub fn run(args: VerifyArgs) -> ExitCode {
 
 type Verdict = Result<serde_json::Map<String, serde_json::Value>, superoffice::jwt::Reason>;
 
-fn verify(args: VerifyArgs) -> Result<Verdict, Fatal> {
+/// Everything the command line says, checked before any I/O.
+struct Check {
+    env: Environment,
+    client_id: String,
+    /// `None`: the real clock.
+    now: Option<SystemTime>,
+    nonce: Option<String>,
+    token: String,
+    keys: KeysFrom,
+}
+
+fn prepare(args: VerifyArgs) -> Result<Check, Fatal> {
     let env: Environment = match (&args.env, &args.issuer) {
         (Some(e), None) => {
             let env: Environment = e.parse().map_err(|e| Fatal(format!("--env: {e}")))?;
@@ -56,18 +82,80 @@ fn verify(args: VerifyArgs) -> Result<Verdict, Fatal> {
         return Err(Fatal("--client-id is empty".into()));
     }
     let now = match &args.now {
-        None => SystemTime::now(),
-        Some(s) => time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
-            .map(SystemTime::from)
-            .map_err(|_| Fatal(format!("--now {s:?} is not an RFC 3339 time")))?,
+        None => None,
+        Some(s) => Some(
+            time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
+                .map(SystemTime::from)
+                .map_err(|_| Fatal(format!("--now {s:?} is not an RFC 3339 time")))?,
+        ),
     };
     let token = read_token(args.token.as_deref())?;
-    let keys = load_keys(&args, &env)?;
-    let rules = IdTokenRules::new(env, args.client_id.trim());
-    Ok(
-        validate_id_token(&token, &keys, &rules, now, args.nonce.as_deref())
-            .map(|t| t.redacted_claims()),
-    )
+    let keys = load_keys(&args)?;
+    Ok(Check {
+        env,
+        client_id: args.client_id.trim().to_owned(),
+        now,
+        nonce: args.nonce,
+        token,
+        keys,
+    })
+}
+
+/// Validates with the platform's validator, exactly as the redirect function's callback does.
+async fn verify(check: Check) -> Result<Verdict, Fatal> {
+    let transport =
+        Arc::new(ReqwestTransport::new().map_err(|e| Fatal(format!("HTTP client: {e}")))?);
+    let clock: Arc<dyn Clock> = match check.now {
+        // A clock that stands still at `--now` (nothing on this path sleeps).
+        Some(now) => Arc::new(ManualClock::new(now)),
+        None => Arc::new(SystemClock),
+    };
+    let from_discovery = matches!(check.keys, KeysFrom::Discovery);
+    let mut config = PlatformConfig::new(
+        check.env,
+        check.client_id,
+        // Validation needs no client secret.
+        Secret::new(""),
+    );
+    config.keys = check.keys;
+    let platform = SuperOffice::new(config, transport, clock, Arc::new(RandomJitter));
+    let discovery_failed = |e: superoffice::discovery::DiscoveryError| {
+        Fatal(format!("discovery: {}", soapp::error_chain(&e)))
+    };
+    let validator = platform
+        .id_token_validator()
+        .await
+        .map_err(discovery_failed)?;
+    let verdict = validator
+        .validate(&check.token, check.nonce.as_deref())
+        .await;
+    let claims = match verdict {
+        Ok(token) => Ok(token.redacted_claims()),
+        Err(TokenError::Invalid(reason)) => Err(reason),
+        Err(TokenError::KeysUnavailable(e)) => {
+            return Err(Fatal(format!(
+                "JWKS {}: {}",
+                jwks_uri(&platform).await,
+                soapp::error_chain(&e)
+            )));
+        }
+    };
+    if from_discovery && !validator.key_store().serves_fetched_keys() {
+        eprintln!(
+            "note: the JWKS at {} could not be fetched; the token was checked against the \
+             environment's compiled-in certificate, as the functions do until a fetch succeeds",
+            jwks_uri(&platform).await
+        );
+    }
+    Ok(claims)
+}
+
+/// The JWKS URL, for messages. Only called once keys came through discovery, which is then cached.
+async fn jwks_uri(platform: &SuperOffice) -> String {
+    match platform.discovery().await {
+        Ok(d) => d.jwks_uri.to_string(),
+        Err(_) => "(unknown)".to_owned(),
+    }
 }
 
 fn read_token(arg: Option<&str>) -> Result<String, Fatal> {
@@ -91,54 +179,22 @@ fn read_token(arg: Option<&str>) -> Result<String, Fatal> {
     Ok(token)
 }
 
-fn load_keys(args: &VerifyArgs, env: &Environment) -> Result<KeySet, Fatal> {
+/// `--jwks` or `--cert` pin the keys; otherwise they come through discovery.
+fn load_keys(args: &VerifyArgs) -> Result<KeysFrom, Fatal> {
     let read = |path: &std::path::Path| {
         std::fs::read(path).map_err(|e| Fatal(format!("cannot read {}: {e}", path.display())))
     };
     if let Some(path) = &args.jwks {
         let bytes = read(path)?;
         return KeySet::from_jwks(&bytes)
-            .map(|(set, _)| set)
+            .map(|(set, _)| KeysFrom::Pinned(set))
             .map_err(|e| Fatal(format!("{}: {e}", path.display())));
     }
     if let Some(path) = &args.cert {
         let bytes = read(path)?;
         return KeySet::from_certificates(&bytes)
+            .map(KeysFrom::Pinned)
             .map_err(|e| Fatal(format!("{}: {e}", path.display())));
     }
-    fetch_keys(env)
-}
-
-/// Discovery, then the JWKS it names: the same pinned path the deployed functions take.
-fn fetch_keys(env: &Environment) -> Result<KeySet, Fatal> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| Fatal(format!("cannot start the async runtime: {e}")))?;
-    runtime.block_on(async {
-        let transport: Arc<dyn Transport> =
-            Arc::new(ReqwestTransport::new().map_err(|e| Fatal(format!("HTTP client: {e}")))?);
-        let discovery = Discovery::fetch(&*transport, env, Duration::from_secs(10))
-            .await
-            .map_err(|e| Fatal(format!("discovery: {}", soapp::error_chain(&e))))?;
-        let request = HttpRequest::get(discovery.jwks_uri.clone(), Duration::from_secs(10))
-            .accept_json()
-            .max_response_bytes(256 * 1024);
-        let response = transport.send(request).await.map_err(|e| {
-            Fatal(format!(
-                "JWKS {}: {}",
-                discovery.jwks_uri,
-                soapp::error_chain(&e)
-            ))
-        })?;
-        if !response.status.is_success() {
-            return Err(Fatal(format!(
-                "JWKS {} answered HTTP {}",
-                discovery.jwks_uri, response.status
-            )));
-        }
-        KeySet::from_jwks(&response.body)
-            .map(|(set, _)| set)
-            .map_err(|e| Fatal(format!("JWKS {}: {e}", discovery.jwks_uri)))
-    })
+    Ok(KeysFrom::Discovery)
 }

@@ -15,48 +15,6 @@ use url::Url;
 
 use crate::secrets::SecretRef;
 
-/// Every variable the app reads, for documentation and `soapp doctor`.
-pub const VARIABLES: &[(&str, &str)] = &[
-    (
-        "SO_ENVIRONMENT",
-        "sod, qaonline (stage), online, or the base URL of another SuperOffice-compatible provider",
-    ),
-    (
-        "SO_CLIENT_ID",
-        "the app's client id for this environment (SuperOffice Developer Portal)",
-    ),
-    (
-        "SO_CLIENT_SECRET_ARN",
-        "ARN of the Secrets Manager secret holding the client secret (Lambda)",
-    ),
-    (
-        "SO_CLIENT_SECRET_FILE",
-        "a file holding the client secret (local runs)",
-    ),
-    (
-        "SO_SYSTEM_USER_KEY_ARN",
-        "ARN of the secret holding the system-user RSA private key (PEM or RSA XML)",
-    ),
-    (
-        "SO_SYSTEM_USER_KEY_FILE",
-        "a file holding the system-user RSA private key (local runs)",
-    ),
-    (
-        "APP_BASE_URL",
-        "the public https base URL of this deployment; the redirect URI is {APP_BASE_URL}/callback",
-    ),
-    ("APP_TABLE_NAME", "the DynamoDB table (Lambda)"),
-    (
-        "APP_DATA_DIR",
-        "a folder for the embedded store (local runs)",
-    ),
-    (
-        "APP_SESSION_HOURS",
-        "how long a sign-in session lasts, 1 to 24 hours (default 8)",
-    ),
-    ("APP_LOG_FORMAT", "json (default) or text"),
-];
-
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Storage {
     Dynamo { table: String },
@@ -374,8 +332,10 @@ fn secret_ref(
         [Some(a), _, _] => {
             problem(
                 arn,
+                // The value is not echoed: a secret pasted here by mistake must not reach a log.
                 format!(
-                    "{a:?} is not the ARN of a Secrets Manager secret (arn:aws:secretsmanager:…)"
+                    "is not the ARN of a Secrets Manager secret (arn:aws:secretsmanager:…; {} characters given)",
+                    a.chars().count()
                 ),
             );
             None
@@ -517,6 +477,34 @@ mod tests {
             !text.contains("hunter2"),
             "a secret value never appears in a message"
         );
+    }
+
+    #[test]
+    fn a_secret_pasted_where_an_arn_belongs_is_not_echoed() {
+        let pasted = "-----BEGIN PRIVATE KEY-----MIIEvQIBADANBgkqhkiG9w0B";
+        let err = config(&[
+            ("AWS_LAMBDA_FUNCTION_NAME", "redirect"),
+            ("SO_ENVIRONMENT", "sod"),
+            ("SO_CLIENT_ID", "6cf25376616343b38d14ddcd804f2891"),
+            ("SO_CLIENT_SECRET_ARN", "hunter2-the-client-secret"),
+            ("SO_SYSTEM_USER_KEY_ARN", pasted),
+            ("APP_BASE_URL", "https://app.example.com"),
+            ("APP_TABLE_NAME", "t"),
+            (
+                "APP_KMS_KEY_ARN",
+                "arn:aws:kms:eu-west-1:123456789012:key/k",
+            ),
+        ])
+        .unwrap_err();
+        let vars: Vec<_> = err.0.iter().map(|p| p.variable).collect();
+        assert_eq!(vars, ["SO_CLIENT_SECRET_ARN", "SO_SYSTEM_USER_KEY_ARN"]);
+        let text = err.to_string();
+        assert!(
+            text.contains("is not the ARN of a Secrets Manager secret"),
+            "{text}"
+        );
+        assert!(!text.contains("hunter2"), "{text}");
+        assert!(!text.contains("MIIEvQ"), "{text}");
     }
 
     #[test]

@@ -17,6 +17,7 @@ use superoffice::clock::{RandomJitter, SystemClock};
 use superoffice::transport::ReqwestTransport;
 
 use crate::config::{AppConfig, Storage};
+use crate::sealing::AppSealer;
 use crate::secrets::SecretLoader;
 use crate::store::dynamo::DynamoItems;
 use crate::web::{RequestContext, WebRequest, WebResponse};
@@ -112,6 +113,22 @@ pub struct AwsAdapters {
     pub secrets: Arc<SecretLoader>,
 }
 
+impl AwsAdapters {
+    /// The job queue named by `APP_QUEUE_URL`.
+    pub fn job_queue(&self, config: &AppConfig) -> Result<crate::jobs::sqs::SqsQueue, String> {
+        let url = config.queue_url.clone().ok_or("APP_QUEUE_URL is not set")?;
+        Ok(crate::jobs::sqs::SqsQueue::new(
+            aws_sdk_sqs::Client::new(&self.sdk),
+            url,
+        ))
+    }
+
+    /// The app's sealer: KMS under `APP_KMS_KEY_ARN` (or the local key file when configured).
+    pub async fn sealer(&self, config: &AppConfig) -> Result<AppSealer, crate::sealing::SealError> {
+        AppSealer::from_config(&config.sealing, Some(&self.sdk)).await
+    }
+}
+
 pub async fn aws_adapters(config: &AppConfig) -> Result<AwsAdapters, String> {
     let sdk = aws_sdk_config().await;
     let table = match &config.storage {
@@ -182,7 +199,6 @@ pub fn config_or_exit() -> AppConfig {
 /// What a function that works in tenants (the worker, the management page) needs from SuperOffice:
 /// the WebAPI client acting as the system user, with the per-tenant rate cap and daily usage.
 pub struct TenantAccess<I> {
-    pub platform: Arc<SuperOffice>,
     pub webapi: Arc<superoffice::webapi::WebApi>,
     pub usage: Arc<crate::usage::DailyUsage<I>>,
 }
@@ -234,11 +250,7 @@ pub async fn tenant_access<I: crate::store::Items>(
         clock,
     ));
     let webapi = Arc::new(platform.webapi(tickets, usage.clone(), Some(rate)));
-    Ok(TenantAccess {
-        platform,
-        webapi,
-        usage,
-    })
+    Ok(TenantAccess { webapi, usage })
 }
 
 #[cfg(test)]

@@ -72,6 +72,32 @@ pub struct Session {
     pub expires_at: i64,
 }
 
+impl Session {
+    /// Whether a state-changing form carries this session's anti-forgery token (constant time).
+    pub fn sent_by_our_form(&self, req: &crate::web::WebRequest) -> bool {
+        let form = crate::web::form_pairs(req).unwrap_or_default();
+        let sent = crate::web::single(&form, "csrf")
+            .ok()
+            .flatten()
+            .unwrap_or("");
+        aws_lc_rs::constant_time::verify_slices_are_equal(
+            sent.as_bytes(),
+            self.csrf_token.expose().as_bytes(),
+        )
+        .is_ok()
+    }
+
+    /// The person in words: the e-mail address SuperOffice gave, else the subject.
+    pub fn person(&self) -> &str {
+        self.email.as_deref().unwrap_or(&self.subject)
+    }
+
+    /// The customer in words: the company name SuperOffice gave, else the tenant id.
+    pub fn customer(&self) -> &str {
+        self.company.as_deref().unwrap_or(&self.tenant)
+    }
+}
+
 fn sign_in_intent() -> Intent {
     Intent::SignIn
 }

@@ -57,8 +57,11 @@ pub struct Tenant {
     pub sealed_webhook_secret: Option<String>,
     pub installed_by: String,
     pub consented_at: i64,
-    pub artifacts_done: u32,
-    pub artifacts_total: u32,
+    /// The run id of the install job queued for this tenant (see [`crate::jobs::Job::install`]):
+    /// new each time the install is queued, sent again when the page finds the tenant still queued
+    /// (a send that failed, or a process that died between recording and sending).
+    #[serde(default)]
+    pub install_job: Option<String>,
     pub waiting: Option<Waiting>,
     /// A sentence for the status page when the install failed.
     pub problem: Option<String>,
@@ -98,53 +101,46 @@ pub struct Consent {
 }
 
 impl<I: Items> Tenants<I> {
-    /// Records (or refreshes) the tenant from an administrator's sign-in: a new tenant starts as
-    /// `Consented`; a known one keeps its install state and gets the current system token (it
-    /// changes when consent was rescinded and given again).
-    pub async fn record_consent(&self, consent: &Consent, now: i64) -> Result<(), StoreError> {
-        for _ in 0..5 {
-            let (tenant, version) = match self.get(&consent.context_id, now).await? {
-                Some(mut current) => {
-                    current.value.sealed_system_token = consent.sealed_system_token.clone();
-                    current.value.company = consent.company.clone().or(current.value.company);
-                    current.value.installed_by = consent.approved_by.clone();
-                    current.value.consented_at = now;
-                    if current.value.status == InstallStatus::Failed {
-                        // A fresh approval is what a failed install (revoked consent) waited for.
-                        current.value.problem = None;
-                    }
-                    current.value.updated_at = now;
-                    (current.value, current.version)
-                }
-                None => (
-                    Tenant {
-                        context_id: consent.context_id.clone(),
-                        company: consent.company.clone(),
-                        status: InstallStatus::Consented,
-                        sealed_system_token: consent.sealed_system_token.clone(),
-                        sealed_webhook_secret: None,
-                        installed_by: consent.approved_by.clone(),
-                        consented_at: now,
-                        artifacts_done: 0,
-                        artifacts_total: 0,
-                        waiting: None,
-                        problem: None,
-                        updated_at: now,
-                    },
-                    0,
-                ),
-            };
-            match self.save(&tenant, version).await {
-                Ok(()) => return Ok(()),
-                Err(StoreError::Conflict) => continue,
-                Err(e) => return Err(e),
-            }
-        }
-        Err(StoreError::Conflict)
-    }
-
     pub fn new(items: Arc<I>) -> Self {
         Self { items }
+    }
+
+    /// Records (or refreshes) the tenant from an administrator's sign-in: a new tenant starts as
+    /// `Consented`; a known one keeps its install state and gets the current system token (it
+    /// changes when consent was rescinded and given again). A failed install becomes `Consented`
+    /// again: a fresh approval is what it waited for, and the install page offers it anew.
+    pub async fn record_consent(&self, consent: &Consent, now: i64) -> Result<(), StoreError> {
+        self.write(&consent.context_id, now, |current| {
+            let tenant = match current {
+                Some(mut t) => {
+                    t.sealed_system_token = consent.sealed_system_token.clone();
+                    t.company = consent.company.clone().or(t.company);
+                    t.installed_by = consent.approved_by.clone();
+                    t.consented_at = now;
+                    if t.status == InstallStatus::Failed {
+                        t.status = InstallStatus::Consented;
+                        t.problem = None;
+                    }
+                    t
+                }
+                None => Tenant {
+                    context_id: consent.context_id.clone(),
+                    company: consent.company.clone(),
+                    status: InstallStatus::Consented,
+                    sealed_system_token: consent.sealed_system_token.clone(),
+                    sealed_webhook_secret: None,
+                    installed_by: consent.approved_by.clone(),
+                    consented_at: now,
+                    install_job: None,
+                    waiting: None,
+                    problem: None,
+                    updated_at: now,
+                },
+            };
+            Some((tenant, ()))
+        })
+        .await
+        .map(|_| ())
     }
 
     pub async fn get(&self, ctx: &str, now: i64) -> Result<Option<Versioned<Tenant>>, StoreError> {
@@ -165,20 +161,51 @@ impl<I: Items> Tenants<I> {
         self.items.put_versioned(&item).await
     }
 
-    /// Reads, changes and writes back, retrying a few times when someone else wrote in between.
+    /// Reads, changes and writes back a known tenant, retrying a few times when someone else wrote
+    /// in between; `None` when the tenant is unknown.
     pub async fn update<T>(
         &self,
         ctx: &str,
         now: i64,
         mut change: impl FnMut(&mut Tenant) -> T,
     ) -> Result<Option<T>, StoreError> {
+        self.write(ctx, now, |current| {
+            let mut tenant = current?;
+            let out = change(&mut tenant);
+            Some((tenant, out))
+        })
+        .await
+    }
+
+    /// Marks the install stopped until a person acts, with the problem in words for the status page.
+    pub async fn fail(&self, ctx: &str, now: i64, problem: &str) -> Result<(), StoreError> {
+        self.update(ctx, now, |t| {
+            t.status = InstallStatus::Failed;
+            t.waiting = None;
+            t.problem = Some(problem.to_owned());
+        })
+        .await
+        .map(|_| ())
+    }
+
+    /// The one read-change-write loop: `next` gets the stored tenant (if any) and returns what to
+    /// write, or `None` to write nothing.
+    async fn write<T>(
+        &self,
+        ctx: &str,
+        now: i64,
+        mut next: impl FnMut(Option<Tenant>) -> Option<(Tenant, T)>,
+    ) -> Result<Option<T>, StoreError> {
         for _ in 0..5 {
-            let Some(mut current) = self.get(ctx, now).await? else {
+            let (current, version) = match self.get(ctx, now).await? {
+                Some(v) => (Some(v.value), v.version),
+                None => (None, 0),
+            };
+            let Some((mut tenant, out)) = next(current) else {
                 return Ok(None);
             };
-            let out = change(&mut current.value);
-            current.value.updated_at = now;
-            match self.save(&current.value, current.version).await {
+            tenant.updated_at = now;
+            match self.save(&tenant, version).await {
                 Ok(()) => return Ok(Some(out)),
                 Err(StoreError::Conflict) => continue,
                 Err(e) => return Err(e),

@@ -49,12 +49,7 @@ impl<I: Items> DailyUsage<I> {
         for ((ctx, day), add) in pending {
             if let Err(e) = self.add(&ctx, &day, add).await {
                 let mut p = self.pending.lock().unwrap_or_else(|p| p.into_inner());
-                let slot = p.entry((ctx, day)).or_default();
-                slot.calls += add.calls;
-                slot.bytes_sent += add.bytes_sent;
-                slot.bytes_received += add.bytes_received;
-                slot.throttles += add.throttles;
-                slot.failures += add.failures;
+                *p.entry((ctx, day)).or_default() += add;
                 failed = Some(e);
             }
         }
@@ -72,11 +67,7 @@ impl<I: Items> DailyUsage<I> {
                 Some(item) => (item.parse::<TenantUsage>()?, item.version),
                 None => (TenantUsage::default(), 0),
             };
-            usage.calls += add.calls;
-            usage.bytes_sent += add.bytes_sent;
-            usage.bytes_received += add.bytes_received;
-            usage.throttles += add.throttles;
-            usage.failures += add.failures;
+            usage += add;
             let mut item = Item::new(tenant_pk(ctx), format!("USAGE#{day}"), document(&usage)?)
                 .expiring_at(now + KEEP_SECONDS);
             item.version = version;
@@ -108,5 +99,78 @@ impl<I: Items> UsageHook for DailyUsage<I> {
         p.entry((call.tenant.to_string(), day))
             .or_default()
             .add(call);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use superoffice::ContextId;
+    use superoffice::clock::ManualClock;
+
+    use super::*;
+    use crate::store::embedded::EmbeddedItems;
+
+    fn call(ctx: &ContextId, status: Option<u16>) -> CallRecord<'_> {
+        CallRecord {
+            tenant: ctx,
+            method: &http::Method::GET,
+            status,
+            bytes_sent: 100,
+            bytes_received: 1000,
+            elapsed: Duration::from_millis(5),
+        }
+    }
+
+    #[tokio::test]
+    async fn calls_are_kept_per_tenant_and_day_and_concurrent_flushes_add_up() {
+        let dir = tempfile::tempdir().unwrap();
+        let items = Arc::new(EmbeddedItems::open(&dir.path().join("db")).unwrap());
+        // 2027-01-15 08:00 UTC.
+        let clock = Arc::new(ManualClock::at_unix(1_800_000_000));
+        let a = ContextId::parse("Cust12345").unwrap();
+        let b = ContextId::parse("Cust67890").unwrap();
+        // Two Lambda instances counting the same tenant on the same day.
+        let first = DailyUsage::new(items.clone(), clock.clone());
+        let second = DailyUsage::new(items.clone(), clock.clone());
+        for status in [Some(200), Some(429), Some(503), None] {
+            first.record(&call(&a, status));
+        }
+        second.record(&call(&a, Some(200)));
+        second.record(&call(&b, Some(200)));
+        let (r1, r2) = tokio::join!(first.flush(), second.flush());
+        r1.unwrap();
+        r2.unwrap();
+        // Nothing is counted twice: a second flush has nothing left to add.
+        first.flush().await.unwrap();
+
+        let days = first.days("Cust12345").await.unwrap();
+        assert_eq!(
+            days,
+            [(
+                "2027-01-15".to_owned(),
+                TenantUsage {
+                    calls: 5,
+                    bytes_sent: 500,
+                    bytes_received: 5000,
+                    throttles: 1,
+                    failures: 2,
+                }
+            )]
+        );
+        assert_eq!(first.days("Cust67890").await.unwrap()[0].1.calls, 1);
+
+        // The next day is a new item.
+        clock.advance(Duration::from_secs(86_400));
+        first.record(&call(&a, Some(200)));
+        first.flush().await.unwrap();
+        let days = first.days("Cust12345").await.unwrap();
+        assert_eq!(
+            days.iter()
+                .map(|(d, u)| (d.as_str(), u.calls))
+                .collect::<Vec<_>>(),
+            [("2027-01-15", 5), ("2027-01-16", 1)]
+        );
     }
 }

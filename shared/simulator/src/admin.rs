@@ -9,7 +9,7 @@
 //! | `POST /__sim/faults` | a rule or an array of rules | appends rules |
 //! | `DELETE /__sim/faults` | | removes all rules |
 //! | `POST /__sim/tenants/{ctx}/state` | `{"state":"Suspended","valid_until":"2026-01-01T00:00:00Z"}` | sets the tenant state (`valid_until` optional) |
-//! | `POST /__sim/tenants/{ctx}/move` | `{"shard":"sod3"}` | moves the tenant |
+//! | `POST /__sim/tenants/{ctx}/move` | `{"shard":"sod3"}` | moves the tenant (400 for a shard the configuration would refuse) |
 //! | `POST /__sim/tenants/{ctx}/consents/{client_id}` | | grants consent |
 //! | `DELETE /__sim/tenants/{ctx}/consents/{client_id}` | | revokes consent |
 //! | `GET /__sim/tenants/{ctx}/system-tokens/{client_id}` | | `{"SystemToken": "..."}` |
@@ -23,6 +23,7 @@
 //! Rule format: see [`crate::faults::FaultRuleWire`].
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Json;
 use axum::Router;
@@ -38,7 +39,6 @@ use serde_json::{Value, json};
 use crate::faults::FaultRuleWire;
 use crate::state::{AppState, TenantStatus};
 use crate::util::parse_rfc3339;
-use crate::webapi::data::UdefEntity;
 use crate::webapi::webhooks::{WebhookError, WebhookEvent, deliver};
 
 pub(crate) fn routes() -> Router<Arc<AppState>> {
@@ -241,13 +241,10 @@ async fn move_tenant(
         Ok(b) => b,
         Err(e) => return bad(e),
     };
-    if body.shard.is_empty() || body.shard.contains('/') {
-        return bad("shard must be a non-empty path segment");
-    }
-    if st.move_tenant(&ctx, &body.shard) {
-        ok()
-    } else {
-        not_found("unknown tenant")
+    match st.move_tenant(&ctx, &body.shard) {
+        Ok(true) => ok(),
+        Ok(false) => not_found("unknown tenant"),
+        Err(e) => bad(e),
     }
 }
 
@@ -410,16 +407,9 @@ async fn publish_running(
         Ok(b) => b,
         Err(e) => return bad(e),
     };
-    let Some(entity) = UdefEntity::parse(&entity) else {
-        return not_found("unknown entity (Contact, Person, Project, Sale, Appointment, Document)");
-    };
-    let until = std::time::Instant::now() + std::time::Duration::from_millis(b.duration_ms);
-    match st
-        .webapi
-        .with(&ctx, |t| t.udef_mut(entity).publishing_until = Some(until))
-    {
-        Some(()) => ok(),
-        None => not_found("unknown tenant"),
+    match st.begin_udef_publish(&ctx, &entity, Duration::from_millis(b.duration_ms)) {
+        Ok(()) => ok(),
+        Err(e) => not_found(e),
     }
 }
 
@@ -429,6 +419,6 @@ async fn publish_duration(State(st): State<Arc<AppState>>, body: Bytes) -> Respo
         Err(e) => return bad(e),
     };
     st.webapi
-        .set_publish_duration(std::time::Duration::from_millis(b.duration_ms));
+        .set_publish_duration(Duration::from_millis(b.duration_ms));
     ok()
 }

@@ -103,7 +103,9 @@ pub struct TenantConfig {
     pub company_name: String,
     /// The database serial number (`serial` claim; the system-user JWT's `aud` is `spn:{serial}`).
     pub serial: String,
-    /// The path segment standing for the tenant's API host, e.g. "sod2" for `sod2.superoffice.com`.
+    /// The path segment standing for the tenant's API host, e.g. "sod2" for `sod2.superoffice.com`:
+    /// ASCII letters, digits, `-` and `.` (not only dots), and not `login`, `api` or `__sim`. Moves
+    /// ([`crate::SimulatorHandle::move_tenant`], `POST /__sim/tenants/{ctx}/move`) take the same.
     pub shard: String,
     pub users: Vec<UserConfig>,
 }

@@ -2,7 +2,7 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, SystemTime};
 
 use serde_json::Value;
 use tokio::net::TcpListener;
@@ -17,7 +17,6 @@ use crate::record::RecordedRequest;
 use crate::routes::Route;
 use crate::server::{Routers, serve};
 use crate::state::{AppState, TenantStatus};
-use crate::webapi::data::UdefEntity;
 use crate::webapi::snapshot::WebApiSnapshot;
 use crate::webapi::webhooks::{WebhookDelivery, WebhookError, WebhookEvent, deliver};
 
@@ -153,12 +152,21 @@ impl SimulatorHandle {
     /// Moves the tenant to another shard: the state API and new tokens point there, and requests
     /// under any other shard get 421 "Wrong subdomain used to access tenant". Returns false for an
     /// unknown tenant.
+    ///
+    /// # Panics
+    ///
+    /// If `new_shard` is not a shard the configuration would accept (ASCII letters, digits, `-`
+    /// and `.`; not `login`, `api` or `__sim`): the simulator could not route it, so the test
+    /// script is wrong. (`POST /__sim/tenants/{ctx}/move` answers 400 instead.)
     pub fn move_tenant(&self, ctx: &str, new_shard: &str) -> bool {
-        let ok = self.state.move_tenant(ctx, new_shard);
-        if !ok {
-            tracing::warn!(ctx, "move_tenant: unknown tenant");
+        match self.state.move_tenant(ctx, new_shard) {
+            Ok(true) => true,
+            Ok(false) => {
+                tracing::warn!(ctx, "move_tenant: unknown tenant");
+                false
+            }
+            Err(e) => panic!("move_tenant({ctx:?}): {e}"),
         }
-        ok
     }
 
     /// Removes the tenant's approval of the app (as an admin would in the App Store): its refresh
@@ -274,14 +282,13 @@ impl SimulatorHandle {
     /// for `running_for`, without publishing anything: `GET …/UdefLayout/Publish` answers `true`
     /// and `POST …/Publish` gets 409 until then. Returns false for an unknown tenant or entity.
     pub fn begin_udef_publish(&self, ctx: &str, entity: &str, running_for: Duration) -> bool {
-        let Some(entity) = UdefEntity::parse(entity) else {
-            return false;
-        };
-        let until = Instant::now() + running_for;
-        self.state
-            .webapi
-            .with(ctx, |t| t.udef_mut(entity).publishing_until = Some(until))
-            .is_some()
+        match self.state.begin_udef_publish(ctx, entity, running_for) {
+            Ok(()) => true,
+            Err(e) => {
+                tracing::warn!(ctx, entity, "begin_udef_publish: {e}");
+                false
+            }
+        }
     }
 
     /// Sends a webhook event through the tenant's webhook `webhook_id`, as SuperOffice does: a POST

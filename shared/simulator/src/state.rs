@@ -17,7 +17,7 @@ use crate::faults::Faults;
 use crate::keys::{SigningKey, parse_system_user_key};
 use crate::record::RequestLog;
 use crate::util::random_alnum;
-use crate::webapi::data::WebApiStore;
+use crate::webapi::data::{UdefEntity, WebApiStore};
 
 /// The tenant states of the tenant status API, with their documented numeric values.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -276,6 +276,26 @@ pub(crate) struct AppState {
 /// Shard names that would collide with the simulator's own top-level paths.
 const RESERVED_SHARDS: &[&str] = &["login", "api", "__sim"];
 
+/// A shard is the first path segment of a tenant's URLs: ASCII letters, digits, `-` and `.` (not
+/// only dots), and none of the simulator's own top-level paths (ignoring case).
+pub(crate) fn check_shard(shard: &str) -> Result<(), String> {
+    let valid = !shard.is_empty()
+        && shard
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.')
+        && !shard.chars().all(|c| c == '.')
+        && !RESERVED_SHARDS
+            .iter()
+            .any(|r| r.eq_ignore_ascii_case(shard));
+    if valid {
+        Ok(())
+    } else {
+        Err(format!(
+            "shard {shard:?} must be letters, digits, '-' or '.' (not only dots), and not one of {RESERVED_SHARDS:?}"
+        ))
+    }
+}
+
 impl AppState {
     pub(crate) fn new(config: SimulatorConfig, base: String) -> Result<Self, SimulatorError> {
         let key = match &config.signing_key_pkcs8_der {
@@ -330,20 +350,8 @@ impl AppState {
                     "context id {ctx:?} must be ASCII letters and digits"
                 )));
             }
-            let valid_shard = !cfg.shard.is_empty()
-                && cfg
-                    .shard
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.')
-                && !RESERVED_SHARDS
-                    .iter()
-                    .any(|r| r.eq_ignore_ascii_case(&cfg.shard));
-            if !valid_shard {
-                return Err(SimulatorError::Config(format!(
-                    "shard {:?} of {ctx} must be letters, digits, '-' or '.', and not one of {RESERVED_SHARDS:?}",
-                    cfg.shard
-                )));
-            }
+            check_shard(&cfg.shard)
+                .map_err(|e| SimulatorError::Config(format!("tenant {ctx}: {e}")))?;
             if store.tenant(&ctx).is_some() {
                 return Err(SimulatorError::Config(format!(
                     "context id {ctx:?} configured twice"
@@ -455,15 +463,35 @@ impl AppState {
         }
     }
 
-    pub(crate) fn move_tenant(&self, ctx: &str, new_shard: &str) -> bool {
+    /// Moves the tenant to `new_shard`. `Ok(false)` for an unknown tenant, `Err` for a shard that
+    /// [`check_shard`] refuses (checked first; nothing changes then).
+    pub(crate) fn move_tenant(&self, ctx: &str, new_shard: &str) -> Result<bool, String> {
+        check_shard(new_shard)?;
         let mut store = self.store();
-        match store.tenant_mut(ctx) {
+        Ok(match store.tenant_mut(ctx) {
             Some(t) => {
                 t.shard = new_shard.to_owned();
                 true
             }
             None => false,
-        }
+        })
+    }
+
+    /// Pretends a publish of `entity`'s user-defined field layout (`"Contact"`, … ignoring case)
+    /// started now and runs for `running_for`, without publishing anything. The error says whether
+    /// the entity or the tenant is unknown.
+    pub(crate) fn begin_udef_publish(
+        &self,
+        ctx: &str,
+        entity: &str,
+        running_for: Duration,
+    ) -> Result<(), &'static str> {
+        let entity = UdefEntity::parse(entity)
+            .ok_or("unknown entity (Contact, Person, Project, Sale, Appointment, Document)")?;
+        let until = Instant::now() + running_for;
+        self.webapi
+            .with(ctx, |t| t.udef_mut(entity).publishing_until = Some(until))
+            .ok_or("unknown tenant")
     }
 
     pub(crate) fn grant_consent(&self, ctx: &str, client_id: &str) -> bool {
@@ -532,4 +560,24 @@ fn new_system_token(app_name: &str) -> String {
 /// Compares secrets without an early exit on the first differing byte.
 pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     aws_lc_rs::constant_time::verify_slices_are_equal(a, b).is_ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::check_shard;
+
+    #[test]
+    fn shards_are_one_routable_path_segment() {
+        for ok in ["sod2", "SOD-3", "eu.sod10", "a", "online.superoffice"] {
+            assert_eq!(check_shard(ok), Ok(()), "{ok}");
+        }
+        for bad in [
+            "", "a/b", "/", "sod 2", "sod_2", "sød", "..", ".", "login", "LOGIN", "api", "Api",
+            "__sim", "sod2?x", "sod2#", "%2F",
+        ] {
+            let err = check_shard(bad).expect_err(bad);
+            assert!(err.contains(&format!("{bad:?}")), "{err}");
+            assert!(err.contains("letters, digits"), "{err}");
+        }
+    }
 }

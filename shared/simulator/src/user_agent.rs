@@ -65,7 +65,11 @@ pub async fn sign_in(authorize_url: &Url, choice: &Choice<'_>) -> Result<Deliver
         return Err(format!("authorize page answered {}", page.status()));
     }
     let html = page.text().await.map_err(|e| e.to_string())?;
-    let pending = input_value(&html, "pending").ok_or("no pending sign-in on the page")?;
+    // A refused request in form_post mode is answered at once with the form_post page that carries
+    // `error` back to the app, not with a sign-in page.
+    let Some(pending) = input_value(&html, "pending") else {
+        return form_post(&html);
+    };
     let user = format!("{}/{}", choice.context_id, choice.email);
     let mut post_url = authorize_url.clone();
     post_url.set_query(None);
@@ -115,6 +119,7 @@ async fn delivery(resp: reqwest::Response) -> Result<Delivery, String> {
     form_post(&html)
 }
 
+/// Reads a form_post page: its form's action and the delivered fields (a `code` or an `error`).
 fn form_post(html: &str) -> Result<Delivery, String> {
     let action = form_action(html).ok_or("no form on the final page")?;
     let mut fields = Vec::new();
@@ -123,9 +128,13 @@ fn form_post(html: &str) -> Result<Delivery, String> {
             fields.push((name.to_owned(), v));
         }
     }
+    if !fields.iter().any(|(k, _)| k == "code" || k == "error") {
+        return Err("neither a code nor an error on the final page".into());
+    }
     Ok(Delivery::FormPost { action, fields })
 }
 
+/// Undoes the simulator's HTML escaping of attribute values.
 fn unescape_html(s: &str) -> String {
     s.replace("&quot;", "\"")
         .replace("&#39;", "'")

@@ -17,7 +17,7 @@ use std::time::{Duration, SystemTime};
 use url::Url;
 
 use crate::clock::Clock;
-use crate::keys::{KeyError, KeySet};
+use crate::keys::{KeyError, KeySet, SkippedKey};
 use crate::transport::{HttpRequest, Transport, TransportError};
 
 #[derive(Debug, Clone)]
@@ -237,18 +237,7 @@ impl KeyStore {
     }
 
     async fn fetch(&self, url: &Url) -> Result<KeySet, KeysUnavailable> {
-        let request = HttpRequest::get(url.clone(), self.settings.fetch_timeout)
-            .accept_json()
-            .max_response_bytes(256 * 1024);
-        let response = self
-            .transport
-            .send(request)
-            .await
-            .map_err(KeysUnavailable::Fetch)?;
-        if !response.status.is_success() {
-            return Err(KeysUnavailable::Status(response.status.as_u16()));
-        }
-        let (set, skipped) = KeySet::from_jwks(&response.body).map_err(KeysUnavailable::Keys)?;
+        let (set, skipped) = fetch_jwks(&*self.transport, url, self.settings.fetch_timeout).await?;
         for s in skipped {
             tracing::warn!(
                 reason = "jwks_key_skipped",
@@ -259,4 +248,31 @@ impl KeyStore {
         }
         Ok(set)
     }
+
+    /// Whether the keys in use came from a successful JWKS fetch: `false` for a pinned set, and for a
+    /// JWKS source still serving its seed (no fetch has succeeded yet).
+    pub fn serves_fetched_keys(&self) -> bool {
+        let guard = self.loaded.read().unwrap_or_else(|p| p.into_inner());
+        guard.as_ref().is_some_and(|l| l.fetched_at.is_some())
+    }
+}
+
+/// One GET of a JWKS (256 kB cap): the keys the key policy admits, and those it skipped and why.
+/// The key store's fetch; public so operator tools (`soapp doctor`) check exactly what it loads.
+pub async fn fetch_jwks(
+    transport: &dyn Transport,
+    url: &Url,
+    timeout: Duration,
+) -> Result<(KeySet, Vec<SkippedKey>), KeysUnavailable> {
+    let request = HttpRequest::get(url.clone(), timeout)
+        .accept_json()
+        .max_response_bytes(256 * 1024);
+    let response = transport
+        .send(request)
+        .await
+        .map_err(KeysUnavailable::Fetch)?;
+    if !response.status.is_success() {
+        return Err(KeysUnavailable::Status(response.status.as_u16()));
+    }
+    KeySet::from_jwks(&response.body).map_err(KeysUnavailable::Keys)
 }

@@ -65,6 +65,16 @@ impl TenantUsage {
     }
 }
 
+impl std::ops::AddAssign for TenantUsage {
+    fn add_assign(&mut self, other: Self) {
+        self.calls += other.calls;
+        self.bytes_sent += other.bytes_sent;
+        self.bytes_received += other.bytes_received;
+        self.throttles += other.throttles;
+        self.failures += other.failures;
+    }
+}
+
 /// In-memory counters per tenant.
 #[derive(Debug, Default)]
 pub struct UsageCounters {

@@ -3,18 +3,19 @@
 //! transport counts every request, so "no outbound request" and "at most one JWKS refresh" are asserted,
 //! not assumed.
 
-use std::net::TcpListener;
-use std::sync::{Arc, OnceLock};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use aws_lc_rs::hmac;
 use serde_json::{Value, json};
 use superoffice::Environment;
-use superoffice::clock::{Clock, ManualClock, from_unix_seconds};
+use superoffice::clock::{BoxFuture, Clock, ManualClock, from_unix_seconds};
 use superoffice::jwks::{KeySource, KeyStore, KeyStoreSettings};
 use superoffice::jwt::{IdTokenRules, IdTokenValidator, Reason, TokenError, validate_id_token};
 use superoffice::keys::KeySet;
 use superoffice::testing::{ScriptedTransport, TestSigner, b64url};
+use superoffice::transport::{HttpRequest, HttpResponse, Transport, TransportError};
 
 const CLIENT: &str = "6cf25376616343b38d14ddcd804f2891";
 const NONCE: &str = "n-0S6_WzA2Mj";
@@ -295,30 +296,7 @@ fn case_09_an_embedded_jwk_is_refused_and_not_used() {
     rejected(&t, "bad_signature");
 }
 
-/// A listener standing in for the attacker's server: counts connections made to it.
-struct Listener {
-    socket: TcpListener,
-}
-
-impl Listener {
-    fn start() -> Self {
-        let socket = TcpListener::bind("127.0.0.1:0").unwrap();
-        socket.set_nonblocking(true).unwrap();
-        Self { socket }
-    }
-    fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.socket.local_addr().unwrap())
-    }
-    fn connections(&self) -> usize {
-        let mut n = 0;
-        while self.socket.accept().is_ok() {
-            n += 1;
-        }
-        n
-    }
-}
-
-fn live_validator(transport: Arc<ScriptedTransport>, clock: Arc<ManualClock>) -> IdTokenValidator {
+fn live_validator(transport: Arc<dyn Transport>, clock: Arc<ManualClock>) -> IdTokenValidator {
     let store = KeyStore::new(
         KeySource::Jwks {
             url: "https://online.superoffice.com/login/.well-known/jwks"
@@ -343,23 +321,20 @@ fn clock() -> Arc<ManualClock> {
 
 #[tokio::test]
 async fn case_10_and_11_jku_and_x5u_are_refused_without_any_request() {
-    let listener = Listener::start();
     let transport = jwks_transport(signer());
     let validator = live_validator(transport.clone(), clock());
     // Warm the key store so the count below is about the tokens only.
     validator.validate(&good(), Some(NONCE)).await.unwrap();
     let before = transport.count();
     for header in ["jku", "x5u"] {
-        let h = json!({"alg": "RS256", "kid": "attacker-key", header: listener.url("/jwks")});
+        let h =
+            json!({"alg": "RS256", "kid": "attacker-key", header: "https://attacker.example/jwks"});
         let t = attacker().sign_raw(&h.to_string(), &claims().to_string());
         let err = validator.validate(&t, Some(NONCE)).await.unwrap_err();
         assert_eq!(err.code(), "key_in_header");
     }
-    assert_eq!(
-        listener.connections(),
-        0,
-        "no request to the attacker's URL"
-    );
+    // Every request goes through the transport: none at all, so none to the attacker's URL. (That no
+    // socket is opened with the real transport is tested against the simulator.)
     assert_eq!(transport.count(), before, "no request at all");
 }
 
@@ -457,26 +432,136 @@ async fn case_16_a_thousand_unknown_kids_cost_at_most_one_jwks_fetch_per_interva
     assert_eq!(transport.count(), 3, "one more after the interval");
 }
 
-#[tokio::test]
+/// Answers every request with a JWKS, but holds each answer until the gate is opened, so that a fetch
+/// is still in flight while other callers arrive. Records how many requests were sent and the most
+/// that were in flight at once.
+struct GatedJwks {
+    body: Mutex<String>,
+    open: tokio::sync::watch::Sender<bool>,
+    sent: AtomicUsize,
+    in_flight: AtomicUsize,
+    most_in_flight: AtomicUsize,
+}
+
+impl GatedJwks {
+    fn new(body: String) -> Arc<Self> {
+        Arc::new(Self {
+            body: Mutex::new(body),
+            open: tokio::sync::watch::channel(true).0,
+            sent: AtomicUsize::new(0),
+            in_flight: AtomicUsize::new(0),
+            most_in_flight: AtomicUsize::new(0),
+        })
+    }
+
+    fn set_open(&self, open: bool) {
+        self.open.send_replace(open);
+    }
+}
+
+impl Transport for GatedJwks {
+    fn send(&self, _request: HttpRequest) -> BoxFuture<'_, Result<HttpResponse, TransportError>> {
+        self.sent.fetch_add(1, Ordering::SeqCst);
+        let now = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+        self.most_in_flight.fetch_max(now, Ordering::SeqCst);
+        let mut gate = self.open.subscribe();
+        Box::pin(async move {
+            let _ = gate.wait_for(|open| *open).await;
+            let body = self.body.lock().unwrap().clone();
+            self.in_flight.fetch_sub(1, Ordering::SeqCst);
+            Ok(HttpResponse::new(http::StatusCode::OK, body))
+        })
+    }
+}
+
+fn rotated() -> &'static TestSigner {
+    static S: OnceLock<TestSigner> = OnceLock::new();
+    S.get_or_init(|| TestSigner::generate("rotated-in-key"))
+}
+
+/// A JWKS with the keys of all `signers`.
+fn jwks_of(signers: &[&TestSigner]) -> String {
+    let keys: Vec<Value> = signers
+        .iter()
+        .flat_map(|s| {
+            let set: Value = serde_json::from_str(&s.jwks_json()).unwrap();
+            set["keys"].as_array().unwrap().clone()
+        })
+        .collect();
+    json!({ "keys": keys }).to_string()
+}
+
+/// Callers that meet an unknown kid while a refresh is in flight wait for that one fetch and use its
+/// keys. The fetch is held open until all callers are waiting, on several threads:
+/// * without the single-flight lock every caller would fetch (count > 2);
+/// * with only the rate limit (callers that find a fetch running give up at once) the tokens signed
+///   with the key the fetch brings in would fail as `unknown_kid` instead of passing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn case_16_concurrent_unknown_kids_share_one_fetch() {
-    let transport = jwks_transport(signer());
+    let transport = GatedJwks::new(signer().jwks_json());
     let clock = clock();
     let validator = Arc::new(live_validator(transport.clone(), clock.clone()));
     validator.validate(&good(), Some(NONCE)).await.unwrap();
+    assert_eq!(transport.sent.load(Ordering::SeqCst), 1);
+
+    // A key rotation: the next JWKS also has a new key. Tokens arrive signed with it (unknown until
+    // the refresh) and with random kids (unknown after it too).
+    *transport.body.lock().unwrap() = jwks_of(&[signer(), rotated()]);
+    transport.set_open(false);
     clock.advance(Duration::from_secs(61));
+    let tokens: Vec<(bool, String)> = (0..100)
+        .map(|i| {
+            if i % 2 == 0 {
+                (true, rotated().sign(&claims()))
+            } else {
+                let h = json!({"alg": "RS256", "kid": format!("flood-{i}")});
+                (
+                    false,
+                    signer().sign_raw(&h.to_string(), &claims().to_string()),
+                )
+            }
+        })
+        .collect();
+    let started = Arc::new(AtomicUsize::new(0));
     let mut tasks = Vec::new();
-    for i in 0..100 {
-        let v = validator.clone();
+    for (rotated_in, token) in tokens {
+        let (v, started) = (validator.clone(), started.clone());
         tasks.push(tokio::spawn(async move {
-            let h = json!({"alg": "RS256", "kid": format!("flood-{i}")});
-            let t = signer().sign_raw(&h.to_string(), &claims().to_string());
-            v.validate(&t, Some(NONCE)).await.unwrap_err().code()
+            started.fetch_add(1, Ordering::SeqCst);
+            (rotated_in, v.validate(&token, Some(NONCE)).await)
         }));
     }
-    for t in tasks {
-        assert_eq!(t.await.unwrap(), "unknown_kid");
+    // Hold the fetch until every caller has started and had time to reach the refresh.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while started.load(Ordering::SeqCst) < 100 || transport.in_flight.load(Ordering::SeqCst) == 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the callers never got going"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
     }
-    assert_eq!(transport.count(), 2);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(
+        tasks.iter().all(|t| !t.is_finished()),
+        "every caller is waiting for the fetch in flight"
+    );
+    transport.set_open(true);
+
+    for t in tasks {
+        let (rotated_in, result) = t.await.unwrap();
+        if rotated_in {
+            let token = result.expect("the rotated-in key, from the shared fetch");
+            assert_eq!(token.subject, "ada@demo.example");
+        } else {
+            assert_eq!(result.unwrap_err().code(), "unknown_kid");
+        }
+    }
+    assert_eq!(
+        transport.sent.load(Ordering::SeqCst),
+        2,
+        "one fetch for 100 concurrent callers"
+    );
+    assert_eq!(transport.most_in_flight.load(Ordering::SeqCst), 1);
 }
 
 // 17–24: times

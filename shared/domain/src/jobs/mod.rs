@@ -31,10 +31,12 @@ pub struct Job {
 }
 
 impl Job {
-    /// An install job for a tenant; ids repeat within a minute so a double click queues one job.
-    pub fn install(tenant: &str, now: i64) -> Self {
+    /// An install job for a tenant. `run` names one queueing of the install (the tenant record
+    /// keeps it): sending the same run again within five minutes is one job, and a later install
+    /// (after a failure) is a new run, never swallowed as a duplicate of the last one.
+    pub fn install(tenant: &str, run: impl std::fmt::Display) -> Self {
         Self {
-            id: format!("install-{tenant}-{}", now / 60),
+            id: format!("install-{tenant}-{run}"),
             tenant: tenant.to_owned(),
             kind: JobKind::Install,
         }

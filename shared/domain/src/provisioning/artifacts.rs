@@ -25,7 +25,7 @@ pub(crate) struct Step<'a, I, S, A> {
     pub engine: &'a Engine<I, S, A>,
     pub ctx: &'a str,
     pub auth: &'a TenantAuth,
-    pub deadline: Option<SystemTime>,
+    pub deadline: SystemTime,
     pub webhook_secret: Option<Secret>,
     /// Manifest list key → SuperOffice list id, for binding list fields.
     pub list_ids: HashMap<String, i64>,
@@ -59,14 +59,15 @@ impl<I: Items, S: Sealer, A: TenantApi> Step<'_, I, S, A> {
         let mut panels_changed = false;
         for (i, artifact) in artifacts.iter().enumerate() {
             let seq = i as u32;
-            if let Artifact::List(l) = artifact
-                && let Some(id) = done(artifact)
-                    .and_then(|e| e.superoffice_id.as_deref())
-                    .and_then(|id| id.parse().ok())
-            {
-                self.list_ids.insert(l.key.clone(), id);
-            }
-            if done(artifact).is_some() {
+            if let Some(entry) = done(artifact) {
+                if let Artifact::List(l) = artifact
+                    && let Some(id) = entry
+                        .superoffice_id
+                        .as_deref()
+                        .and_then(|id| id.parse().ok())
+                {
+                    self.list_ids.insert(l.key.clone(), id);
+                }
                 continue;
             }
             if !matches!(artifact, Artifact::UserDefinedField(_)) {
@@ -115,7 +116,7 @@ impl<I: Items, S: Sealer, A: TenantApi> Step<'_, I, S, A> {
 
     fn check_time(&self) -> Result<(), Halt> {
         let now = self.engine.clock.now();
-        if self.deadline.is_some_and(|d| now + STEP_MARGIN > d) {
+        if now + STEP_MARGIN > self.deadline {
             return Err(Halt::Wait {
                 until: now,
                 reason: "continuing",
@@ -125,25 +126,28 @@ impl<I: Items, S: Sealer, A: TenantApi> Step<'_, I, S, A> {
         Ok(())
     }
 
-    async fn call(&self, request: ApiRequest) -> Result<ApiResponse, Halt> {
+    /// One WebAPI call for this tenant within the run's time, its error as the client gave it.
+    async fn try_call(&self, request: &ApiRequest) -> Result<ApiResponse, WebApiError> {
         self.engine
             .api
-            .call(self.auth, &request, self.deadline)
+            .call(self.auth, request, Some(self.deadline))
             .await
-            .map_err(|e| Halt::from_api(e, self.engine.clock.now()))
+    }
+
+    fn halt(&self, e: WebApiError) -> Halt {
+        Halt::from_api(e, self.engine.clock.now())
+    }
+
+    async fn call(&self, request: ApiRequest) -> Result<ApiResponse, Halt> {
+        self.try_call(&request).await.map_err(|e| self.halt(e))
     }
 
     /// A call whose 404 means "absent".
     async fn find(&self, request: ApiRequest) -> Result<Option<Value>, Halt> {
-        match self
-            .engine
-            .api
-            .call(self.auth, &request, self.deadline)
-            .await
-        {
+        match self.try_call(&request).await {
             Ok(r) => Ok(Some(json_body(&r)?)),
             Err(WebApiError::NotFound) => Ok(None),
-            Err(e) => Err(Halt::from_api(e, self.engine.clock.now())),
+            Err(e) => Err(self.halt(e)),
         }
     }
 
@@ -293,13 +297,10 @@ impl<I: Items, S: Sealer, A: TenantApi> Step<'_, I, S, A> {
                 .await?;
             if running == json!(false) {
                 match self
-                    .engine
-                    .api
-                    .call(
-                        self.auth,
-                        &ApiRequest::new(Method::POST, format!("{entity}/UdefLayout/Publish")),
-                        self.deadline,
-                    )
+                    .try_call(&ApiRequest::new(
+                        Method::POST,
+                        format!("{entity}/UdefLayout/Publish"),
+                    ))
                     .await
                 {
                     Ok(_) => {
@@ -312,14 +313,11 @@ impl<I: Items, S: Sealer, A: TenantApi> Step<'_, I, S, A> {
                     }
                     // Someone else's publish started in between: wait for it like below.
                     Err(WebApiError::Conflict) => {}
-                    Err(e) => return Err(Halt::from_api(e, self.engine.clock.now())),
+                    Err(e) => return Err(self.halt(e)),
                 }
             }
             let wait = Duration::from_secs(1 << attempt.min(4));
-            if self
-                .deadline
-                .is_some_and(|d| self.engine.clock.now() + wait + STEP_MARGIN > d)
-            {
+            if self.engine.clock.now() + wait + STEP_MARGIN > self.deadline {
                 break;
             }
             self.engine.clock.sleep(wait).await;
@@ -513,20 +511,14 @@ impl<I: Items, S: Sealer, A: TenantApi> Step<'_, I, S, A> {
             .ok_or_else(|| Halt::Stop("no webhook secret".into()))?;
         let target = format!("{}/{}", self.url(&w.path), self.ctx);
         let created = match self
-            .engine
-            .api
-            .call(
-                self.auth,
-                &ApiRequest::new(Method::POST, "Webhook").json(json!({
-                    "Name": w.name,
-                    "Events": w.events,
-                    "TargetUrl": target,
-                    "Secret": secret.expose(),
-                    "State": "Active",
-                    "Type": "webhook",
-                })),
-                self.deadline,
-            )
+            .try_call(&ApiRequest::new(Method::POST, "Webhook").json(json!({
+                "Name": w.name,
+                "Events": w.events,
+                "TargetUrl": target,
+                "Secret": secret.expose(),
+                "State": "Active",
+                "Type": "webhook",
+            })))
             .await
         {
             Ok(r) => json_body(&r)?,
@@ -539,7 +531,7 @@ impl<I: Items, S: Sealer, A: TenantApi> Step<'_, I, S, A> {
                     "SuperOffice could not register the webhook: {message} (it must reach {target})"
                 )));
             }
-            Err(e) => return Err(Halt::from_api(e, self.engine.clock.now())),
+            Err(e) => return Err(self.halt(e)),
         };
         id_of(&created, "WebhookId")
             .ok_or_else(|| bad_answer("the created webhook has no WebhookId"))

@@ -14,7 +14,6 @@ use std::time::{Duration, SystemTime};
 
 use superoffice::clock::{Clock, unix_seconds};
 use superoffice::system_user::SystemUserError;
-use superoffice::tenant_state::TenantStatus;
 use superoffice::webapi::{ApiRequest, ApiResponse, TenantAuth, WebApi, WebApiError};
 use superoffice::{ContextId, Secret};
 
@@ -56,12 +55,6 @@ pub enum Run {
     Continue { until: SystemTime, reason: String },
     /// Stopped for good until a person acts (the problem is on the tenant record).
     Stopped { problem: String },
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum EngineError {
-    #[error("the store is unavailable")]
-    Store(#[from] StoreError),
 }
 
 /// What the engine needs, built once per process.
@@ -148,7 +141,7 @@ impl<I: Items, S: Sealer, A: TenantApi> Engine<I, S, A> {
     }
 
     /// Runs (or resumes) the install of `ctx` until done, or until `deadline` is near.
-    pub async fn install(&self, ctx: &str, deadline: SystemTime) -> Result<Run, EngineError> {
+    pub async fn install(&self, ctx: &str, deadline: SystemTime) -> Result<Run, StoreError> {
         let now = self.now_secs();
         let Some(tenant) = self.tenants.get(ctx, now).await? else {
             return Ok(Run::Stopped {
@@ -159,42 +152,25 @@ impl<I: Items, S: Sealer, A: TenantApi> Engine<I, S, A> {
         let Ok(context_id) = ContextId::parse(ctx) else {
             return self.stop(ctx, "the tenant id is not valid".into()).await;
         };
-        let system_token = match self
-            .sealer
-            .open(
-                &tenant.sealed_system_token,
-                &sealing::context(ctx, "system_token"),
-            )
-            .await
-        {
-            Ok(t) => t,
-            Err(sealing::SealError::WrongContext) => {
-                return self
-                    .stop(ctx, "the recorded system token cannot be opened; an administrator must approve the app again".into())
-                    .await;
-            }
-            Err(e) => {
-                tracing::warn!(tenant = ctx, error = %e, "the key service is unavailable");
-                return self
-                    .wait(
-                        ctx,
-                        self.clock.now() + Duration::from_secs(30),
-                        "unavailable",
-                        "key service",
-                    )
-                    .await;
-            }
+        let secrets = async {
+            let system_token = self
+                .open_sealed(
+                    ctx,
+                    &tenant.sealed_system_token,
+                    "system_token",
+                    "The app's recorded access to this tenant cannot be opened. An administrator must approve the app again: sign in from the install page.",
+                )
+                .await?;
+            let webhook_secret = self
+                .webhook_secret(ctx, &tenant.sealed_webhook_secret)
+                .await?;
+            Ok::<_, Halt>((system_token, webhook_secret))
         };
-        let webhook_secret = match self
-            .webhook_secret(ctx, &tenant.sealed_webhook_secret)
-            .await
-        {
+        let (system_token, webhook_secret) = match secrets.await {
             Ok(s) => s,
-            Err(Halt::Store(e)) => return Err(e.into()),
             Err(halt) => return self.halt(ctx, halt).await,
         };
         let artifacts = self.manifest.artifacts();
-        let total = artifacts.len() as u32;
         self.tenants
             .update(ctx, now, |t| {
                 if t.status != InstallStatus::Installed {
@@ -202,7 +178,6 @@ impl<I: Items, S: Sealer, A: TenantApi> Engine<I, S, A> {
                 }
                 t.waiting = None;
                 t.problem = None;
-                t.artifacts_total = total;
             })
             .await?;
 
@@ -214,7 +189,7 @@ impl<I: Items, S: Sealer, A: TenantApi> Engine<I, S, A> {
             engine: self,
             ctx,
             auth: &auth,
-            deadline: Some(deadline),
+            deadline,
             webhook_secret,
             list_ids: HashMap::new(),
             panels: None,
@@ -227,15 +202,12 @@ impl<I: Items, S: Sealer, A: TenantApi> Engine<I, S, A> {
             .into_iter()
             .map(|e| (e.key.clone(), e))
             .collect();
-        match step.run_all(&artifacts, &entries).await {
-            Ok(()) => {}
-            Err(Halt::Store(e)) => return Err(e.into()),
-            Err(halt) => return self.halt(ctx, halt).await,
+        if let Err(halt) = step.run_all(&artifacts, &entries).await {
+            return self.halt(ctx, halt).await;
         }
         self.tenants
             .update(ctx, self.now_secs(), |t| {
                 t.status = InstallStatus::Installed;
-                t.artifacts_done = total;
                 t.waiting = None;
                 t.problem = None;
             })
@@ -243,7 +215,7 @@ impl<I: Items, S: Sealer, A: TenantApi> Engine<I, S, A> {
         tracing::info!(
             tenant = ctx,
             reason = "installed",
-            artifacts = total,
+            artifacts = artifacts.len(),
             "install finished"
         );
         Ok(Run::Installed)
@@ -259,16 +231,16 @@ impl<I: Items, S: Sealer, A: TenantApi> Engine<I, S, A> {
         if self.manifest.webhooks.is_empty() {
             return Ok(None);
         }
-        let context = sealing::context(ctx, "webhook_secret");
         if let Some(sealed) = sealed {
-            return match self.sealer.open(sealed, &context).await {
-                Ok(s) => Ok(Some(s)),
-                Err(e) => Err(Halt::Wait {
-                    until: self.clock.now() + Duration::from_secs(30),
-                    reason: "unavailable",
-                    detail: format!("key service: {e}"),
-                }),
-            };
+            return self
+                .open_sealed(
+                    ctx,
+                    sealed,
+                    "webhook_secret",
+                    "The app's recorded webhook secret for this tenant cannot be opened. The app's support has the details.",
+                )
+                .await
+                .map(Some);
         }
         let secret = Secret::new(
             superoffice::oidc::random_token()
@@ -276,13 +248,9 @@ impl<I: Items, S: Sealer, A: TenantApi> Engine<I, S, A> {
         );
         let sealed = self
             .sealer
-            .seal(&secret, &context)
+            .seal(&secret, &sealing::context(ctx, "webhook_secret"))
             .await
-            .map_err(|e| Halt::Wait {
-                until: self.clock.now() + Duration::from_secs(30),
-                reason: "unavailable",
-                detail: format!("key service: {e}"),
-            })?;
+            .map_err(|e| self.key_service_unavailable(ctx, &e))?;
         self.tenants
             .update(ctx, self.now_secs(), |t| {
                 t.sealed_webhook_secret = Some(sealed.clone())
@@ -291,7 +259,45 @@ impl<I: Items, S: Sealer, A: TenantApi> Engine<I, S, A> {
         Ok(Some(secret))
     }
 
-    async fn halt(&self, ctx: &str, halt: Halt) -> Result<Run, EngineError> {
+    /// Opens a secret sealed for this tenant and purpose. One that does not open with them
+    /// (tampered, another tenant's) stops the install with `unreadable` for a person, since waiting
+    /// cannot mend it; the key service being unavailable only waits.
+    async fn open_sealed(
+        &self,
+        ctx: &str,
+        sealed: &str,
+        purpose: &str,
+        unreadable: &str,
+    ) -> Result<Secret, Halt> {
+        match self
+            .sealer
+            .open(sealed, &sealing::context(ctx, purpose))
+            .await
+        {
+            Ok(s) => Ok(s),
+            Err(sealing::SealError::WrongContext) => {
+                tracing::warn!(
+                    tenant = ctx,
+                    reason = "sealed_value_unreadable",
+                    purpose,
+                    "a sealed value does not open"
+                );
+                Err(Halt::Stop(unreadable.to_owned()))
+            }
+            Err(e) => Err(self.key_service_unavailable(ctx, &e)),
+        }
+    }
+
+    fn key_service_unavailable(&self, ctx: &str, e: &sealing::SealError) -> Halt {
+        tracing::warn!(tenant = ctx, reason = "key_service_unavailable", error = %e, "the key service is unavailable");
+        Halt::Wait {
+            until: self.clock.now() + Duration::from_secs(30),
+            reason: "unavailable",
+            detail: "key service".into(),
+        }
+    }
+
+    async fn halt(&self, ctx: &str, halt: Halt) -> Result<Run, StoreError> {
         match halt {
             Halt::Wait {
                 until,
@@ -299,7 +305,7 @@ impl<I: Items, S: Sealer, A: TenantApi> Engine<I, S, A> {
                 detail,
             } => self.wait(ctx, until, reason, &detail).await,
             Halt::Stop(problem) => self.stop(ctx, problem).await,
-            Halt::Store(e) => Err(e.into()),
+            Halt::Store(e) => Err(e),
         }
     }
 
@@ -309,7 +315,7 @@ impl<I: Items, S: Sealer, A: TenantApi> Engine<I, S, A> {
         until: SystemTime,
         reason: &str,
         detail: &str,
-    ) -> Result<Run, EngineError> {
+    ) -> Result<Run, StoreError> {
         let at = unix_seconds(until);
         self.tenants
             .update(ctx, self.now_secs(), |t| {
@@ -333,19 +339,10 @@ impl<I: Items, S: Sealer, A: TenantApi> Engine<I, S, A> {
         })
     }
 
-    /// Stops the tenant's install with a problem for a person (the worker gives up on a job).
-    pub async fn give_up(&self, ctx: &str, problem: String) -> Result<Run, EngineError> {
-        self.stop(ctx, problem).await
-    }
-
-    async fn stop(&self, ctx: &str, problem: String) -> Result<Run, EngineError> {
-        self.tenants
-            .update(ctx, self.now_secs(), |t| {
-                t.status = InstallStatus::Failed;
-                t.waiting = None;
-                t.problem = Some(problem.clone());
-            })
-            .await?;
+    /// Stops the tenant's install with a problem for a person (also when the worker gives up on a
+    /// job).
+    pub async fn stop(&self, ctx: &str, problem: String) -> Result<Run, StoreError> {
+        self.tenants.fail(ctx, self.now_secs(), &problem).await?;
         tracing::warn!(tenant = ctx, reason = "install_stopped", problem = %problem, "install stopped");
         Ok(Run::Stopped { problem })
     }
@@ -382,11 +379,6 @@ impl<I: Items, S: Sealer, A: TenantApi> Engine<I, S, A> {
                 &self.entry(seq, artifact, EntryState::Created, Some(id)),
             )
             .await?;
-        self.tenants
-            .update(ctx, self.now_secs(), |t| {
-                t.artifacts_done = (seq + 1).min(t.artifacts_total)
-            })
-            .await?;
         Ok(())
     }
 
@@ -404,7 +396,131 @@ impl<I: Items, S: Sealer, A: TenantApi> Engine<I, S, A> {
     }
 }
 
-/// Whether a tenant state means the tenant is gone for good.
-pub fn is_gone(status: &TenantStatus) -> bool {
-    status.is_terminal()
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use superoffice::clock::ManualClock;
+
+    use super::*;
+    use crate::sealing::LocalSealer;
+    use crate::store::embedded::EmbeddedItems;
+    use crate::tenant::Consent;
+
+    const NOW: i64 = 1_800_000_000;
+
+    /// Counts calls and refuses them all: these runs must stop before calling SuperOffice.
+    #[derive(Default)]
+    struct NoApi(AtomicUsize);
+
+    impl TenantApi for NoApi {
+        async fn call(
+            &self,
+            _: &TenantAuth,
+            _: &ApiRequest,
+            _: Option<SystemTime>,
+        ) -> Result<ApiResponse, WebApiError> {
+            self.0.fetch_add(1, Ordering::SeqCst);
+            Err(WebApiError::Unauthorized)
+        }
+    }
+
+    struct Fixture {
+        _dir: tempfile::TempDir,
+        engine: Engine<EmbeddedItems, LocalSealer, NoApi>,
+    }
+
+    async fn fixture() -> Fixture {
+        let dir = tempfile::tempdir().unwrap();
+        let items = Arc::new(EmbeddedItems::open(&dir.path().join("db")).unwrap());
+        let sealer = Arc::new(LocalSealer::open_or_create(&dir.path().join("key")).unwrap());
+        let engine = Engine {
+            manifest: Arc::new(Manifest::demo()),
+            base_url: "https://app.example".into(),
+            tenants: Tenants::new(items.clone()),
+            ledger: Ledger::new(items),
+            sealer,
+            api: Arc::new(NoApi::default()),
+            clock: Arc::new(ManualClock::at_unix(NOW)),
+        };
+        Fixture { _dir: dir, engine }
+    }
+
+    async fn sealed(
+        engine: &Engine<EmbeddedItems, LocalSealer, NoApi>,
+        ctx: &str,
+        purpose: &str,
+    ) -> String {
+        engine
+            .sealer
+            .seal(&Secret::new("s3cr3t"), &sealing::context(ctx, purpose))
+            .await
+            .unwrap()
+    }
+
+    async fn consented(f: &Fixture, system_token_for: &str, webhook_secret_for: Option<&str>) {
+        let e = &f.engine;
+        let consent = Consent {
+            context_id: "Cust12345".into(),
+            company: None,
+            sealed_system_token: sealed(e, system_token_for, "system_token").await,
+            approved_by: "admin@example.com".into(),
+        };
+        e.tenants.record_consent(&consent, NOW).await.unwrap();
+        if let Some(owner) = webhook_secret_for {
+            let secret = sealed(e, owner, "webhook_secret").await;
+            e.tenants
+                .update("Cust12345", NOW, |t| {
+                    t.sealed_webhook_secret = Some(secret.clone())
+                })
+                .await
+                .unwrap();
+        }
+    }
+
+    async fn run_and_expect_stop(f: &Fixture, words: &str) {
+        let run = f
+            .engine
+            .install("Cust12345", from_unix(NOW + 600))
+            .await
+            .unwrap();
+        let Run::Stopped { problem } = run else {
+            panic!("expected a stop, got {run:?}");
+        };
+        assert!(problem.contains(words), "{problem}");
+        let tenant = f
+            .engine
+            .tenants
+            .get("Cust12345", NOW)
+            .await
+            .unwrap()
+            .unwrap()
+            .value;
+        assert_eq!(tenant.status, InstallStatus::Failed);
+        assert_eq!(tenant.problem.as_deref(), Some(problem.as_str()));
+        assert!(tenant.waiting.is_none(), "a stop is not a wait");
+        assert_eq!(
+            f.engine.api.0.load(Ordering::SeqCst),
+            0,
+            "no call to SuperOffice"
+        );
+    }
+
+    fn from_unix(secs: i64) -> SystemTime {
+        SystemTime::UNIX_EPOCH + Duration::from_secs(secs as u64)
+    }
+
+    #[tokio::test]
+    async fn a_system_token_sealed_for_another_tenant_stops_the_install() {
+        let f = fixture().await;
+        consented(&f, "Cust67890", None).await;
+        run_and_expect_stop(&f, "must approve the app again").await;
+    }
+
+    #[tokio::test]
+    async fn a_webhook_secret_sealed_for_another_tenant_stops_instead_of_waiting_for_hours() {
+        let f = fixture().await;
+        consented(&f, "Cust12345", Some("Cust67890")).await;
+        run_and_expect_stop(&f, "webhook secret").await;
+    }
 }

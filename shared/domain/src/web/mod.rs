@@ -107,7 +107,9 @@ pub fn safe_return_path(candidate: &str) -> Option<String> {
     Some(path)
 }
 
-/// The header values every response carries.
+/// The header values every response carries. `Referrer-Policy: no-referrer` everywhere: responses
+/// to URLs that carried OAuth parameters must not leak them (RFC 9700 §4.2.4), and no page of ours
+/// needs to send a referrer.
 pub fn secure_headers(resp: &mut WebResponse) {
     let h = resp.headers_mut();
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
@@ -153,14 +155,6 @@ pub fn see_other(location: &str) -> WebResponse {
     }
     secure_headers(&mut resp);
     resp
-}
-
-/// `Referrer-Policy: no-referrer`, for responses to URLs that carried OAuth parameters (RFC 9700 §4.2).
-pub fn no_referrer(resp: &mut WebResponse) {
-    resp.headers_mut().insert(
-        header::REFERRER_POLICY,
-        HeaderValue::from_static("no-referrer"),
-    );
 }
 
 /// Whether a state-changing request comes from our own pages (defence in depth; the anti-forgery

@@ -1,7 +1,7 @@
 //! The authorization code flow over plain HTTP, as a browser would click through it.
 
 use serde_json::Value;
-use superoffice_simulator::Route;
+use superoffice_simulator::{CLAIM_PREFIX, Route};
 
 use crate::common::*;
 
@@ -102,7 +102,7 @@ async fn full_code_flow_with_form_post_pkce_and_id_token_verification() {
     assert_eq!(c["iss"], base.as_str());
     assert_eq!(c["aud"], CLIENT_ID);
     assert_eq!(c["nonce"], "n-0S6_WzA2Mj");
-    let p = |k: &str| c[format!("{PREFIX}{k}")].clone();
+    let p = |k: &str| c[format!("{CLAIM_PREFIX}{k}")].clone();
     assert_eq!(p("associateid"), "5");
     assert_eq!(p("identityprovider"), "central-superid");
     assert_eq!(p("email"), "ada@demo.example");
@@ -151,8 +151,8 @@ async fn full_code_flow_with_form_post_pkce_and_id_token_verification() {
 async fn consent_is_remembered_and_query_mode_redirects() {
     let sim = demo().await;
     let http = client();
-    let first = sign_in(&sim, &http, &Flow::default()).await;
-    assert!(matches!(first, Outcome::FormPost { .. }));
+    let first = sign_in(&sim, &Flow::default()).await;
+    assert!(matches!(first, Delivery::FormPost { .. }));
 
     // Second sign-in: no consent page, straight to a 303 with code and state.
     let flow = Flow {
@@ -162,17 +162,11 @@ async fn consent_is_remembered_and_query_mode_redirects() {
         nonce: None,
         ..Flow::default()
     };
-    let page = http.get(authorize_url(&sim, &flow)).send().await.unwrap();
-    let html = page.text().await.unwrap();
-    let pending = input_value(&html, "pending").unwrap();
-    let resp = post_authorize(
+    let (pending, resp) = choose_user(
         &sim,
         &http,
-        &[
-            ("pending", &pending),
-            ("user", "Cust12345/ulf@demo.example"),
-            ("action", "continue"),
-        ],
+        &authorize_url(&sim, &flow),
+        "Cust12345/ulf@demo.example",
     )
     .await;
     assert_eq!(resp.status(), 303);
@@ -193,8 +187,11 @@ async fn consent_is_remembered_and_query_mode_redirects() {
         CLIENT_ID,
     )
     .await;
-    assert_eq!(data.claims[format!("{PREFIX}is_administrator")], "False");
-    assert_eq!(data.claims[format!("{PREFIX}associateid")], "6");
+    assert_eq!(
+        data.claims[format!("{CLAIM_PREFIX}is_administrator")],
+        "False"
+    );
+    assert_eq!(data.claims[format!("{CLAIM_PREFIX}associateid")], "6");
     assert!(data.claims.get("nonce").is_none());
     // The pending request is gone after use.
     let again = post_authorize(
@@ -216,7 +213,6 @@ async fn non_admin_cannot_approve_and_cancel_is_access_denied() {
     let http = client();
     let out = sign_in(
         &sim,
-        &http,
         &Flow {
             user: "ulf@demo.example",
             form_post: false,
@@ -224,34 +220,20 @@ async fn non_admin_cannot_approve_and_cancel_is_access_denied() {
         },
     )
     .await;
+    assert!(matches!(out, Delivery::Redirect(_)));
     assert_eq!(out.param("error").as_deref(), Some("access_denied"));
     assert_eq!(out.param("state").as_deref(), Some("st-123"));
     assert!(!sim.has_consent("Cust12345", CLIENT_ID));
 
     // Cancel on the consent page (form_post mode).
-    let page = http
-        .get(authorize_url(&sim, &Flow::default()))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let pending = input_value(&page, "pending").unwrap();
-    let consent = post_authorize(
+    let (pending, consent) = choose_user(
         &sim,
         &http,
-        &[
-            ("pending", &pending),
-            ("user", "Cust12345/ada@demo.example"),
-            ("action", "continue"),
-        ],
+        &authorize_url(&sim, &Flow::default()),
+        "Cust12345/ada@demo.example",
     )
-    .await
-    .text()
-    .await
-    .unwrap();
-    assert!(consent.contains("id=\"approve\""));
+    .await;
+    assert!(consent.text().await.unwrap().contains("id=\"approve\""));
     let resp = post_authorize(&sim, &http, &[("pending", &pending), ("action", "cancel")]).await;
     let html = resp.text().await.unwrap();
     assert_eq!(
@@ -317,10 +299,9 @@ async fn acr_values_limits_the_tenant() {
 async fn basic_client_auth_and_refresh_grant() {
     let sim = demo().await;
     let http = client();
-    let out = sign_in(&sim, &http, &Flow::default()).await;
-    let code = out.param("code").unwrap();
+    let code = sign_in(&sim, &Flow::default()).await.param("code").unwrap();
     let resp = http
-        .post(url(&sim, "/login/common/oauth/tokens"))
+        .post(token_url(&sim))
         .basic_auth(CLIENT_ID, Some(SECRET))
         .form(&[
             ("grant_type", "authorization_code"),
@@ -335,23 +316,7 @@ async fn basic_client_auth_and_refresh_grant() {
     let rt = tokens["refresh_token"].as_str().unwrap().to_owned();
     assert_eq!(rt.len(), 64);
 
-    let refresh = |secret: &'static str, rt: String| {
-        let http = http.clone();
-        let u = url(&sim, "/login/common/oauth/tokens");
-        async move {
-            http.post(u)
-                .form(&[
-                    ("grant_type", "refresh_token"),
-                    ("client_id", CLIENT_ID),
-                    ("client_secret", secret),
-                    ("refresh_token", rt.as_str()),
-                ])
-                .send()
-                .await
-                .unwrap()
-        }
-    };
-    let resp = refresh(SECRET, rt.clone()).await;
+    let resp = refresh(&sim, &http, &rt, SECRET).await;
     assert_eq!(resp.status(), 200);
     let refreshed: Value = resp.json().await.unwrap();
     assert!(refreshed.get("refresh_token").is_none());
@@ -365,23 +330,31 @@ async fn basic_client_auth_and_refresh_grant() {
     )
     .await;
     // The refresh token can be used again (it lives as long as the consent).
-    assert_eq!(refresh(SECRET, rt.clone()).await.status(), 200);
-    assert_eq!(refresh("wrong", rt.clone()).await.status(), 401);
-    let unknown = refresh(SECRET, "nope".into()).await;
-    assert_eq!(unknown.status(), 400);
-    assert_eq!(
-        unknown.json::<Value>().await.unwrap()["error"],
-        "invalid_grant"
-    );
+    assert_eq!(refresh(&sim, &http, &rt, SECRET).await.status(), 200);
+    assert_oauth_error(
+        refresh(&sim, &http, &rt, "wrong").await,
+        401,
+        "invalid_client",
+        "wrong client secret",
+    )
+    .await;
+    assert_oauth_error(
+        refresh(&sim, &http, "nope", SECRET).await,
+        400,
+        "invalid_grant",
+        "unknown or revoked refresh token",
+    )
+    .await;
 
     // Revoking the consent kills the refresh token and the access token.
     sim.revoke_consent("Cust12345", CLIENT_ID);
-    let revoked = refresh(SECRET, rt).await;
-    assert_eq!(revoked.status(), 400);
-    assert_eq!(
-        revoked.json::<Value>().await.unwrap()["error"],
-        "invalid_grant"
-    );
+    assert_oauth_error(
+        refresh(&sim, &http, &rt, SECRET).await,
+        400,
+        "invalid_grant",
+        "unknown or revoked refresh token",
+    )
+    .await;
     let resp = http
         .get(format!(
             "{}v1/User/currentPrincipal",
@@ -413,18 +386,13 @@ async fn revocation_endpoint_revokes_refresh_tokens() {
         .await
         .unwrap();
     assert_eq!(resp.status(), 200);
-    let resp = http
-        .post(url(&sim, "/login/common/oauth/tokens"))
-        .form(&[
-            ("grant_type", "refresh_token"),
-            ("client_id", CLIENT_ID),
-            ("client_secret", SECRET),
-            ("refresh_token", rt),
-        ])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 400);
+    assert_oauth_error(
+        refresh(&sim, &http, rt, SECRET).await,
+        400,
+        "invalid_grant",
+        "unknown or revoked refresh token",
+    )
+    .await;
     assert_eq!(sim.count(Route::Revoke), 1);
     sim.shutdown().await;
 }
@@ -433,21 +401,29 @@ async fn revocation_endpoint_revokes_refresh_tokens() {
 async fn state_is_escaped_in_the_form_post_page() {
     let sim = demo().await;
     let http = client();
-    let evil = "\"><script>alert(1)</script>";
-    let out = sign_in(
+    let evil = "\"><script>alert('1')</script>";
+    let flow = Flow {
+        state: evil,
+        ..Flow::default()
+    };
+    let (pending, consent) = choose_user(
         &sim,
         &http,
-        &Flow {
-            state: evil,
-            ..Flow::default()
-        },
+        &authorize_url(&sim, &flow),
+        "Cust12345/ada@demo.example",
     )
     .await;
-    let Outcome::FormPost { html, .. } = &out else {
-        panic!("form_post expected");
-    };
+    assert!(consent.text().await.unwrap().contains("id=\"approve\""));
+    let resp = post_authorize(&sim, &http, &[("pending", &pending), ("action", "approve")]).await;
+    assert_eq!(resp.status(), 200);
+    let html = resp.text().await.unwrap();
+    assert_eq!(form_action(&html).as_deref(), Some(REDIRECT));
     assert!(!html.contains(evil));
-    assert!(html.contains("&quot;&gt;&lt;script&gt;alert(1)&lt;/script&gt;"));
+    assert!(html.contains("&quot;&gt;&lt;script&gt;alert(&#39;1&#39;)&lt;/script&gt;"));
+    assert_eq!(input_value(&html, "state").as_deref(), Some(evil));
+    // The scripted user reads it back the same (the consent is remembered now).
+    let out = sign_in(&sim, &flow).await;
+    assert!(matches!(out, Delivery::FormPost { .. }));
     assert_eq!(out.param("state").as_deref(), Some(evil));
     sim.shutdown().await;
 }

@@ -1,4 +1,5 @@
-//! Shared helpers: a demo simulator, an HTTP client, a scripted code flow and small HTML scraping.
+//! Shared helpers: a demo simulator, an HTTP client, the code flow (page by page and through the
+//! library's scripted user), token endpoint calls, system-user tickets and the `/__sim` API.
 
 use std::sync::OnceLock;
 use std::time::Duration;
@@ -10,13 +11,18 @@ use aws_lc_rs::signature::{self, KeyPair as _, RsaKeyPair};
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use serde_json::Value;
-use superoffice_simulator::{AppRegistration, Simulator, SimulatorConfig, SimulatorHandle};
+use superoffice_simulator::user_agent::{self, Choice};
+use superoffice_simulator::{
+    AppRegistration, CLAIM_PREFIX, Simulator, SimulatorConfig, SimulatorHandle,
+};
+
+// The library's page scraping and delivery type, for the tests (`use crate::common::*`).
+pub use superoffice_simulator::user_agent::{Delivery, form_action, input_value};
 
 pub const CLIENT_ID: &str = "6cf25376616343b38d14ddcd804f2891";
 pub const SECRET: &str = "83d0f3bcb9afbc7eb9d0682e9b86db52";
 pub const REDIRECT: &str = "http://127.0.0.1:9/callback";
 pub const APP_NAME: &str = "Acme Sync";
-pub const PREFIX: &str = "http://schemes.superoffice.net/identity/";
 
 /// One simulator signing key per test binary (RSA key generation is slow in debug builds).
 pub fn sim_key() -> Vec<u8> {
@@ -99,30 +105,6 @@ pub fn json_type(v: &Value) -> &'static str {
     }
 }
 
-pub fn unescape_html(s: &str) -> String {
-    s.replace("&quot;", "\"")
-        .replace("&#39;", "'")
-        .replace("&lt;", "<")
-        .replace("&gt;", ">")
-        .replace("&amp;", "&")
-}
-
-/// The value of `<input ... name="{name}" value="...">`.
-pub fn input_value(html: &str, name: &str) -> Option<String> {
-    let needle = format!("name=\"{name}\" value=\"");
-    let start = html.find(&needle)? + needle.len();
-    let end = html[start..].find('"')? + start;
-    Some(unescape_html(&html[start..end]))
-}
-
-/// The `action` of the first form.
-pub fn form_action(html: &str) -> Option<String> {
-    let needle = "<form method=\"post\" action=\"";
-    let start = html.find(needle)? + needle.len();
-    let end = html[start..].find('"')? + start;
-    Some(unescape_html(&html[start..end]))
-}
-
 pub fn query_param(location: &str, name: &str) -> Option<String> {
     let url = url::Url::parse(location).ok()?;
     url.query_pairs()
@@ -170,24 +152,6 @@ impl Default for Flow<'_> {
     }
 }
 
-/// The final answer of the sign-in: either a form_post page or a redirect.
-pub enum Outcome {
-    FormPost { action: String, html: String },
-    Redirect(String),
-}
-
-impl Outcome {
-    pub fn param(&self, name: &str) -> Option<String> {
-        match self {
-            Outcome::FormPost { action, html } => {
-                assert_eq!(action, REDIRECT);
-                input_value(html, name)
-            }
-            Outcome::Redirect(loc) => query_param(loc, name),
-        }
-    }
-}
-
 pub fn authorize_url(sim: &SimulatorHandle, f: &Flow<'_>) -> String {
     let mut u = url::Url::parse(&url(sim, "/login/common/oauth/authorize")).expect("url");
     {
@@ -225,56 +189,122 @@ pub async fn post_authorize(
         .expect("post authorize")
 }
 
-async fn outcome(resp: reqwest::Response) -> Outcome {
-    if resp.status() == reqwest::StatusCode::SEE_OTHER {
-        let loc = resp
-            .headers()
-            .get("location")
-            .expect("location")
-            .to_str()
-            .expect("ascii")
-            .to_owned();
-        return Outcome::Redirect(loc);
-    }
-    assert_eq!(resp.status(), 200);
-    let html = resp.text().await.expect("body");
-    let action = form_action(&html).expect("form");
-    Outcome::FormPost { action, html }
-}
-
-/// Runs the browser part of the code flow with plain HTTP: authorize page → user → (consent → approve).
-pub async fn sign_in(sim: &SimulatorHandle, http: &reqwest::Client, f: &Flow<'_>) -> Outcome {
-    let page = http
-        .get(authorize_url(sim, f))
-        .send()
-        .await
-        .expect("authorize");
-    assert_eq!(page.status(), 200);
+/// Opens the sign-in page of `authorize_url` and chooses `user` (`"{ctx}/{email}"`) with
+/// "Continue". Returns the pending sign-in's id and the answer: the consent page, the form_post page,
+/// a redirect or an error page.
+pub async fn choose_user(
+    sim: &SimulatorHandle,
+    http: &reqwest::Client,
+    authorize_url: &str,
+    user: &str,
+) -> (String, reqwest::Response) {
+    let page = http.get(authorize_url).send().await.expect("authorize");
+    assert_eq!(page.status(), 200, "{authorize_url}");
     let html = page.text().await.expect("html");
     let pending = input_value(&html, "pending").expect("pending id");
-    let choice = format!("{}/{}", f.ctx, f.user);
     let resp = post_authorize(
         sim,
         http,
         &[
             ("pending", &pending),
-            ("user", &choice),
+            ("user", user),
             ("action", "continue"),
         ],
     )
     .await;
-    if resp.status() == 200 {
-        let html = resp.text().await.expect("html");
-        if html.contains("id=\"approve\"") {
-            let pending = input_value(&html, "pending").expect("pending id");
-            let resp =
-                post_authorize(sim, http, &[("pending", &pending), ("action", "approve")]).await;
-            return outcome(resp).await;
-        }
-        let action = form_action(&html).expect("form");
-        return Outcome::FormPost { action, html };
+    (pending, resp)
+}
+
+/// Signs in as `f.user` of `f.ctx` with the library's scripted user ([`user_agent::sign_in`]),
+/// approving consent when asked, and checks that the delivery goes to `f.redirect_uri`.
+pub async fn sign_in(sim: &SimulatorHandle, f: &Flow<'_>) -> Delivery {
+    let authorize = url::Url::parse(&authorize_url(sim, f)).expect("authorize URL");
+    let choice = Choice {
+        context_id: f.ctx,
+        email: f.user,
+        approve: true,
+    };
+    let delivery = user_agent::sign_in(&authorize, &choice)
+        .await
+        .unwrap_or_else(|e| panic!("sign-in: {e}"));
+    match &delivery {
+        Delivery::FormPost { action, .. } => assert_eq!(action, f.redirect_uri),
+        Delivery::Redirect(to) => assert!(
+            to.as_str().starts_with(&format!("{}?", f.redirect_uri)),
+            "{to}"
+        ),
     }
-    outcome(resp).await
+    delivery
+}
+
+pub fn token_url(sim: &SimulatorHandle) -> String {
+    url(sim, "/login/common/oauth/tokens")
+}
+
+/// Posts a form to the token endpoint.
+pub async fn post_token(
+    sim: &SimulatorHandle,
+    http: &reqwest::Client,
+    form: &[(&str, &str)],
+) -> reqwest::Response {
+    http.post(token_url(sim))
+        .form(form)
+        .send()
+        .await
+        .expect("token request")
+}
+
+/// A refresh_token grant with client_secret_post.
+pub async fn refresh(
+    sim: &SimulatorHandle,
+    http: &reqwest::Client,
+    refresh_token: &str,
+    secret: &str,
+) -> reqwest::Response {
+    post_token(
+        sim,
+        http,
+        &[
+            ("grant_type", "refresh_token"),
+            ("client_id", CLIENT_ID),
+            ("client_secret", secret),
+            ("refresh_token", refresh_token),
+        ],
+    )
+    .await
+}
+
+/// The status, `error` and `error_description` of an OAuth error answer.
+pub async fn oauth_error(resp: reqwest::Response) -> (u16, String, String) {
+    let status = resp.status().as_u16();
+    let body: Value = resp.json().await.expect("OAuth error JSON");
+    let field = |k: &str| {
+        body[k]
+            .as_str()
+            .unwrap_or_else(|| panic!("{k} in {body}"))
+            .to_owned()
+    };
+    (status, field("error"), field("error_description"))
+}
+
+/// Asserts an OAuth error answer: status, `error`, and a part of `error_description` that tells
+/// this reason from the others.
+pub async fn assert_oauth_error(
+    resp: reqwest::Response,
+    status: u16,
+    error: &str,
+    description: &str,
+) {
+    let (got_status, got_error, got_description) = oauth_error(resp).await;
+    assert_eq!(
+        (got_status, got_error.as_str()),
+        (status, error),
+        "{got_description}"
+    );
+    assert!(
+        got_description.contains(description),
+        "{got_description:?} does not contain {description:?}"
+    );
 }
 
 /// Exchanges a code at the token endpoint with client_secret_post.
@@ -295,17 +325,12 @@ pub async fn exchange(
     if let Some(v) = verifier {
         form.push(("code_verifier", v));
     }
-    http.post(url(sim, "/login/common/oauth/tokens"))
-        .form(&form)
-        .send()
-        .await
-        .expect("token request")
+    post_token(sim, http, &form).await
 }
 
 /// Signs in as `f.user` and exchanges the code; returns the token response JSON.
 pub async fn tokens(sim: &SimulatorHandle, http: &reqwest::Client, f: &Flow<'_>) -> Value {
-    let out = sign_in(sim, http, f).await;
-    let code = out.param("code").expect("code");
+    let code = sign_in(sim, f).await.param("code").expect("code");
     let resp = exchange(
         sim,
         http,
@@ -402,18 +427,58 @@ pub async fn system_user(
     resp.json().await.expect("json")
 }
 
-/// Gets a system-user ticket for (ctx, demo app); consent must exist.
-pub async fn ticket(sim: &SimulatorHandle, http: &reqwest::Client, ctx: &str) -> String {
-    let st = sim.system_token(ctx, CLIENT_ID).expect("system token");
+/// The claims of a JWT, decoded without verifying it.
+pub fn jwt_claims(jwt: &str) -> Value {
+    let payload = jwt.split('.').nth(1).expect("JWT payload");
+    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).expect("base64url")).expect("JSON")
+}
+
+/// A system-user ticket for (ctx, app); grants the app consent in the tenant first.
+pub async fn ticket_for(
+    sim: &SimulatorHandle,
+    http: &reqwest::Client,
+    ctx: &str,
+    client_id: &str,
+    secret: &str,
+) -> String {
+    assert!(sim.grant_consent(ctx, client_id));
+    let st = sim.system_token(ctx, client_id).expect("system token");
     let signed = signed_system_token(&st, partner_key(), 0);
-    let resp = system_user(sim, http, &signed, SECRET, ctx).await;
+    let resp = system_user(sim, http, &signed, secret, ctx).await;
     assert_eq!(resp["IsSuccessful"], true, "{resp}");
-    let jwt = resp["Token"].as_str().expect("token");
-    let payload = jwt.split('.').nth(1).expect("payload");
-    let claims: Value =
-        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).expect("b64")).expect("json");
-    claims[format!("{PREFIX}ticket")]
+    jwt_claims(resp["Token"].as_str().expect("token"))[format!("{CLAIM_PREFIX}ticket")]
         .as_str()
         .expect("ticket")
         .to_owned()
+}
+
+/// [`ticket_for`] the demo app.
+pub async fn ticket(sim: &SimulatorHandle, http: &reqwest::Client, ctx: &str) -> String {
+    ticket_for(sim, http, ctx, CLIENT_ID, SECRET).await
+}
+
+async fn status_and_json(resp: reqwest::Response) -> (u16, Value) {
+    let status = resp.status().as_u16();
+    (status, resp.json().await.expect("JSON answer"))
+}
+
+/// `GET /__sim/{path}` (the scripting API): status and JSON answer.
+pub async fn admin_get(sim: &SimulatorHandle, path: &str) -> (u16, Value) {
+    let resp = client()
+        .get(url(sim, &format!("/__sim/{path}")))
+        .send()
+        .await
+        .expect("GET /__sim");
+    status_and_json(resp).await
+}
+
+/// `POST /__sim/{path}` with a JSON body: status and JSON answer.
+pub async fn admin_post(sim: &SimulatorHandle, path: &str, body: &Value) -> (u16, Value) {
+    let resp = client()
+        .post(url(sim, &format!("/__sim/{path}")))
+        .json(body)
+        .send()
+        .await
+        .expect("POST /__sim");
+    status_and_json(resp).await
 }

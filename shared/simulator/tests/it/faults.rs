@@ -3,7 +3,7 @@
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use superoffice_simulator::{FaultAction, FaultRule, Route};
+use superoffice_simulator::{FaultAction, FaultRule, Route, WRONG_SUBDOMAIN_TEXT};
 
 use crate::common::*;
 
@@ -165,10 +165,7 @@ async fn reset_closes_the_connection_and_misdirected_answers_421() {
     assert!(!err.is_timeout(), "{err}");
     let resp = http.get(&u).send().await.unwrap();
     assert_eq!(resp.status(), 421);
-    assert_eq!(
-        resp.text().await.unwrap(),
-        "Wrong subdomain used to access tenant"
-    );
+    assert_eq!(resp.text().await.unwrap(), WRONG_SUBDOMAIN_TEXT);
     assert_eq!(http.get(&u).send().await.unwrap().status(), 200);
     sim.shutdown().await;
 }
@@ -215,7 +212,6 @@ async fn tenant_filtered_rules() {
         )
         .for_tenant("Cust67890"),
     );
-    sim.grant_consent("Cust12345", CLIENT_ID);
     let _ticket = ticket(&sim, &http, "Cust12345").await;
     let resp = http
         .post(url(&sim, "/Login/api/PartnerSystemUser/Authenticate"))
@@ -234,31 +230,25 @@ async fn tenant_filtered_rules() {
 async fn scripting_over_http() {
     let sim = demo().await;
     let http = client();
-    let faults = url(&sim, "/__sim/faults");
-    let resp = http
-        .post(&faults)
-        .json(&json!([
+    let (status, added) = admin_post(
+        &sim,
+        "faults",
+        &json!([
             {"route": "Jwks", "action": "status", "status": 429, "retry_after": "1", "times": 1},
             {"route": "discovery", "action": "latency", "latency_ms": 10, "times": 1}
-        ]))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 200);
-    let listed: Value = http
-        .get(&faults)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        ]),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(added["added"], 2);
+    let (_, listed) = admin_get(&sim, "faults").await;
     assert_eq!(listed.as_array().unwrap().len(), 2);
     assert_eq!(listed[0]["route"], "Jwks");
     assert_eq!(listed[0]["status"], 429);
     assert_eq!(sim.faults().rules().len(), 2);
 
-    // Bad rules are rejected whole.
+    // Bad rules are rejected whole: alone, or after a valid rule in the same array.
+    let valid = json!({"route": "Token", "action": "hang"});
     for bad in [
         json!({"route": "Nope", "action": "hang"}),
         json!({"route": "Jwks", "action": "explode"}),
@@ -266,11 +256,28 @@ async fn scripting_over_http() {
         json!({"route": "Jwks", "action": "status", "status": 99}),
         json!({"route": "Jwks", "action": "hang", "extra": 1}),
     ] {
-        let resp = http.post(&faults).json(&bad).send().await.unwrap();
-        assert_eq!(resp.status(), 400, "{bad}");
+        let (status, body) = admin_post(&sim, "faults", &bad).await;
+        assert_eq!(status, 400, "{bad}");
+        assert!(
+            body["error"]
+                .as_str()
+                .unwrap()
+                .starts_with("invalid fault rule"),
+            "{body}"
+        );
+        let (status, _) = admin_post(&sim, "faults", &json!([valid, bad])).await;
+        assert_eq!(status, 400, "{bad}");
+        assert_eq!(sim.faults().rules().len(), 2, "{bad}");
     }
-    let resp = http.post(&faults).body("{").send().await.unwrap();
+    let resp = http
+        .post(url(&sim, "/__sim/faults"))
+        .body("{")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.status(), 400);
+    let (_, listed_after) = admin_get(&sim, "faults").await;
+    assert_eq!(listed_after, listed);
 
     let resp = http
         .get(url(&sim, "/login/.well-known/jwks"))
@@ -278,17 +285,14 @@ async fn scripting_over_http() {
         .await
         .unwrap();
     assert_eq!(resp.status(), 429);
+    let faults = url(&sim, "/__sim/faults");
     assert_eq!(http.delete(&faults).send().await.unwrap().status(), 200);
     assert!(sim.faults().rules().is_empty());
 
     // Tenant operations.
-    let resp = http
-        .post(url(&sim, "/__sim/tenants/Cust12345/state"))
-        .json(&json!({"state": "Suspended", "valid_until": "2030-01-02T03:04:05Z"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 200);
+    let state = json!({"state": "Suspended", "valid_until": "2030-01-02T03:04:05Z"});
+    let (status, _) = admin_post(&sim, "tenants/Cust12345/state", &state).await;
+    assert_eq!(status, 200);
     let s: Value = http
         .get(url(&sim, "/api/state/Cust12345"))
         .send()
@@ -300,28 +304,15 @@ async fn scripting_over_http() {
     assert_eq!(s["State"], "Suspended");
     assert_eq!(s["IsRunning"], false);
     assert_eq!(s["ValidUntil"], "2030-01-02T03:04:05.0000000Z");
-    let resp = http
-        .post(url(&sim, "/__sim/tenants/Cust12345/state"))
-        .json(&json!({"state": "Sleeping"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 400);
-    let resp = http
-        .post(url(&sim, "/__sim/tenants/Cust99999/state"))
-        .json(&json!({"state": "Running"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 404);
+    let sleeping = json!({"state": "Sleeping"});
+    let (status, _) = admin_post(&sim, "tenants/Cust12345/state", &sleeping).await;
+    assert_eq!(status, 400);
+    let running = json!({"state": "Running"});
+    let (status, _) = admin_post(&sim, "tenants/Cust99999/state", &running).await;
+    assert_eq!(status, 404);
 
-    let resp = http
-        .post(url(&sim, "/__sim/tenants/Cust12345/move"))
-        .json(&json!({"shard": "sod9"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 200);
+    let (status, _) = admin_post(&sim, "tenants/Cust12345/move", &json!({"shard": "sod9"})).await;
+    assert_eq!(status, 200);
     assert_eq!(
         sim.webapi_url("Cust12345").unwrap(),
         format!("{}/sod9/Cust12345/api/", sim.issuer())
@@ -333,17 +324,11 @@ async fn scripting_over_http() {
     );
     assert_eq!(http.post(&consent).send().await.unwrap().status(), 200);
     assert!(sim.has_consent("Cust12345", CLIENT_ID));
-    let st: Value = http
-        .get(url(
-            &sim,
-            &format!("/__sim/tenants/Cust12345/system-tokens/{CLIENT_ID}"),
-        ))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let (_, st) = admin_get(
+        &sim,
+        &format!("tenants/Cust12345/system-tokens/{CLIENT_ID}"),
+    )
+    .await;
     assert_eq!(
         st["SystemToken"],
         sim.system_token("Cust12345", CLIENT_ID).unwrap().as_str()
@@ -352,39 +337,17 @@ async fn scripting_over_http() {
     assert!(!sim.has_consent("Cust12345", CLIENT_ID));
 
     let old_kid = sim.signing_kid();
-    let rotated: Value = http
-        .post(url(&sim, "/__sim/keys/rotate"))
-        .json(&json!({"keep_old": true}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let (_, rotated) = admin_post(&sim, "keys/rotate", &json!({"keep_old": true})).await;
     assert_eq!(rotated["kid"], sim.signing_kid().as_str());
     assert_ne!(sim.signing_kid(), old_kid);
     assert_eq!(sim.jwks()["keys"].as_array().unwrap().len(), 2);
 
-    let info: Value = http
-        .get(url(&sim, "/__sim/info"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let (_, info) = admin_get(&sim, "info").await;
     assert_eq!(info["issuer"], sim.issuer().as_str());
     assert_eq!(info["tenants"][0]["Shard"], "sod9");
 
     // The log over HTTP.
-    let log: Value = http
-        .get(url(&sim, "/__sim/requests"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let (_, log) = admin_get(&sim, "requests").await;
     let entries = log.as_array().unwrap();
     let jwks = entries.iter().find(|e| e["route"] == "Jwks").unwrap();
     assert_eq!(jwks["status"], 429);
@@ -402,6 +365,74 @@ async fn scripting_over_http() {
     // Only the DELETE itself may have been recorded after clearing.
     assert!(sim.requests().iter().all(|r| r.route == Route::Admin));
     sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn moves_take_the_shards_the_configuration_takes() {
+    let sim = demo().await;
+    let before = sim.webapi_url("Cust12345").unwrap();
+    for shard in ["", "a/b", "..", "sod 2", "sod_2", "login", "API", "__sim"] {
+        let (status, body) =
+            admin_post(&sim, "tenants/Cust12345/move", &json!({ "shard": shard })).await;
+        assert_eq!(status, 400, "{shard:?}");
+        let error = body["error"].as_str().unwrap();
+        assert!(
+            error.contains(&format!("shard {shard:?} must be letters, digits")),
+            "{error}"
+        );
+        // Checked before the tenant: a bad shard is 400 for an unknown tenant too.
+        let (status, _) =
+            admin_post(&sim, "tenants/Cust99999/move", &json!({ "shard": shard })).await;
+        assert_eq!(status, 400, "{shard:?}");
+
+        let refused = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            sim.move_tenant("Cust12345", shard)
+        }));
+        let panic = refused.expect_err(shard);
+        let message = panic.downcast_ref::<String>().unwrap();
+        assert!(message.contains("move_tenant(\"Cust12345\")"), "{message}");
+        assert!(
+            message.contains(&format!("shard {shard:?} must be")),
+            "{message}"
+        );
+    }
+    assert_eq!(sim.webapi_url("Cust12345").unwrap(), before);
+    let (status, body) =
+        admin_post(&sim, "tenants/Cust99999/move", &json!({"shard": "sod4"})).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (404, Some("unknown tenant"))
+    );
+    assert!(!sim.move_tenant("Cust99999", "sod4"));
+    let (status, _) = admin_post(
+        &sim,
+        "tenants/Cust12345/move",
+        &json!({"shard": "eu-1.sod4"}),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert!(sim.move_tenant("Cust67890", "SOD-5"));
+    let (_, info) = admin_get(&sim, "info").await;
+    assert_eq!(info["tenants"][0]["Shard"], "eu-1.sod4");
+    assert_eq!(info["tenants"][1]["Shard"], "SOD-5");
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn the_configuration_refuses_shards_it_could_not_route() {
+    for shard in ["", "a/b", "..", "login", "Api", "__sim", "sød"] {
+        let mut config = config();
+        config.tenants[1].shard = shard.into();
+        let err = superoffice_simulator::Simulator::start(config, "127.0.0.1:0".parse().unwrap())
+            .await
+            .expect_err(shard)
+            .to_string();
+        assert!(err.contains("tenant Cust67890"), "{err}");
+        assert!(
+            err.contains(&format!("shard {shard:?} must be letters, digits")),
+            "{err}"
+        );
+    }
 }
 
 #[tokio::test]

@@ -7,6 +7,7 @@ mod shapes;
 mod system_user;
 mod tenant;
 mod token_errors;
+mod user_agent;
 mod webapi_inspection;
 mod webapi_lists;
 mod webapi_preferences;

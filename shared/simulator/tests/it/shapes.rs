@@ -8,6 +8,7 @@ use aws_lc_rs::signature::{KeyPair as _, RsaKeyPair};
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use serde_json::Value;
+use superoffice_simulator::CLAIM_PREFIX;
 
 use crate::common::*;
 
@@ -157,17 +158,8 @@ async fn token_and_refresh_responses_match_the_examples() {
     assert!(STANDARD.decode(b64).is_ok());
 
     let refresh_example = vendor_json("refresh-token-response-example.txt");
-    let refreshed: Value = http
-        .post(url(&sim, "/login/common/oauth/tokens"))
-        .form(&[
-            ("grant_type", "refresh_token"),
-            ("client_id", CLIENT_ID),
-            ("client_secret", SECRET),
-            ("refresh_token", ours["refresh_token"].as_str().unwrap()),
-        ])
-        .send()
+    let refreshed: Value = refresh(&sim, &http, ours["refresh_token"].as_str().unwrap(), SECRET)
         .await
-        .unwrap()
         .json()
         .await
         .unwrap();
@@ -207,7 +199,7 @@ async fn id_token_matches_the_documented_claims() {
     assert!(example["iat"].is_string());
     assert!(claims["iat"].is_i64());
     for (k, v) in claims.as_object().unwrap() {
-        if k.starts_with(PREFIX) {
+        if k.starts_with(CLAIM_PREFIX) {
             assert!(v.is_string(), "{k} must be a string");
         }
     }
@@ -340,7 +332,6 @@ async fn current_principal_uses_swagger_property_names() {
         &swagger["definitions"]["SuperOffice.CRM.Services.SoPrincipalCarrier"]["properties"];
     let sim = demo().await;
     let http = client();
-    sim.grant_consent("Cust12345", CLIENT_ID);
     let ticket = ticket(&sim, &http, "Cust12345").await;
     let user_tokens = tokens(&sim, &http, &Flow::default()).await;
     let principal_url = format!(

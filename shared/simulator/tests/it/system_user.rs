@@ -3,7 +3,7 @@
 use aws_lc_rs::rsa::KeySize;
 use aws_lc_rs::signature::{KeyPair as _, RsaKeyPair};
 use serde_json::Value;
-use superoffice_simulator::{AppRegistration, Route};
+use superoffice_simulator::{AppRegistration, CLAIM_PREFIX, Route};
 
 use crate::common::*;
 
@@ -31,18 +31,22 @@ async fn a_correctly_signed_token_yields_a_jwt_with_a_ticket() {
     let c = &data.claims;
     assert_eq!(c["sub"], "system.user@Cust12345");
     assert_eq!(c["exp"].as_i64().unwrap(), c["iat"].as_i64().unwrap() + 300);
-    let ticket = c[format!("{PREFIX}ticket")].as_str().unwrap();
+    let ticket = c[format!("{CLAIM_PREFIX}ticket")].as_str().unwrap();
     assert!(
         ticket.starts_with("7T:") && ticket.ends_with("=="),
         "{ticket}"
     );
-    assert_eq!(c[format!("{PREFIX}ctx")], "Cust12345");
-    assert_eq!(c[format!("{PREFIX}serial")], "1801550193");
-    assert_eq!(c[format!("{PREFIX}associateid")], "1");
+    assert_eq!(c[format!("{CLAIM_PREFIX}ctx")], "Cust12345");
+    assert_eq!(c[format!("{CLAIM_PREFIX}serial")], "1801550193");
+    assert_eq!(c[format!("{CLAIM_PREFIX}associateid")], "1");
     // aud is spn: + the token's own serial claim.
     assert_eq!(
         c["aud"],
-        format!("spn:{}", c[format!("{PREFIX}serial")].as_str().unwrap()).as_str()
+        format!(
+            "spn:{}",
+            c[format!("{CLAIM_PREFIX}serial")].as_str().unwrap()
+        )
+        .as_str()
     );
 
     // The ticket works on the WebAPI with the app token, and only there.
@@ -304,7 +308,7 @@ async fn system_tokens_with_dots_and_spaces_and_pkcs1_keys() {
         "spn:1801550194",
     )
     .await;
-    assert_eq!(data.claims[format!("{PREFIX}ctx")], "Cust67890");
+    assert_eq!(data.claims[format!("{CLAIM_PREFIX}ctx")], "Cust67890");
     // The first app's key does not sign for the second app.
     let resp = system_user(
         &sim,
@@ -336,7 +340,11 @@ async fn apps_without_a_system_user_key_get_no_system_token() {
         CLIENT_ID,
     )
     .await;
-    assert!(data.claims.get(format!("{PREFIX}system_token")).is_none());
+    assert!(
+        data.claims
+            .get(format!("{CLAIM_PREFIX}system_token"))
+            .is_none()
+    );
     let resp = system_user(&sim, &http, "x.202601010000.AAAA", SECRET, "Cust12345").await;
     assert!(message(&resp).starts_with("Denied"), "{resp}");
     sim.shutdown().await;

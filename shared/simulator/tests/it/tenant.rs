@@ -3,7 +3,8 @@
 use std::time::{Duration, SystemTime};
 
 use serde_json::Value;
-use superoffice_simulator::{Route, TenantStatus, WRONG_SUBDOMAIN_TEXT};
+use serde_json::json;
+use superoffice_simulator::{CLAIM_PREFIX, Route, TenantStatus, WRONG_SUBDOMAIN_TEXT};
 
 use crate::common::*;
 
@@ -65,31 +66,60 @@ async fn all_documented_states() {
     let sim = demo().await;
     let http = client();
     let fixed = SystemTime::UNIX_EPOCH + Duration::new(1_771_840_321, 934_296_500);
+    // Name, documented number (7 and 9 are not used), IsRunning.
     let expected = [
-        ("Unknown", false),
-        ("Provisioning", false),
-        ("Running", true),
-        ("Deleted", false),
-        ("Suspended", false),
-        ("OnlineMaintenance", true),
-        ("OfflineMaintenance", false),
-        ("ProvisioningFailed", false),
-        ("Deleting", false),
-        ("DeleteFailed", false),
-        ("MigrationPending", false),
+        ("Unknown", 0, false),
+        ("Provisioning", 1, false),
+        ("Running", 2, true),
+        ("Deleted", 3, false),
+        ("Suspended", 4, false),
+        ("OnlineMaintenance", 5, true),
+        ("OfflineMaintenance", 6, false),
+        ("ProvisioningFailed", 8, false),
+        ("Deleting", 10, false),
+        ("DeleteFailed", 11, false),
+        ("MigrationPending", 12, false),
     ];
     assert_eq!(TenantStatus::ALL.len(), expected.len());
-    for (st, (name, running)) in TenantStatus::ALL.into_iter().zip(expected) {
+    assert_eq!(sim.tenant_state("Cust12345"), Some(TenantStatus::Running));
+    for (st, (name, number, running)) in TenantStatus::ALL.into_iter().zip(expected) {
         assert!(sim.set_tenant_state("Cust12345", st, Some(fixed)));
+        assert_eq!(sim.tenant_state("Cust12345"), Some(st));
         let (_, s) = state(&sim, &http, "Cust12345").await;
         assert_eq!(s["State"], name);
         assert_eq!(s["IsRunning"], running, "{name}");
         assert_eq!(s["ValidUntil"], "2026-02-23T09:52:01.9342965Z");
         assert_eq!(st.is_running(), running);
+        assert_eq!(st.as_str(), name);
+        assert_eq!(st.to_string(), name);
+        assert_eq!(st.value(), number, "{name}");
         assert_eq!(name.parse::<TenantStatus>(), Ok(st));
+        assert_eq!(name.to_ascii_lowercase().parse::<TenantStatus>(), Ok(st));
+        assert_eq!(number.to_string().parse::<TenantStatus>(), Ok(st));
     }
-    assert_eq!(TenantStatus::MigrationPending.value(), 12);
+    for unknown in ["7", "9", "13", "-1", "02", "", "Sleeping"] {
+        assert!(unknown.parse::<TenantStatus>().is_err(), "{unknown:?}");
+    }
+    // The scripting API takes the numbers too.
+    let (status, _) = admin_post(&sim, "tenants/Cust12345/state", &json!({"state": "8"})).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        sim.tenant_state("Cust12345"),
+        Some(TenantStatus::ProvisioningFailed)
+    );
+    assert_eq!(
+        state(&sim, &http, "Cust12345").await.1["State"],
+        "ProvisioningFailed"
+    );
+    let (status, body) = admin_post(&sim, "tenants/Cust12345/state", &json!({"state": "9"})).await;
+    assert_eq!(status, 400);
+    assert_eq!(body["error"], "unknown tenant state \"9\"");
+    assert_eq!(
+        sim.tenant_state("Cust12345"),
+        Some(TenantStatus::ProvisioningFailed)
+    );
     assert!(!sim.set_tenant_state("Cust99999", TenantStatus::Running, None));
+    assert_eq!(sim.tenant_state("Cust99999"), None);
     sim.shutdown().await;
 }
 
@@ -97,7 +127,6 @@ async fn all_documented_states() {
 async fn a_moved_tenant_answers_421_on_the_old_shard() {
     let sim = demo().await;
     let http = client();
-    sim.grant_consent("Cust12345", CLIENT_ID);
     let ticket = ticket(&sim, &http, "Cust12345").await;
     let base = sim.issuer();
     let call = |shard: &str| {
@@ -128,20 +157,9 @@ async fn a_moved_tenant_answers_421_on_the_old_shard() {
     assert_eq!(s["Api"], format!("{base}/sod7/Cust12345/api").as_str());
     // New tokens point at the new shard.
     let tokens = tokens(&sim, &http, &Flow::default()).await;
-    let payload = tokens["id_token"]
-        .as_str()
-        .unwrap()
-        .split('.')
-        .nth(1)
-        .unwrap()
-        .to_owned();
-    let claims: Value = serde_json::from_slice(
-        &base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, payload)
-            .unwrap(),
-    )
-    .unwrap();
+    let claims = jwt_claims(tokens["id_token"].as_str().unwrap());
     assert_eq!(
-        claims[format!("{PREFIX}webapi_url")],
+        claims[format!("{CLAIM_PREFIX}webapi_url")],
         format!("{base}/sod7/Cust12345/api/").as_str()
     );
     sim.shutdown().await;
@@ -163,7 +181,6 @@ async fn webapi_placeholder_behaviour() {
         .unwrap();
     assert_eq!(info["ServicesCurrent"], "Services88");
 
-    sim.grant_consent("Cust12345", CLIENT_ID);
     let ticket = ticket(&sim, &http, "Cust12345").await;
     let get = |path: &str| {
         http.get(format!("{base}{path}"))

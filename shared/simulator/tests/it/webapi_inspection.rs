@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use serde_json::{Value, json};
+use serde_json::json;
 use superoffice_simulator::{FaultAction, FaultRule, Route};
 
 use crate::common::*;
@@ -30,14 +30,8 @@ async fn snapshot_over_http_and_in_rust_agree() {
     api.post_empty("Agents/Configuration/RebuildUdefDeltas")
         .await;
 
-    let over_http: Value = client()
-        .get(url(&sim, "/__sim/tenants/cust12345/webapi"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let (status, over_http) = admin_get(&sim, "tenants/cust12345/webapi").await;
+    assert_eq!(status, 200);
     let snap = sim.webapi_snapshot("Cust12345").unwrap();
     assert_eq!(over_http["context_id"], "Cust12345");
     for k in [
@@ -69,39 +63,41 @@ async fn snapshot_over_http_and_in_rust_agree() {
     assert!(snap.list("Acme list").is_some());
     assert_eq!(snap.preferences_for("Acme", "Key").len(), 1);
 
-    let calls: Value = client()
-        .get(url(
-            &sim,
-            "/__sim/tenants/Cust12345/webapi/calls?family=POST%20UdefLayout/Publish",
-        ))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let (_, calls) = admin_get(
+        &sim,
+        "tenants/Cust12345/webapi/calls?family=POST%20UdefLayout/Publish",
+    )
+    .await;
     assert_eq!(calls["calls"], 1);
     assert_eq!(sim.webapi_calls("Cust12345", "List"), 2);
     assert_eq!(sim.webapi_calls("Cust12345", "POST List/WebPanel/Items"), 1);
-    let resp = client()
-        .get(url(&sim, "/__sim/tenants/Cust99999/webapi"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 404);
+    let (status, body) = admin_get(&sim, "tenants/Cust99999/webapi").await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (404, Some("unknown tenant"))
+    );
     assert!(sim.webapi_snapshot("Cust99999").is_none());
     // Scripted publish over HTTP.
-    let resp = client()
-        .post(url(
-            &sim,
-            "/__sim/tenants/Cust12345/udef/Contact/publish-running",
-        ))
-        .json(&json!({"duration_ms": 60_000}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 200);
+    let running = json!({"duration_ms": 60_000});
+    let publish_running =
+        |ctx: &str, entity: &str| format!("tenants/{ctx}/udef/{entity}/publish-running");
+    let (status, _) = admin_post(&sim, &publish_running("Cust12345", "Contact"), &running).await;
+    assert_eq!(status, 200);
     assert_eq!(api.get("Contact/UdefLayout/Publish").await.1, json!(true));
+    let (status, body) = admin_post(&sim, &publish_running("Cust12345", "Ticket"), &running).await;
+    assert_eq!(status, 404);
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("unknown entity ("),
+        "{body}"
+    );
+    let (status, body) = admin_post(&sim, &publish_running("Cust99999", "Contact"), &running).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (404, Some("unknown tenant"))
+    );
     sim.shutdown().await;
 }
 
@@ -177,35 +173,16 @@ async fn a_tenant_limited_path_filtered_429_and_early_retries() {
 
     // The same over HTTP, with a 503 that has no Retry-After (no window).
     sim.clear_requests();
-    let resp = client()
-        .post(url(&sim, "/__sim/faults"))
-        .json(&json!({"route": "WebApi", "action": "status", "status": 503, "tenant": "Cust67890", "path_contains": "webhook", "times": 1}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 200);
-    let rules: Value = client()
-        .get(url(&sim, "/__sim/faults"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let rule = json!({"route": "WebApi", "action": "status", "status": 503, "tenant": "Cust67890", "path_contains": "webhook", "times": 1});
+    assert_eq!(admin_post(&sim, "faults", &rule).await.0, 200);
+    let (_, rules) = admin_get(&sim, "faults").await;
     assert_eq!(rules[0]["path_contains"], "webhook");
     assert_eq!(ours.get("Webhook").await.0, 200);
     assert_eq!(other.get("List").await.0, 200);
     assert_eq!(other.get("Webhook").await.0, 503);
     assert_eq!(other.get("Webhook").await.0, 200);
     assert_eq!(sim.requests_before_retry_after("Cust67890"), 0);
-    let log: Value = client()
-        .get(url(&sim, "/__sim/requests"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let (_, log) = admin_get(&sim, "requests").await;
     assert!(
         log.as_array()
             .unwrap()

@@ -80,32 +80,6 @@ impl Api {
     }
 }
 
-/// A system-user ticket for (ctx, app); grants consent first.
-pub async fn ticket_for(
-    sim: &SimulatorHandle,
-    http: &reqwest::Client,
-    ctx: &str,
-    client_id: &str,
-    secret: &str,
-) -> String {
-    assert!(sim.grant_consent(ctx, client_id));
-    let st = sim.system_token(ctx, client_id).expect("system token");
-    let signed = signed_system_token(&st, partner_key(), 0);
-    let resp = system_user(sim, http, &signed, secret, ctx).await;
-    assert_eq!(resp["IsSuccessful"], true, "{resp}");
-    let jwt = resp["Token"].as_str().expect("token");
-    let payload = jwt.split('.').nth(1).expect("payload");
-    let claims: Value = serde_json::from_slice(
-        &base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, payload)
-            .expect("b64"),
-    )
-    .expect("json");
-    claims[format!("{PREFIX}ticket")]
-        .as_str()
-        .expect("ticket")
-        .to_owned()
-}
-
 /// The demo app's system user in `ctx`.
 pub async fn system_api(sim: &SimulatorHandle, ctx: &str) -> Api {
     app_api(sim, ctx, CLIENT_ID, SECRET).await

@@ -351,18 +351,13 @@ async fn the_simulator_sends_signed_events_like_superoffice() {
     // Over HTTP for tests in another process.
     stopped["State"] = json!("Active");
     api.put(&format!("Webhook/{id}"), &stopped).await;
-    let resp: Value = client()
-        .post(url(
-            &sim,
-            &format!("/__sim/tenants/Cust12345/webhooks/{id}/events"),
-        ))
-        .json(&json!({"event": "person.created", "entity": "person", "primary_key": 7}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let (status, resp) = admin_post(
+        &sim,
+        &format!("tenants/Cust12345/webhooks/{id}/events"),
+        &json!({"event": "person.created", "entity": "person", "primary_key": 7}),
+    )
+    .await;
+    assert_eq!(status, 200);
     assert_eq!(resp["status"], 200);
     assert!(verify_signature(
         SECRET_TEXT,
