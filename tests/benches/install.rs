@@ -11,12 +11,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
-use domain::ledger::Ledger;
-use domain::provisioning::{Engine, Run, TenantApi};
-use domain::sealing::LocalSealer;
-use domain::secrets::SecretLoader;
-use domain::store::embedded::EmbeddedItems;
-use domain::tenant::Tenants;
+use adapters::local::embedded::EmbeddedItems;
+use adapters::secrets::SecretLoader;
+use app::platform::{Io, TenantAccess};
+use domain::TenantId;
+use domain::provisioning::{Run, TenantApi};
 use integration_tests::install_app::App;
 use superoffice::clock::{BoxFuture, RandomJitter, SystemClock};
 use superoffice::transport::{
@@ -81,35 +80,22 @@ impl Transport for Flaky {
     }
 }
 
-async fn engine<A: TenantApi>(app: &App, api: Arc<A>) -> Engine<EmbeddedItems, LocalSealer, A> {
-    let domain::config::Sealing::Local { key_file } = &app.app.config.sealing else {
-        panic!("local sealing")
-    };
-    Engine {
-        manifest: Arc::new(domain::manifest::Manifest::demo()),
-        base_url: app.app.url.clone(),
-        tenants: Tenants::new(app.app.items.clone()),
-        ledger: Ledger::new(app.app.items.clone()),
-        sealer: Arc::new(LocalSealer::open_or_create(key_file).unwrap()),
-        api,
-        clock: Arc::new(SystemClock),
-    }
-}
-
 async fn access(
     app: &App,
     transport: Arc<dyn Transport>,
     rate: &str,
-) -> domain::runtime::TenantAccess<EmbeddedItems> {
+) -> TenantAccess<EmbeddedItems> {
     let mut config = (*app.app.config).clone();
     config.tenant_rate = rate.parse().unwrap();
-    domain::runtime::tenant_access(
+    app::platform::tenant_access(
         &config,
-        &SecretLoader::new(None),
+        &SecretLoader::local(),
         app.app.items.clone(),
-        transport,
-        Arc::new(SystemClock),
-        Arc::new(RandomJitter),
+        Io {
+            transport,
+            clock: Arc::new(SystemClock),
+            jitter: Arc::new(RandomJitter),
+        },
     )
     .await
     .unwrap()
@@ -129,14 +115,17 @@ async fn wall_time(rate: &str) -> (Duration, u64) {
         inner: a.webapi.clone(),
         logical: AtomicU64::new(0),
     });
-    let e = engine(&app, counting.clone()).await;
+    let e = app.engine(counting.clone());
     let started = Instant::now();
     let run = e
-        .install("Cust12345", SystemTime::now() + Duration::from_secs(600))
+        .install(
+            &TenantId::parse("Cust12345").unwrap(),
+            SystemTime::now() + Duration::from_secs(600),
+        )
         .await
         .unwrap();
     let took = started.elapsed();
-    assert_eq!(run, Run::Installed);
+    assert_eq!(run, Run::Done);
     app.app.stop().await;
     (took, counting.logical.load(Ordering::SeqCst))
 }
@@ -178,17 +167,20 @@ async fn main() {
         inner: a.webapi.clone(),
         logical: AtomicU64::new(0),
     });
-    let e = engine(&app, counting.clone()).await;
+    let e = app.engine(counting.clone());
     let started = Instant::now();
     let mut runs = 0;
     loop {
         runs += 1;
         match e
-            .install("Cust12345", SystemTime::now() + Duration::from_secs(600))
+            .install(
+                &TenantId::parse("Cust12345").unwrap(),
+                SystemTime::now() + Duration::from_secs(600),
+            )
             .await
             .unwrap()
         {
-            Run::Installed => break,
+            Run::Done => break,
             Run::Continue { until, .. } => {
                 tokio::time::sleep(until.duration_since(SystemTime::now()).unwrap_or_default())
                     .await

@@ -36,6 +36,7 @@ impl App {
             data_dir: data.path().to_owned(),
             superoffice: SuperOfficeTarget::Simulator,
             public_url: None,
+            manifest: None,
             settings: settings
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -373,4 +374,51 @@ pub fn user_groups(app: &App) -> usize {
         .unwrap()
         .user_groups
         .len()
+}
+
+impl App {
+    /// The system-user WebAPI client for the simulated tenants, as the worker builds it.
+    pub async fn tenant_access(
+        &self,
+        transport: std::sync::Arc<dyn superoffice::transport::Transport>,
+    ) -> app::platform::TenantAccess<adapters::local::embedded::EmbeddedItems> {
+        app::platform::tenant_access(
+            &self.app.config,
+            &adapters::secrets::SecretLoader::local(),
+            self.app.items.clone(),
+            app::platform::Io {
+                transport,
+                clock: std::sync::Arc::new(superoffice::clock::SystemClock),
+                jitter: std::sync::Arc::new(superoffice::clock::RandomJitter),
+            },
+        )
+        .await
+        .expect("the system user is set up in the local app")
+    }
+
+    /// The provisioning engine on the local app's store and key, calling SuperOffice through `api`.
+    pub fn engine<A: domain::provisioning::TenantApi>(
+        &self,
+        api: std::sync::Arc<A>,
+    ) -> domain::provisioning::Engine<
+        adapters::local::embedded::EmbeddedItems,
+        adapters::sealer::AppSealer,
+        A,
+    > {
+        let d = &self.app.deployment;
+        domain::provisioning::Engine {
+            manifest: d.manifest.clone(),
+            base_url: self.app.url.clone(),
+            tenants: domain::tenant::Tenants::new(d.items.clone()),
+            ledger: domain::ledger::Ledger::new(d.items.clone()),
+            sealer: d.sealer.clone(),
+            api,
+            clock: std::sync::Arc::new(superoffice::clock::SystemClock),
+        }
+    }
+}
+
+/// The demo tenant's id.
+pub fn tenant() -> domain::TenantId {
+    domain::TenantId::parse(TENANT).expect("a tenant id")
 }

@@ -107,7 +107,7 @@ pub async fn emulator_sdk() -> aws_config::SdkConfig {
 }
 
 /// A DynamoDB table shaped like the deployed one (pk/sk, TTL on `expires_at`) in the emulator.
-pub async fn emulator_table(prefix: &str) -> domain::store::dynamo::DynamoItems {
+pub async fn emulator_table(prefix: &str) -> adapters::aws::dynamo::DynamoItems {
     use aws_sdk_dynamodb::types::{
         AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
         TimeToLiveSpecification,
@@ -157,5 +157,5 @@ pub async fn emulator_table(prefix: &str) -> domain::store::dynamo::DynamoItems 
         .send()
         .await
         .expect("TTL on expires_at");
-    domain::store::dynamo::DynamoItems::new(client, table)
+    adapters::aws::dynamo::DynamoItems::new(client, table)
 }

@@ -3,12 +3,19 @@
 
 use std::time::Duration;
 
-use domain::jobs::sqs::SqsQueue;
+use adapters::aws::kms::KmsSealer;
+use adapters::aws::sqs::SqsQueue;
+use adapters::secrets::SecretLoader;
+use domain::TenantId;
 use domain::jobs::{Job, JobQueue};
-use domain::sealing::{KmsSealer, SealError, Sealer, context};
-use domain::secrets::{SecretLoader, SecretRef};
+use domain::sealing::{SealError, Sealer};
+use domain::secrets::{SecretRef, SecretSource};
 use integration_tests::emulator_sdk;
 use superoffice::Secret;
+
+fn context(tenant: &str, purpose: &str) -> std::collections::BTreeMap<String, String> {
+    domain::sealing::context(&TenantId::parse(tenant).unwrap(), purpose)
+}
 
 #[tokio::test]
 async fn kms_seals_system_tokens_bound_to_their_tenant() {
@@ -57,7 +64,7 @@ async fn secrets_are_read_from_secrets_manager_by_arn_and_cached() {
         .await
         .unwrap();
     let arn = created.arn().unwrap().to_owned();
-    let loader = SecretLoader::new(Some(sm.clone()));
+    let loader = SecretLoader::with_aws(sm.clone());
     let r = SecretRef::AwsSecret { arn: arn.clone() };
     assert_eq!(loader.load(&r).await.unwrap().expose(), "the-client-secret");
     sm.put_secret_value()
@@ -75,9 +82,9 @@ async fn secrets_are_read_from_secrets_manager_by_arn_and_cached() {
         arn: arn.replace("client-secret", "no-such-secret"),
     };
     let err = loader.load(&missing).await.unwrap_err();
+    let text = err.to_string();
     assert!(
-        err.to_string()
-            .contains("could not be read from Secrets Manager"),
+        text.contains("Secrets Manager secret") && text.contains("could not be read"),
         "{err}"
     );
 }
@@ -100,11 +107,14 @@ async fn jobs_on_the_fifo_queue_are_deduplicated_grouped_by_tenant_and_put_back_
         .unwrap()
         .to_owned();
     let queue = SqsQueue::new(sqs.clone(), url.clone());
-    let job = Job::install("Cust12345", 1_800_000_000);
+    let job = Job::install(&TenantId::parse("Cust12345").unwrap(), 1_800_000_000);
     queue.send(&job).await.unwrap();
     queue.send(&job).await.unwrap();
     queue
-        .send(&Job::install("Cust12345", 1_800_000_600))
+        .send(&Job::install(
+            &TenantId::parse("Cust12345").unwrap(),
+            1_800_000_600,
+        ))
         .await
         .unwrap();
 

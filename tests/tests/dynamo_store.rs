@@ -14,7 +14,7 @@ async fn the_dynamodb_adapter_passes_the_storage_suite() {
 #[tokio::test]
 async fn an_unreachable_table_is_reported_as_unavailable_not_as_absent() {
     let client = aws_sdk_dynamodb::Client::new(&emulator_sdk().await);
-    let missing = domain::store::dynamo::DynamoItems::new(client, "no-such-table");
+    let missing = adapters::aws::dynamo::DynamoItems::new(client, "no-such-table");
     use domain::store::Items;
     let err = missing.get("P", "S", 0).await.unwrap_err();
     assert_eq!(err.code(), "store_unavailable", "{err}");

@@ -73,7 +73,7 @@ async fn installing_twice_in_a_row_or_at_once_yields_one_set_of_artifacts() {
         .queue
         .send(&Job {
             id: "redelivered".into(),
-            ..Job::install("Cust12345", 0)
+            ..Job::install(&domain::TenantId::parse("Cust12345").unwrap(), 0)
         })
         .await
         .unwrap();

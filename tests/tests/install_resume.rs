@@ -6,14 +6,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, SystemTime};
 
+use adapters::local::embedded::EmbeddedItems;
+use domain::jobs::JobHandler;
+use domain::jobs::worker::Worker;
 use domain::ledger::{EntryState, Ledger};
-use domain::provisioning::{Engine, Run, TenantApi};
-use domain::sealing::LocalSealer;
-use domain::secrets::SecretLoader;
-use domain::store::embedded::EmbeddedItems;
-use domain::tenant::Tenants;
+use domain::provisioning::{Run, TenantApi};
 use integration_tests::install_app::*;
-use superoffice::clock::{RandomJitter, SystemClock};
 use superoffice::webapi::{ApiRequest, ApiResponse, TenantAuth, WebApi, WebApiError};
 
 /// The real WebAPI client, until the ledger holds `after` created artifacts: then the next creating
@@ -36,7 +34,7 @@ impl TenantApi for CrashAfter {
             && !request.path.starts_with("Agents/List/Get");
         let created = self
             .ledger
-            .entries(auth.context.as_str(), 0)
+            .entries(&auth.tenant, 0)
             .await
             .unwrap()
             .iter()
@@ -55,38 +53,12 @@ impl TenantApi for CrashAfter {
 async fn an_install_killed_mid_step_resumes_from_the_ledger_without_duplicates() {
     let app = App::start().await;
     app.sign_in_to_install("ada@demo.example").await;
-    let config = app.app.config.clone();
     let items = app.app.items.clone();
-    let access = domain::runtime::tenant_access(
-        &config,
-        &SecretLoader::new(None),
-        items.clone(),
-        Arc::new(superoffice::transport::ReqwestTransport::new().unwrap()),
-        Arc::new(SystemClock),
-        Arc::new(RandomJitter),
-    )
-    .await
-    .unwrap();
-    let domain::config::Sealing::Local { key_file } = &config.sealing else {
-        panic!("local sealing")
-    };
-    let sealer = Arc::new(LocalSealer::open_or_create(key_file).unwrap());
-    fn engine<A: TenantApi>(
-        app: &App,
-        items: &Arc<EmbeddedItems>,
-        sealer: &Arc<LocalSealer>,
-        api: Arc<A>,
-    ) -> Engine<EmbeddedItems, LocalSealer, A> {
-        Engine {
-            manifest: Arc::new(domain::manifest::Manifest::demo()),
-            base_url: app.app.url.clone(),
-            tenants: Tenants::new(items.clone()),
-            ledger: Ledger::new(items.clone()),
-            sealer: sealer.clone(),
-            api,
-            clock: Arc::new(SystemClock),
-        }
-    }
+    let access = app
+        .tenant_access(Arc::new(
+            superoffice::transport::ReqwestTransport::new().unwrap(),
+        ))
+        .await;
     let deadline = SystemTime::now() + Duration::from_secs(60);
 
     let crashing = Arc::new(CrashAfter {
@@ -95,13 +67,13 @@ async fn an_install_killed_mid_step_resumes_from_the_ledger_without_duplicates()
         after: 2,
         crashed: AtomicBool::new(false),
     });
-    let first = engine(&app, &items, &sealer, crashing.clone());
+    let first = app.engine(crashing.clone());
     let died =
-        tokio::time::timeout(Duration::from_secs(3), first.install("Cust12345", deadline)).await;
+        tokio::time::timeout(Duration::from_secs(3), first.install(&tenant(), deadline)).await;
     assert!(died.is_err(), "the first run died mid-step");
     assert!(crashing.crashed.load(Ordering::SeqCst));
     let entries = Ledger::new(items.clone())
-        .entries("Cust12345", 0)
+        .entries(&tenant(), 0)
         .await
         .unwrap();
     let intents: Vec<_> = entries
@@ -119,13 +91,13 @@ async fn an_install_killed_mid_step_resumes_from_the_ledger_without_duplicates()
         .count();
     assert!((2..8).contains(&created_before), "{created_before}");
 
-    let second = engine(&app, &items, &sealer, access.webapi.clone());
+    let second = app.engine(access.webapi.clone());
     assert_eq!(
-        second.install("Cust12345", deadline).await.unwrap(),
-        Run::Installed
+        second.install(&tenant(), deadline).await.unwrap(),
+        Run::Done
     );
     let entries = Ledger::new(items.clone())
-        .entries("Cust12345", 0)
+        .entries(&tenant(), 0)
         .await
         .unwrap();
     assert_eq!(entries.len(), 8);
@@ -142,34 +114,16 @@ async fn an_install_killed_mid_step_resumes_from_the_ledger_without_duplicates()
 async fn a_job_near_the_queues_delivery_limit_is_stopped_with_a_message_instead_of_lost() {
     let app = App::start().await;
     let session = app.sign_in_to_install("ada@demo.example").await;
-    let config = app.app.config.clone();
-    let items = app.app.items.clone();
-    let access = domain::runtime::tenant_access(
-        &config,
-        &SecretLoader::new(None),
-        items.clone(),
-        Arc::new(superoffice::transport::ReqwestTransport::new().unwrap()),
-        Arc::new(SystemClock),
-        Arc::new(RandomJitter),
-    )
-    .await
-    .unwrap();
-    let domain::config::Sealing::Local { key_file } = &config.sealing else {
-        panic!("local sealing")
-    };
-    let worker = worker::Worker {
-        engine: Engine {
-            manifest: Arc::new(domain::manifest::Manifest::demo()),
-            base_url: app.app.url.clone(),
-            tenants: Tenants::new(items.clone()),
-            ledger: Ledger::new(items.clone()),
-            sealer: Arc::new(LocalSealer::open_or_create(key_file).unwrap()),
-            api: access.webapi.clone(),
-            clock: Arc::new(SystemClock),
-        },
+    let access = app
+        .tenant_access(Arc::new(
+            superoffice::transport::ReqwestTransport::new().unwrap(),
+        ))
+        .await;
+    let worker = Worker {
+        engine: app.engine(access.webapi.clone()),
         usage: access.usage.clone(),
     };
-    let job = domain::jobs::Job::install("Cust12345", 0);
+    let job = domain::jobs::Job::install(&tenant(), 0);
     let outcome = worker
         .process(
             &job,

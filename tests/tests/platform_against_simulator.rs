@@ -15,7 +15,7 @@ use superoffice::system_user::SystemUserError;
 use superoffice::tenant_state::TenantStatus as SoStatus;
 use superoffice::usage::UsageCounters;
 use superoffice::webapi::{ApiRequest, TenantAuth, WebApiError};
-use superoffice::{ContextId, Secret};
+use superoffice::{Secret, TenantId};
 use superoffice_simulator::user_agent::{self, Choice};
 use superoffice_simulator::{FaultAction, FaultRule, Route, SimulatorHandle, TenantStatus};
 use url::Url;
@@ -83,7 +83,7 @@ async fn a_full_sign_in_yields_a_validated_id_token_with_superoffice_claims() {
     assert_eq!(token.subject, ADMIN);
     assert_eq!(token.issuer, sim.issuer());
     let claims = &token.superoffice;
-    assert_eq!(claims.context_id.as_deref(), Some(TENANT));
+    assert_eq!(claims.tenant.as_ref().map(|t| t.as_str()), Some(TENANT));
     assert_eq!(claims.is_administrator, Some(true));
     assert_eq!(claims.company_name.as_deref(), Some("Demo Company AS"));
     assert!(
@@ -296,8 +296,8 @@ async fn jku_and_x5u_headers_cause_no_request_anywhere() {
 
 // --- system user --------------------------------------------------------------------------------
 
-fn ctx() -> ContextId {
-    ContextId::parse(TENANT).unwrap()
+fn ctx() -> TenantId {
+    TenantId::parse(TENANT).unwrap()
 }
 
 fn system_token(sim: &SimulatorHandle) -> Secret {
@@ -381,7 +381,7 @@ async fn webapi(sim: &SimulatorHandle, so: &superoffice::client::SuperOffice) ->
         webapi: so.webapi(tickets, usage.clone(), None),
         usage,
         auth: TenantAuth {
-            context: ctx(),
+            tenant: ctx(),
             system_token: system_token(sim),
         },
     }
@@ -635,11 +635,11 @@ async fn a_burst_for_one_tenant_is_held_to_the_rate_cap_and_another_tenant_is_no
     ));
     let api = so.webapi(tickets, Arc::new(UsageCounters::default()), Some(rate));
     let a = TenantAuth {
-        context: ctx(),
+        tenant: ctx(),
         system_token: system_token(&sim),
     };
     let b = TenantAuth {
-        context: ContextId::parse("Cust67890").unwrap(),
+        tenant: TenantId::parse("Cust67890").unwrap(),
         system_token: Secret::new(sim.system_token("Cust67890", CLIENT_ID).unwrap()),
     };
     for _ in 0..1000 {

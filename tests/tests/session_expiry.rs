@@ -6,16 +6,14 @@ use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
 use domain::config::AppConfig;
-use domain::sealing::LocalSealer;
-use domain::secrets::SecretLoader;
-use domain::store::embedded::EmbeddedItems;
-use domain::web::{RequestContext, WebRequest, WebResponse};
+use domain::manifest::Manifest;
 use integration_tests::*;
 use redirect::Redirect;
 use superoffice::client::{PlatformConfig, SuperOffice};
 use superoffice::clock::{FixedJitter, ManualClock};
 use superoffice::transport::ReqwestTransport;
 use superoffice_simulator::user_agent::{self, Choice, Delivery};
+use web::{RequestContext, WebRequest, WebResponse};
 
 const BASE: &str = "http://127.0.0.1:9";
 
@@ -72,13 +70,16 @@ async fn a_session_expires_after_the_configured_hours_and_the_page_asks_to_sign_
         clock.clone(),
         Arc::new(FixedJitter(1.0)),
     );
-    let app = Redirect::new(
+    // The local deployment with SuperOffice and the app on the manual clock.
+    let mut deployment = app::local::deployment(
         Arc::new(config),
-        Arc::new(so),
-        Arc::new(EmbeddedItems::open(data.path()).unwrap()),
-        Arc::new(SecretLoader::new(None)),
-        Arc::new(LocalSealer::open_or_create(&data.path().join("sealing.key")).unwrap()),
-    );
+        Arc::new(Manifest::demo()),
+        Duration::from_secs(60),
+    )
+    .unwrap();
+    deployment.superoffice = Arc::new(so);
+    deployment.clock = clock.clone();
+    let app = Redirect::new(&deployment);
 
     let login = app.handle(get("/login", None), &ctx()).await;
     let authorize = url::Url::parse(login.headers()["location"].to_str().unwrap()).unwrap();

@@ -13,21 +13,22 @@ use domain::jobs::{Job, JobQueue};
 use domain::ledger::Ledger;
 use domain::manifest::Manifest;
 use domain::signin::{Intent, Session, Sessions};
-use domain::store::{Items, StoreError};
+use domain::store::StoreError;
 use domain::tenant::{InstallStatus, Tenants};
-use domain::web::{self, RequestContext, WebRequest, WebResponse, pages};
-use http::{Method, StatusCode};
+use domain::{Deployment, Ports};
+use http::Method;
 use superoffice::clock::{Clock, unix_seconds};
+use web::{Denied, Guard, Problem, RequestContext, WebRequest, WebResponse};
 
 mod view;
 
-pub struct Install<I, Q> {
+pub struct Install<P: Ports> {
     config: Arc<AppConfig>,
     manifest: Arc<Manifest>,
-    sessions: Sessions<I>,
-    tenants: Tenants<I>,
-    ledger: Ledger<I>,
-    queue: Arc<Q>,
+    guard: Guard<P::Items>,
+    tenants: Tenants<P::Items>,
+    ledger: Ledger<P::Items>,
+    queue: Arc<P::Queue>,
     clock: Arc<dyn Clock>,
 }
 
@@ -41,92 +42,44 @@ pub fn sign_in_url(return_to: &str) -> String {
     format!("/login?intent=install&return={return_to}")
 }
 
+/// Why an install request is not served as asked.
 enum Refusal {
     /// No session (or not one from an install sign-in): sign in first, then come back here.
     SignIn(&'static str),
-    NotAdministrator(Session),
-    Forbidden(&'static str),
+    Denied(Denied),
     Store(StoreError),
     Queue,
-    NotFound,
-    MethodNotAllowed,
+    Problem(Problem),
 }
 
-impl Refusal {
-    fn respond(&self, ctx: &RequestContext) -> WebResponse {
-        let (status, code, title, message): (StatusCode, &str, &str, String) = match self {
-            Refusal::SignIn(return_to) => return web::see_other(&sign_in_url(return_to)),
-            Refusal::NotAdministrator(s) => (
-                StatusCode::FORBIDDEN,
-                "not_administrator",
-                "Only an administrator can install this app",
-                format!(
-                    "You are signed in as {} of {}, who is not an administrator. Ask an administrator of your SuperOffice to install the app.",
-                    s.person(),
-                    s.customer()
-                ),
-            ),
-            Refusal::Forbidden(_) => (
-                StatusCode::FORBIDDEN,
-                "forbidden",
-                "This request was refused",
-                "The form expired or came from another site. Please reload the page and try again."
-                    .into(),
-            ),
-            Refusal::Store(_) | Refusal::Queue => (
-                StatusCode::SERVICE_UNAVAILABLE,
-                "unavailable",
-                "The app is briefly unavailable",
-                "Please try again in a minute.".into(),
-            ),
-            Refusal::NotFound => (
-                StatusCode::NOT_FOUND,
-                "not_found",
-                "Page not found",
-                "There is no page at this address.".into(),
-            ),
-            Refusal::MethodNotAllowed => (
-                StatusCode::METHOD_NOT_ALLOWED,
-                "method_not_allowed",
-                "This request is not valid",
-                "This page cannot be used that way.".into(),
-            ),
-        };
-        let detail = match self {
-            Refusal::Forbidden(r) => r,
-            Refusal::Store(e) => e.code(),
-            _ => "",
-        };
-        tracing::warn!(request_id = %ctx.request_id, reason = code, detail, "install request refused");
-        web::html(
-            status,
-            pages::error(
-                title,
-                &message,
-                code,
-                &ctx.request_id,
-                Some(("/", "Go to the start page")),
-            ),
-        )
+impl From<Denied> for Refusal {
+    fn from(d: Denied) -> Self {
+        Refusal::Denied(d)
     }
 }
 
-impl<I: Items, Q: JobQueue> Install<I, Q> {
-    pub fn new(
-        config: Arc<AppConfig>,
-        manifest: Arc<Manifest>,
-        items: Arc<I>,
-        queue: Arc<Q>,
-        clock: Arc<dyn Clock>,
-    ) -> Self {
+impl Refusal {
+    fn respond(self, ctx: &RequestContext) -> WebResponse {
+        match self {
+            Refusal::SignIn(to) => web::see_other(&sign_in_url(to)),
+            Refusal::Denied(d) => d.problem("install this app").respond(ctx),
+            Refusal::Store(e) => Problem::unavailable(e.code()).respond(ctx),
+            Refusal::Queue => Problem::unavailable("queue_unavailable").respond(ctx),
+            Refusal::Problem(p) => p.respond(ctx),
+        }
+    }
+}
+
+impl<P: Ports> Install<P> {
+    pub fn new(d: &Deployment<P>) -> Self {
         Self {
-            config,
-            manifest,
-            sessions: Sessions::new(items.clone()),
-            tenants: Tenants::new(items.clone()),
-            ledger: Ledger::new(items),
-            queue,
-            clock,
+            config: d.config.clone(),
+            manifest: d.manifest.clone(),
+            guard: Guard::new(Sessions::new(d.items.clone()), d.config.origin()),
+            tenants: Tenants::new(d.items.clone()),
+            ledger: Ledger::new(d.items.clone()),
+            queue: d.queue.clone(),
+            clock: d.clock.clone(),
         }
     }
 
@@ -140,28 +93,21 @@ impl<I: Items, Q: JobQueue> Install<I, Q> {
             (&Method::GET, "/install") => self.start(&req).await,
             (&Method::POST, "/install") => self.queue(&req).await,
             (&Method::GET, "/install/status") => self.status(&req).await,
-            (_, p) if serves(p) => Err(Refusal::MethodNotAllowed),
-            _ => Err(Refusal::NotFound),
+            (_, p) if serves(p) => Err(Refusal::Problem(Problem::method_not_allowed())),
+            _ => Err(Refusal::Problem(Problem::not_found())),
         };
         let response = result.unwrap_or_else(|r| r.respond(ctx));
-        tracing::info!(request_id = %ctx.request_id, method = %req.method(), path = %path, status = response.status().as_u16(), "request");
+        web::log_request(ctx, req.method(), &path, response.status());
         response
     }
 
     /// The administrator's session; without one, a sign-in that returns to `return_to`.
     async fn admin(&self, req: &WebRequest, return_to: &'static str) -> Result<Session, Refusal> {
-        let Some((_, session)) = self
-            .sessions
-            .current(req, self.now())
-            .await
-            .map_err(Refusal::Store)?
-        else {
-            return Err(Refusal::SignIn(return_to));
-        };
-        if !session.is_administrator {
-            return Err(Refusal::NotAdministrator(session));
+        match self.guard.administrator(req, self.now()).await {
+            Ok(s) => Ok(s),
+            Err(Denied::SignIn) => Err(Refusal::SignIn(return_to)),
+            Err(d) => Err(Refusal::Denied(d)),
         }
-        Ok(session)
     }
 
     async fn start(&self, req: &WebRequest) -> Result<WebResponse, Refusal> {
@@ -193,13 +139,11 @@ impl<I: Items, Q: JobQueue> Install<I, Q> {
     }
 
     async fn queue(&self, req: &WebRequest) -> Result<WebResponse, Refusal> {
-        if !web::same_origin(req, &self.config.origin()) {
-            return Err(Refusal::Forbidden("cross_origin_form"));
+        if !self.guard.same_origin(req) {
+            return Err(Denied::Forbidden("cross_origin_form").into());
         }
         let session = self.admin(req, "/install").await?;
-        if !session.sent_by_our_form(req) {
-            return Err(Refusal::Forbidden("csrf_mismatch"));
-        }
+        self.guard.form(req, &session)?;
         // A new run id for each install queued; made before the write so the closure stays pure.
         let new_run = superoffice::oidc::random_token().map_err(|_| Refusal::Queue)?;
         let run = self
@@ -257,5 +201,11 @@ impl<I: Items, Q: JobQueue> Install<I, Q> {
             .map_err(Refusal::Store)?;
         let total = self.manifest.artifacts().len();
         Ok(view::status(&session, &tenant.value, &entries, total, now))
+    }
+}
+
+impl<P: Ports> web::Handler for Install<P> {
+    async fn handle(&self, req: WebRequest, ctx: RequestContext) -> WebResponse {
+        Install::handle(self, req, &ctx).await
     }
 }

@@ -4,9 +4,9 @@ use domain::ledger::{EntryState, LedgerEntry};
 use domain::manifest::Manifest;
 use domain::signin::Session;
 use domain::tenant::{InstallStatus, Tenant};
-use domain::web::{self, WebResponse, pages};
 use http::StatusCode;
 use maud::{Markup, html};
+use web::{WebResponse, pages};
 
 fn when(unix: i64) -> String {
     time::OffsetDateTime::from_unix_timestamp(unix)

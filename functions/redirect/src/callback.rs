@@ -4,20 +4,22 @@
 //! `SameSite=Lax` cookie, which is why the sign-in state lives on the server (taken once here) and
 //! the browser binding is a `SameSite=None` cookie.
 
+use domain::Ports;
 use domain::sealing::Sealer;
+use domain::secrets::SecretSource;
 use domain::signin::{Intent, Session};
-use domain::store::{Items, secret_key};
+use domain::store::secret_key;
 use domain::tenant::Consent;
-use domain::web::{self, RequestContext, WebRequest, WebResponse, cookies};
 use http::Method;
-use superoffice::Secret;
 use superoffice::jwt::TokenError;
 use superoffice::oidc::{self, CodeExchange, OidcError};
+use superoffice::{Secret, TenantId};
+use web::{RequestContext, WebRequest, WebResponse, cookies};
 
 use crate::{Failure, Redirect};
 
-pub async fn finish<I: Items, S: Sealer>(
-    app: &Redirect<I, S>,
+pub async fn finish<P: Ports>(
+    app: &Redirect<P>,
     req: &WebRequest,
     ctx: &RequestContext,
 ) -> Result<WebResponse, Failure> {
@@ -120,7 +122,7 @@ pub async fn finish<I: Items, S: Sealer>(
             TokenError::KeysUnavailable(k) => Failure::SuperOfficeUnavailable { cause: k.code() },
         })?;
     let so = &token.superoffice;
-    let tenant = so.context_id.clone().ok_or(Failure::NoTenant)?;
+    let tenant = so.tenant.clone().ok_or(Failure::NoTenant)?;
 
     if pending.intent == Intent::Install {
         record_consent(app, &token, &tenant, now, ctx).await?;
@@ -167,10 +169,10 @@ pub async fn finish<I: Items, S: Sealer>(
 /// An administrator signing in to install: keep the tenant's system token, sealed under the app's
 /// key, for the install worker. Ordinary users, and tokens without the claim, record nothing (the
 /// install page explains what is missing).
-async fn record_consent<I: Items, S: Sealer>(
-    app: &Redirect<I, S>,
+async fn record_consent<P: Ports>(
+    app: &Redirect<P>,
     token: &superoffice::jwt::IdToken,
-    tenant: &str,
+    tenant: &TenantId,
     now: i64,
     ctx: &RequestContext,
 ) -> Result<(), Failure> {
@@ -200,7 +202,7 @@ async fn record_consent<I: Items, S: Sealer>(
     app.tenants
         .record_consent(
             &Consent {
-                context_id: tenant.to_owned(),
+                tenant: tenant.clone(),
                 company: so.company_name.clone(),
                 sealed_system_token: sealed,
                 approved_by: token.subject.clone(),

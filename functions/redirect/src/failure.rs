@@ -1,8 +1,8 @@
 //! Everything that can go wrong at the redirect URL, as the person sees it and as the log records it.
 
 use domain::store::StoreError;
-use domain::web::{self, RequestContext, WebResponse, pages};
 use http::StatusCode;
+use web::{Denied, Problem};
 
 #[derive(Debug)]
 pub enum Failure {
@@ -164,9 +164,8 @@ impl Failure {
         }
     }
 
-    /// The page, and the log line with the reason code.
-    pub fn respond(&self, ctx: &RequestContext) -> WebResponse {
-        let code = self.code();
+    /// The page and the log line, with the reason code.
+    pub fn problem(&self) -> Problem {
         let detail: String = match self {
             Failure::TokenInvalid { reason } => (*reason).into(),
             Failure::SuperOfficeUnavailable { cause } => (*cause).into(),
@@ -176,15 +175,24 @@ impl Failure {
             Failure::Forbidden { reason } | Failure::BadRequest { reason } => (*reason).into(),
             _ => String::new(),
         };
-        if self.status().is_server_error() {
-            tracing::error!(request_id = %ctx.request_id, reason = code, detail = %detail, "request failed");
-        } else {
-            tracing::warn!(request_id = %ctx.request_id, reason = code, detail = %detail, "request refused");
-        }
         let (title, message) = self.words();
-        web::html(
-            self.status(),
-            pages::error(title, message, code, &ctx.request_id, self.retry()),
-        )
+        let problem = Problem::new(self.status(), self.code(), title, message).detail(detail);
+        match self.retry() {
+            Some((href, label)) => problem.onward(href, label),
+            None => problem.no_onward(),
+        }
+    }
+}
+
+impl From<Denied> for Failure {
+    fn from(d: Denied) -> Self {
+        match d {
+            Denied::Forbidden(reason) => Failure::Forbidden { reason },
+            Denied::Unavailable(e) => Failure::StoreUnavailable(e),
+            // Signing out needs no session and no administrator: these do not reach here.
+            Denied::SignIn | Denied::NotAdministrator(_) => Failure::Forbidden {
+                reason: "not_signed_in",
+            },
+        }
     }
 }

@@ -1,19 +1,20 @@
 //! `GET /`: who is signed in (later issues grow this into the management page).
 
-use domain::sealing::Sealer;
-use domain::store::Items;
-use domain::web::{self, WebRequest, WebResponse, pages};
+use domain::Ports;
 use http::StatusCode;
 use maud::html;
+use web::{WebRequest, WebResponse, pages};
 
-use crate::{Failure, Redirect, session};
+use crate::{Failure, Redirect};
 
-pub async fn show<I: Items, S: Sealer>(
-    app: &Redirect<I, S>,
-    req: &WebRequest,
-) -> Result<WebResponse, Failure> {
+pub async fn show<P: Ports>(app: &Redirect<P>, req: &WebRequest) -> Result<WebResponse, Failure> {
     let now = app.now_secs();
-    let Some((_, s)) = session::current(&app.sessions, req, now).await? else {
+    let Some((_, s)) = app
+        .guard
+        .current(req, now)
+        .await
+        .map_err(Failure::StoreUnavailable)?
+    else {
         return Ok(web::html(
             StatusCode::OK,
             pages::layout(

@@ -1,17 +1,14 @@
 //! `GET /login[?intent=…&return=/path]`: start a sign-in at SuperOffice.
 
-use domain::sealing::Sealer;
+use domain::Ports;
 use domain::signin::{Intent, PendingSignIn, SIGN_IN_SECONDS};
-use domain::store::{Items, secret_key};
-use domain::web::{self, WebRequest, WebResponse, cookies};
+use domain::store::secret_key;
 use superoffice::oidc::{self, AuthorizeOptions};
+use web::{WebRequest, WebResponse, cookies};
 
 use crate::{Failure, Redirect};
 
-pub async fn start<I: Items, S: Sealer>(
-    app: &Redirect<I, S>,
-    req: &WebRequest,
-) -> Result<WebResponse, Failure> {
+pub async fn start<P: Ports>(app: &Redirect<P>, req: &WebRequest) -> Result<WebResponse, Failure> {
     let query = web::query_pairs(req);
     let intent =
         match web::single(&query, "intent").map_err(|_| Failure::ParameterRepeated("intent"))? {

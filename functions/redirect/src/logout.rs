@@ -1,28 +1,25 @@
-//! `POST /logout`: end the session. A state-changing form: the anti-forgery token must match the
-//! session's, and a browser-supplied `Origin` must be ours.
+//! `POST /logout`: end the session. A state-changing form: it must come from our own origin and
+//! carry the session's anti-forgery token.
 
-use domain::sealing::Sealer;
-use domain::store::Items;
-use domain::web::{self, WebRequest, WebResponse, cookies};
+use domain::Ports;
+use web::{WebRequest, WebResponse, cookies};
 
-use crate::{Failure, Redirect, session};
+use crate::{Failure, Redirect};
 
-pub async fn end<I: Items, S: Sealer>(
-    app: &Redirect<I, S>,
-    req: &WebRequest,
-) -> Result<WebResponse, Failure> {
-    if !web::same_origin(req, &app.config.origin()) {
+pub async fn end<P: Ports>(app: &Redirect<P>, req: &WebRequest) -> Result<WebResponse, Failure> {
+    if !app.guard.same_origin(req) {
         return Err(Failure::Forbidden {
             reason: "cross_origin_form",
         });
     }
     let now = app.now_secs();
-    if let Some((id, s)) = session::current(&app.sessions, req, now).await? {
-        if !s.sent_by_our_form(req) {
-            return Err(Failure::Forbidden {
-                reason: "csrf_mismatch",
-            });
-        }
+    if let Some((id, s)) = app
+        .guard
+        .current(req, now)
+        .await
+        .map_err(Failure::StoreUnavailable)?
+    {
+        app.guard.form(req, &s)?;
         app.sessions
             .end(&id)
             .await

@@ -16,28 +16,29 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use bytes::Bytes;
 use domain::sealing::{self, Sealer};
-use domain::store::{Item, Items, StoreError};
-use domain::tenant::{Tenants, tenant_pk};
-use domain::web::{RequestContext, WebRequest, WebResponse};
+use domain::store::StoreError;
+use domain::tenant::Tenants;
+use domain::webhook_events::{Recorded, WebhookEvent, WebhookEvents};
+use domain::{Deployment, Ports};
 use http::{Method, StatusCode};
 use superoffice::clock::{Clock, unix_seconds};
-use superoffice::{ContextId, Secret};
+use superoffice::{Secret, TenantId};
+use web::{RequestContext, WebRequest, WebResponse};
 
 pub const PATH_PREFIX: &str = "/webhooks/superoffice/";
 const MAX_BODY: usize = 256 * 1024;
-const KEEP_EVENTS: i64 = 30 * 86_400;
 const SECRET_CACHE: Duration = Duration::from_secs(300);
 
 pub fn serves(path: &str) -> bool {
     path.starts_with(PATH_PREFIX)
 }
 
-pub struct Receiver<I, S> {
-    items: Arc<I>,
-    tenants: Tenants<I>,
-    sealer: Arc<S>,
+pub struct Receiver<P: Ports> {
+    events: WebhookEvents<P::Items>,
+    tenants: Tenants<P::Items>,
+    sealer: Arc<P::Sealer>,
     clock: Arc<dyn Clock>,
-    secrets: Mutex<HashMap<String, (Secret, Instant)>>,
+    secrets: Mutex<HashMap<TenantId, (Secret, Instant)>>,
 }
 
 /// The signature check on its own (also used by tests and tools).
@@ -64,23 +65,23 @@ fn answer(status: StatusCode, text: &'static str) -> WebResponse {
     r
 }
 
-impl<I: Items, S: Sealer> Receiver<I, S> {
-    pub fn new(items: Arc<I>, sealer: Arc<S>, clock: Arc<dyn Clock>) -> Self {
+impl<P: Ports> Receiver<P> {
+    pub fn new(d: &Deployment<P>) -> Self {
         Self {
-            tenants: Tenants::new(items.clone()),
-            items,
-            sealer,
-            clock,
+            events: WebhookEvents::new(d.items.clone()),
+            tenants: Tenants::new(d.items.clone()),
+            sealer: d.sealer.clone(),
+            clock: d.clock.clone(),
             secrets: Mutex::new(HashMap::new()),
         }
     }
 
-    async fn secret(&self, ctx: &str) -> Result<Option<Secret>, StoreError> {
+    async fn secret(&self, tenant: &TenantId) -> Result<Option<Secret>, StoreError> {
         if let Some((s, at)) = self
             .secrets
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .get(ctx)
+            .get(tenant)
             && at.elapsed() < SECRET_CACHE
         {
             return Ok(Some(s.clone()));
@@ -88,7 +89,7 @@ impl<I: Items, S: Sealer> Receiver<I, S> {
         let now = unix_seconds(self.clock.now());
         let Some(sealed) = self
             .tenants
-            .get(ctx, now)
+            .get(tenant, now)
             .await?
             .and_then(|t| t.value.sealed_webhook_secret)
         else {
@@ -96,14 +97,14 @@ impl<I: Items, S: Sealer> Receiver<I, S> {
         };
         match self
             .sealer
-            .open(&sealed, &sealing::context(ctx, "webhook_secret"))
+            .open(&sealed, &sealing::context(tenant, "webhook_secret"))
             .await
         {
             Ok(secret) => {
                 self.secrets
                     .lock()
                     .unwrap_or_else(|p| p.into_inner())
-                    .insert(ctx.to_owned(), (secret.clone(), Instant::now()));
+                    .insert(tenant.clone(), (secret.clone(), Instant::now()));
                 Ok(Some(secret))
             }
             Err(e) => Err(StoreError::Unavailable(Box::new(e))),
@@ -129,10 +130,10 @@ impl<I: Items, S: Sealer> Receiver<I, S> {
                 "method_not_allowed",
             );
         }
-        let tenant = req.uri().path().trim_start_matches(PATH_PREFIX);
-        if !ContextId::is_valid(tenant) {
+        // The tenant is parsed where it enters: nothing else of the path is used.
+        let Ok(tenant) = TenantId::parse(req.uri().path().trim_start_matches(PATH_PREFIX)) else {
             return (answer(StatusCode::NOT_FOUND, "not found\n"), "unknown_path");
-        }
+        };
         if req.body().len() > MAX_BODY {
             return (
                 answer(StatusCode::PAYLOAD_TOO_LARGE, "too large\n"),
@@ -149,7 +150,7 @@ impl<I: Items, S: Sealer> Receiver<I, S> {
                 "signature_missing",
             );
         };
-        let secret = match self.secret(tenant).await {
+        let secret = match self.secret(&tenant).await {
             Ok(Some(s)) => s,
             // The same answer as a forgery: nothing tells a caller which tenants exist.
             Ok(None) => {
@@ -189,7 +190,7 @@ impl<I: Items, S: Sealer> Receiver<I, S> {
             .map(str::to_owned);
         let (Some(event_id), true) = (
             event_id,
-            payload.get("ContextIdentifier").and_then(|v| v.as_str()) == Some(tenant),
+            payload.get("ContextIdentifier").and_then(|v| v.as_str()) == Some(tenant.as_str()),
         ) else {
             return (
                 answer(StatusCode::BAD_REQUEST, "not an event for this tenant\n"),
@@ -197,25 +198,32 @@ impl<I: Items, S: Sealer> Receiver<I, S> {
             );
         };
         let now = unix_seconds(self.clock.now());
-        let item = Item::new(
-            tenant_pk(tenant),
-            format!("EVENT#{event_id}"),
-            serde_json::json!({
-                "event": payload.get("Event"),
-                "entity": payload.get("Entity"),
-                "primary_key": payload.get("PrimaryKey"),
-                "timestamp": payload.get("Timestamp"),
-                "received_at": now,
-            }),
-        )
-        .expiring_at(now + KEEP_EVENTS);
-        match self.items.put_new(&item, now).await {
-            Ok(()) => (answer(StatusCode::OK, "ok\n"), "event_recorded"),
-            Err(StoreError::AlreadyExists) => (answer(StatusCode::OK, "ok\n"), "event_duplicate"),
+        let text = |name: &str| {
+            payload
+                .get(name)
+                .and_then(|v| v.as_str())
+                .map(str::to_owned)
+        };
+        let event = WebhookEvent {
+            event: text("Event"),
+            entity: text("Entity"),
+            primary_key: payload.get("PrimaryKey").cloned(),
+            timestamp: text("Timestamp"),
+            received_at: now,
+        };
+        match self.events.record(&tenant, &event_id, &event, now).await {
+            Ok(Recorded::New) => (answer(StatusCode::OK, "ok\n"), "event_recorded"),
+            Ok(Recorded::Duplicate) => (answer(StatusCode::OK, "ok\n"), "event_duplicate"),
             Err(_) => (
                 answer(StatusCode::SERVICE_UNAVAILABLE, "try again\n"),
                 "store_unavailable",
             ),
         }
+    }
+}
+
+impl<P: Ports> web::Handler for Receiver<P> {
+    async fn handle(&self, req: WebRequest, ctx: RequestContext) -> WebResponse {
+        Receiver::handle(self, req, &ctx).await
     }
 }

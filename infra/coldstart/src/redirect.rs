@@ -187,6 +187,11 @@ impl World {
             ("APP_TABLE_NAME".to_owned(), self.resources.table.clone()),
             ("APP_LOG_FORMAT".to_owned(), "json".to_owned()),
             ("RUST_LOG".to_owned(), "info".to_owned()),
+            // What `sam build` packages beside the binary: the project's manifest.
+            (
+                "APP_MANIFEST".to_owned(),
+                concat!(env!("CARGO_MANIFEST_DIR"), "/../../manifest/demo.toml").to_owned(),
+            ),
         ];
         env.extend(self.aws_env.child_env(aws_endpoint));
         env

@@ -40,7 +40,7 @@ pub struct ManifestListArgs {
     /// Markdown for people, JSON for tools.
     #[arg(long, value_enum, default_value = "md")]
     pub format: ListFormat,
-    /// The manifest file (default: the shipped manifest/demo.toml).
+    /// The manifest file (default: the demo manifest built into soapp, manifest/demo.toml).
     #[arg(long, value_name = "FILE")]
     pub manifest: Option<std::path::PathBuf>,
     /// The deployment's base URL, to show full web panel and webhook URLs.
@@ -90,6 +90,9 @@ pub struct ServeArgs {
     /// The address browsers use, if not http://{listen} (e.g. http://localhost:8123).
     #[arg(long, value_name = "URL")]
     pub public_url: Option<String>,
+    /// The provisioning manifest to install (default: the demo manifest built into soapp).
+    #[arg(long, value_name = "FILE", env = "APP_MANIFEST")]
+    pub manifest: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]

@@ -8,8 +8,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use adapters::secrets::SecretLoader;
 use domain::config::{AppConfig, Storage};
-use domain::secrets::{SecretLoader, SecretRef};
+use domain::secrets::{SecretRef, SecretSource};
 use domain::store::Items;
 use superoffice::Secret;
 use superoffice::clock::unix_seconds;
@@ -181,15 +182,14 @@ pub async fn run(lookup: impl Fn(&str) -> Option<String>) -> Vec<Check> {
 
     // The AWS SDK configuration is loaded at most once, and only when a setting points at AWS.
     let sdk = tokio::sync::OnceCell::new();
-    let sdk_config = || sdk.get_or_init(domain::runtime::aws_sdk_config);
+    let sdk_config = || sdk.get_or_init(adapters::aws::sdk_config);
     let in_aws = |r: &SecretRef| matches!(r, SecretRef::AwsSecret { .. });
-    let secrets = SecretLoader::new(
+    let secrets =
         if in_aws(&config.client_secret) || config.system_user_key.as_ref().is_some_and(in_aws) {
-            Some(aws_sdk_secretsmanager::Client::new(sdk_config().await))
+            SecretLoader::with_aws(adapters::aws::secrets_client(sdk_config().await))
         } else {
-            None
-        },
-    );
+            SecretLoader::local()
+        };
     let secret = match secrets.load(&config.client_secret).await {
         Ok(s) => {
             checks.push(Check::ok(
@@ -246,7 +246,7 @@ pub async fn run(lookup: impl Fn(&str) -> Option<String>) -> Vec<Check> {
 
     let now = unix_seconds(std::time::SystemTime::now());
     checks.push(match &config.storage {
-        Storage::Embedded { dir } => match domain::store::embedded::EmbeddedItems::open(dir) {
+        Storage::Embedded { dir } => match adapters::local::embedded::EmbeddedItems::open(dir) {
             Ok(items) => match items.get("DOCTOR#probe", "PROBE", now).await {
                 Ok(_) => Check::ok(
                     "store",
@@ -261,8 +261,8 @@ pub async fn run(lookup: impl Fn(&str) -> Option<String>) -> Vec<Check> {
             Err(e) => Check::fail("store", crate::error_chain(&e), "check APP_DATA_DIR"),
         },
         Storage::Dynamo { table } => {
-            let items = domain::store::dynamo::DynamoItems::new(
-                aws_sdk_dynamodb::Client::new(sdk_config().await),
+            let items = adapters::aws::dynamo::DynamoItems::new(
+                adapters::aws::dynamo_client(sdk_config().await),
                 table.clone(),
             );
             match items.get("DOCTOR#probe", "PROBE", now).await {

@@ -9,32 +9,24 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
+use adapters::local::embedded::EmbeddedItems;
+use adapters::local::queue::LocalQueue;
+use app::local::Local;
 use aws_lc_rs::encoding::AsDer;
 use aws_lc_rs::signature::{KeyPair, RsaKeyPair};
 use axum::body::Body;
 use axum::extract::State;
 use base64::Engine as _;
-use std::time::Duration;
-
+use domain::Deployment;
 use domain::config::AppConfig;
-use domain::jobs::local::LocalQueue;
-use domain::ledger::Ledger;
-use domain::manifest::Manifest;
-use domain::provisioning::Engine;
-use domain::sealing::AppSealer;
-use domain::secrets::SecretLoader;
-use domain::store::embedded::EmbeddedItems;
-use domain::tenant::Tenants;
-use domain::web::{self, RequestContext, WebResponse, pages};
 use install::Install;
 use redirect::Redirect;
-use superoffice::clock::{Clock, RandomJitter, SystemClock};
-use superoffice::transport::ReqwestTransport;
 use superoffice_simulator::{AppRegistration, Simulator, SimulatorConfig, SimulatorHandle};
 use tokio::net::TcpListener;
+use web::{Handler, Problem, RequestContext, WebResponse};
 use webhooks::Receiver;
-use worker::Worker;
 
 /// The demo app's client id in the simulator.
 pub const DEMO_CLIENT_ID: &str = "0a1b2c3d4e5f60718293a4b5c6d7e8f9";
@@ -61,6 +53,8 @@ pub struct ServeOptions {
     pub superoffice: SuperOfficeTarget,
     /// The address browsers use; defaults to `http://{listen}`.
     pub public_url: Option<String>,
+    /// The manifest file; the demo manifest built into the program when absent.
+    pub manifest: Option<PathBuf>,
     /// More configuration variables (for example `APP_TENANT_RATE`), as the functions read them.
     pub settings: Vec<(String, String)>,
 }
@@ -82,11 +76,13 @@ pub struct LocalApp {
     pub url: String,
     pub simulator: Option<SimulatorHandle>,
     /// The in-process job queue (what SQS FIFO is in AWS).
-    pub queue: LocalQueue,
+    pub queue: Arc<LocalQueue>,
     /// The store, for tests that look at what the app keeps.
     pub items: Arc<EmbeddedItems>,
     /// The configuration the functions run with.
     pub config: Arc<AppConfig>,
+    /// Everything the functions were built from.
+    pub deployment: Deployment<Local>,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     task: tokio::task::JoinHandle<()>,
     worker: Option<tokio::task::JoinHandle<()>>,
@@ -117,9 +113,9 @@ impl LocalApp {
 }
 
 struct Apps {
-    redirect: Redirect<EmbeddedItems, AppSealer>,
-    install: Install<EmbeddedItems, LocalQueue>,
-    webhooks: Receiver<EmbeddedItems, AppSealer>,
+    redirect: Redirect<Local>,
+    install: Install<Local>,
+    webhooks: Receiver<Local>,
 }
 
 /// How long a local job may run before it is delivered again (a Lambda timeout).
@@ -140,7 +136,7 @@ pub async fn start(options: ServeOptions) -> Result<LocalApp, ServeError> {
     std::fs::create_dir_all(&options.data_dir)
         .map_err(|e| ServeError::DataDir(options.data_dir.clone(), e.to_string()))?;
 
-    let (vars, simulator) = match &options.superoffice {
+    let (mut vars, simulator) = match &options.superoffice {
         SuperOfficeTarget::Simulator => {
             let (vars, sim) = start_simulator(&options.data_dir, &url).await?;
             (vars, Some(sim))
@@ -165,13 +161,15 @@ pub async fn start(options: ServeOptions) -> Result<LocalApp, ServeError> {
             (vars, None)
         }
     };
-    let mut vars = vars;
     vars.push(("APP_BASE_URL", url.clone()));
     vars.push((
         "APP_DATA_DIR",
         options.data_dir.join("store").display().to_string(),
     ));
     vars.push(("APP_LOG_FORMAT", "text".into()));
+    if let Some(m) = &options.manifest {
+        vars.push(("APP_MANIFEST", m.display().to_string()));
+    }
     let settings = options.settings.clone();
     let config = AppConfig::from_lookup(|name| {
         settings
@@ -185,43 +183,16 @@ pub async fn start(options: ServeOptions) -> Result<LocalApp, ServeError> {
             })
     })
     .map_err(|e| ServeError::Config(e.to_string()))?;
-
-    let items = Arc::new(
-        EmbeddedItems::open(&options.data_dir.join("store"))
-            .map_err(|e| ServeError::DataDir(options.data_dir.clone(), e.to_string()))?,
-    );
-    let secrets = Arc::new(SecretLoader::new(None));
-    let so = Arc::new(
-        domain::runtime::superoffice(&config).map_err(|e| ServeError::Config(e.to_string()))?,
-    );
-    let sealer = Arc::new(
-        AppSealer::from_config(&config.sealing, None)
-            .await
-            .map_err(|e| ServeError::Config(e.to_string()))?,
-    );
-    let config = Arc::new(config);
-    let app_config = config.clone();
-    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let manifest = Arc::new(Manifest::demo());
-    let queue = LocalQueue::new(JOB_VISIBILITY);
-    let worker = match start_worker(&config, &secrets, &items, &sealer, &manifest, &queue).await {
-        Ok(task) => Some(task),
-        Err(e) => {
-            // Sign-in works without it; installs wait until the configuration is complete.
-            tracing::warn!(reason = "worker_not_started", error = %e, "installs will not run");
-            None
-        }
-    };
+    let manifest =
+        app::manifest(&config.manifest).map_err(|e| ServeError::Config(e.to_string()))?;
+    let deployment = app::local::deployment(Arc::new(config), Arc::new(manifest), JOB_VISIBILITY)
+        .map_err(|e| ServeError::Config(e.to_string()))?;
+    // The worker is built on its first job: sign-in works even when the system user is not set up.
+    let worker = deployment.queue.serve(app::worker::lazy(&deployment));
     let apps = Arc::new(Apps {
-        install: Install::new(
-            config.clone(),
-            manifest,
-            items.clone(),
-            Arc::new(queue.clone()),
-            clock.clone(),
-        ),
-        webhooks: Receiver::new(items.clone(), sealer.clone(), clock),
-        redirect: Redirect::new(config, so, items.clone(), secrets, sealer),
+        redirect: Redirect::new(&deployment),
+        install: Install::new(&deployment),
+        webhooks: Receiver::new(&deployment),
     });
 
     let router = axum::Router::new().fallback(dispatch).with_state(apps);
@@ -236,12 +207,13 @@ pub async fn start(options: ServeOptions) -> Result<LocalApp, ServeError> {
     Ok(LocalApp {
         url,
         simulator,
-        queue,
-        items,
-        config: app_config,
+        queue: deployment.queue.clone(),
+        items: deployment.items.clone(),
+        config: deployment.config.clone(),
+        deployment,
         shutdown: Some(tx),
         task,
-        worker,
+        worker: Some(worker),
     })
 }
 
@@ -252,83 +224,29 @@ async fn dispatch(State(apps): State<Arc<Apps>>, req: http::Request<Body>) -> ht
         request_id: web::new_request_id(),
     };
     let response: WebResponse = match axum::body::to_bytes(body, 1024 * 1024).await {
-        Err(_) => web::html(
+        Err(_) => Problem::new(
             http::StatusCode::PAYLOAD_TOO_LARGE,
-            pages::error(
-                "Request too large",
-                "The request is larger than this app accepts.",
-                "too_large",
-                &ctx.request_id,
-                None,
-            ),
-        ),
+            "too_large",
+            "Request too large",
+            "The request is larger than this app accepts.",
+        )
+        .respond(&ctx),
         Ok(bytes) => {
             let req = http::Request::from_parts(parts, bytes);
             let path = req.uri().path();
             if redirect::serves(path) {
-                apps.redirect.handle(req, &ctx).await
+                Handler::handle(&apps.redirect, req, ctx).await
             } else if install::serves(path) {
-                apps.install.handle(req, &ctx).await
+                Handler::handle(&apps.install, req, ctx).await
             } else if webhooks::serves(path) {
-                apps.webhooks.handle(req, &ctx).await
+                Handler::handle(&apps.webhooks, req, ctx).await
             } else {
-                web::html(
-                    http::StatusCode::NOT_FOUND,
-                    pages::error(
-                        "Page not found",
-                        "There is no page at this address.",
-                        "not_found",
-                        &ctx.request_id,
-                        Some(("/", "Go to the start page")),
-                    ),
-                )
+                Problem::not_found().respond(&ctx)
             }
         }
     };
     let (parts, body) = response.into_parts();
     http::Response::from_parts(parts, Body::from(body))
-}
-
-/// The job worker, fed by the in-process queue.
-async fn start_worker(
-    config: &Arc<AppConfig>,
-    secrets: &Arc<SecretLoader>,
-    items: &Arc<EmbeddedItems>,
-    sealer: &Arc<AppSealer>,
-    manifest: &Arc<Manifest>,
-    queue: &LocalQueue,
-) -> Result<tokio::task::JoinHandle<()>, String> {
-    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let access = domain::runtime::tenant_access(
-        config,
-        secrets,
-        items.clone(),
-        Arc::new(ReqwestTransport::new().map_err(|e| e.to_string())?),
-        clock.clone(),
-        Arc::new(RandomJitter),
-    )
-    .await?;
-    let worker = Arc::new(Worker {
-        engine: Engine {
-            manifest: manifest.clone(),
-            base_url: config.base_url.as_str().trim_end_matches('/').to_owned(),
-            tenants: Tenants::new(items.clone()),
-            ledger: Ledger::new(items.clone()),
-            sealer: sealer.clone(),
-            api: access.webapi.clone(),
-            clock,
-        },
-        usage: access.usage.clone(),
-    });
-    Ok(queue.run(Arc::new(move |job, delivery, deadline| {
-        let worker = worker.clone();
-        Box::pin(async move {
-            let left = deadline.saturating_duration_since(std::time::Instant::now());
-            let deadline =
-                std::time::SystemTime::now() + left.saturating_sub(worker::DEADLINE_MARGIN);
-            worker.process(&job, delivery, deadline).await
-        })
-    })))
 }
 
 /// Starts the simulator with this app registered, keeping its keys and the app's credentials in the

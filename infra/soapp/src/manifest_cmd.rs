@@ -2,26 +2,25 @@
 
 use std::process::ExitCode;
 
-use domain::manifest::Manifest;
+use domain::config::ManifestSource;
 
 use crate::cli::{ListFormat, ManifestListArgs};
 
 pub fn list(args: ManifestListArgs) -> ExitCode {
-    let text = match &args.manifest {
-        None => domain::manifest::DEMO.to_owned(),
-        Some(path) => match std::fs::read_to_string(path) {
-            Ok(t) => t,
-            Err(e) => {
-                eprintln!("error: cannot read {}: {e}", path.display());
-                return ExitCode::from(2);
-            }
-        },
+    let source = match &args.manifest {
+        None => ManifestSource::Demo,
+        Some(path) => ManifestSource::File(path.clone()),
     };
-    let manifest = match Manifest::parse(&text) {
+    let manifest = match app::manifest(&source) {
         Ok(m) => m,
-        Err(e) => {
-            eprint!("error: {e}");
+        // Unreadable is a usage problem (2); readable but invalid is a negative answer (1).
+        Err(app::StartError::ManifestInvalid { problems, .. }) => {
+            eprint!("error: {problems}");
             return ExitCode::from(1);
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
         }
     };
     let artifacts = manifest.artifacts();

@@ -26,13 +26,14 @@ pub fn run(args: ServeArgs) -> ExitCode {
             system_user_key_file: args.system_user_key_file,
         }
     };
-    domain::telemetry::init(domain::config::LogFormat::Text);
+    app::telemetry::init(domain::config::LogFormat::Text);
     crate::block_on(async move {
         let options = ServeOptions {
             listen: args.listen,
             data_dir: args.data_dir,
             superoffice: target,
             public_url: args.public_url,
+            manifest: args.manifest,
             settings: Vec::new(),
         };
         let app = match local::start(options).await {

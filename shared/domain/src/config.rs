@@ -28,6 +28,16 @@ pub enum Sealing {
     Local { key_file: PathBuf },
 }
 
+/// Which manifest the app provisions.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ManifestSource {
+    /// A TOML file (in Lambda, packaged with the function by `sam build`; relative paths are
+    /// relative to the function's directory, `LAMBDA_TASK_ROOT`).
+    File(PathBuf),
+    /// The demo manifest built into the program (local runs only).
+    Demo,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LogFormat {
     Json,
@@ -51,6 +61,7 @@ pub struct AppConfig {
     pub max_inline_wait: Duration,
     pub session_ttl: Duration,
     pub log_format: LogFormat,
+    pub manifest: ManifestSource,
 }
 
 impl AppConfig {
@@ -279,6 +290,19 @@ impl AppConfig {
             }
         };
 
+        let manifest = match get("APP_MANIFEST") {
+            Some(path) => ManifestSource::File(path.into()),
+            None if in_lambda => {
+                problem(
+                    "APP_MANIFEST",
+                    "is not set: the manifest file packaged with the function (manifest.toml)"
+                        .into(),
+                );
+                ManifestSource::Demo
+            }
+            None => ManifestSource::Demo,
+        };
+
         match (
             environment,
             client_id,
@@ -307,6 +331,7 @@ impl AppConfig {
                 max_inline_wait,
                 session_ttl,
                 log_format,
+                manifest,
             }),
             _ => Err(ConfigErrors(problems)),
         }
@@ -428,6 +453,7 @@ mod tests {
             "APP_KMS_KEY_ARN",
             "arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab",
         ),
+        ("APP_MANIFEST", "manifest.toml"),
     ];
 
     #[test]
@@ -468,11 +494,12 @@ mod tests {
                 "APP_BASE_URL",
                 "APP_TABLE_NAME",
                 "APP_KMS_KEY_ARN",
-                "APP_SESSION_HOURS"
+                "APP_SESSION_HOURS",
+                "APP_MANIFEST"
             ]
         );
         let text = err.to_string();
-        assert!(text.starts_with("the configuration has 7 problems:"));
+        assert!(text.starts_with("the configuration has 8 problems:"));
         assert!(
             !text.contains("hunter2"),
             "a secret value never appears in a message"
@@ -494,6 +521,7 @@ mod tests {
                 "APP_KMS_KEY_ARN",
                 "arn:aws:kms:eu-west-1:123456789012:key/k",
             ),
+            ("APP_MANIFEST", "manifest.toml"),
         ])
         .unwrap_err();
         let vars: Vec<_> = err.0.iter().map(|p| p.variable).collect();

@@ -9,6 +9,7 @@
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
+use superoffice::TenantId;
 
 use crate::store::{Item, Items, StoreError, document};
 use crate::tenant::tenant_pk;
@@ -57,22 +58,33 @@ impl<I: Items> Ledger<I> {
     }
 
     /// Every entry of the tenant, in creation order.
-    pub async fn entries(&self, ctx: &str, now: i64) -> Result<Vec<LedgerEntry>, StoreError> {
+    pub async fn entries(
+        &self,
+        tenant: &TenantId,
+        now: i64,
+    ) -> Result<Vec<LedgerEntry>, StoreError> {
         self.items
-            .query(&tenant_pk(ctx), "ARTIFACT#", now)
+            .query(&tenant_pk(tenant), "ARTIFACT#", now)
             .await?
             .iter()
             .map(Item::parse)
             .collect()
     }
 
-    pub async fn write(&self, ctx: &str, entry: &LedgerEntry) -> Result<(), StoreError> {
+    pub async fn write(&self, tenant: &TenantId, entry: &LedgerEntry) -> Result<(), StoreError> {
         self.items
             .put(&Item::new(
-                tenant_pk(ctx),
+                tenant_pk(tenant),
                 sort_key(entry.seq, &entry.key),
                 document(entry)?,
             ))
+            .await
+    }
+
+    /// Forgets an entry (its artifact is gone).
+    pub async fn forget(&self, tenant: &TenantId, entry: &LedgerEntry) -> Result<(), StoreError> {
+        self.items
+            .delete(&tenant_pk(tenant), &sort_key(entry.seq, &entry.key))
             .await
     }
 }

@@ -1,15 +1,14 @@
-//! Secret values: read when first needed, cached, never logged.
+//! Secret values: where they are ([`SecretRef`]) and the port that reads them ([`SecretSource`]).
 //!
 //! In Lambda a secret is an AWS Secrets Manager secret named by its ARN; locally a file, or (outside
-//! Lambda only) a value given directly. Values are cached for an hour so a rotated secret is picked up
-//! without a redeploy while ordinary requests cost no Secrets Manager call.
+//! Lambda only) a value given directly. The adapters crate's loader reads them when first needed and
+//! caches them for an hour, so a rotated secret is picked up without a redeploy while ordinary
+//! requests cost no Secrets Manager call. Values never reach a log: errors name the place only.
 
-use std::collections::HashMap;
+use std::future::Future;
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
 
 use superoffice::Secret;
-use tokio::sync::Mutex;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SecretRef {
@@ -31,130 +30,21 @@ impl SecretRef {
 
 #[derive(Debug, thiserror::Error)]
 pub enum SecretError {
+    /// The place could not be read (a missing file, Secrets Manager refused or unreachable).
     #[error("{0} could not be read")]
-    File(String, #[source] std::io::Error),
-    #[error("{0} could not be read from Secrets Manager")]
-    Aws(String, #[source] Box<dyn std::error::Error + Send + Sync>),
+    Unreadable(String, #[source] Box<dyn std::error::Error + Send + Sync>),
     #[error("{0} has no SecretString")]
     NotAString(String),
     #[error("{0} is empty")]
     Empty(String),
-    #[error("{0} names a Secrets Manager secret, but no AWS client is configured")]
-    NoAwsClient(String),
+    /// The reference needs a source this process was not built with (an ARN in a local run without
+    /// AWS credentials configured).
+    #[error("{0} cannot be read by this process (no AWS client is configured)")]
+    NoSource(String),
 }
 
-const CACHE_FOR: Duration = Duration::from_secs(3600);
-
-pub struct SecretLoader {
-    aws: Option<aws_sdk_secretsmanager::Client>,
-    cache: Mutex<HashMap<String, (Secret, Instant)>>,
-}
-
-impl SecretLoader {
-    pub fn new(aws: Option<aws_sdk_secretsmanager::Client>) -> Self {
-        Self {
-            aws,
-            cache: Mutex::new(HashMap::new()),
-        }
-    }
-
-    /// The secret's value (surrounding whitespace trimmed).
-    pub async fn load(&self, r: &SecretRef) -> Result<Secret, SecretError> {
-        let key = match r {
-            SecretRef::Inline(s) => return non_empty(s.expose(), r),
-            SecretRef::AwsSecret { arn } => format!("aws:{arn}"),
-            SecretRef::File(p) => format!("file:{}", p.display()),
-        };
-        // Held across the fetch: concurrent first requests share one Secrets Manager call.
-        let mut cache = self.cache.lock().await;
-        if let Some((value, at)) = cache.get(&key)
-            && at.elapsed() < CACHE_FOR
-        {
-            return Ok(value.clone());
-        }
-        let value = match r {
-            SecretRef::File(p) => {
-                let text = tokio::fs::read_to_string(p)
-                    .await
-                    .map_err(|e| SecretError::File(r.describe(), e))?;
-                non_empty(&text, r)?
-            }
-            SecretRef::AwsSecret { arn } => {
-                let client = self
-                    .aws
-                    .as_ref()
-                    .ok_or_else(|| SecretError::NoAwsClient(r.describe()))?;
-                let out = client
-                    .get_secret_value()
-                    .secret_id(arn)
-                    .send()
-                    .await
-                    .map_err(|e| SecretError::Aws(r.describe(), Box::new(e)))?;
-                let text = out
-                    .secret_string()
-                    .ok_or_else(|| SecretError::NotAString(r.describe()))?;
-                non_empty(text, r)?
-            }
-            SecretRef::Inline(_) => unreachable_inline(r)?,
-        };
-        cache.insert(key, (value.clone(), Instant::now()));
-        Ok(value)
-    }
-}
-
-fn non_empty(text: &str, r: &SecretRef) -> Result<Secret, SecretError> {
-    let t = text.trim();
-    if t.is_empty() {
-        Err(SecretError::Empty(r.describe()))
-    } else {
-        Ok(Secret::new(t))
-    }
-}
-
-/// Inline secrets return before the cache; this arm exists only to keep the match total.
-fn unreachable_inline(r: &SecretRef) -> Result<Secret, SecretError> {
-    match r {
-        SecretRef::Inline(s) => non_empty(s.expose(), r),
-        _ => Err(SecretError::Empty(r.describe())),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[tokio::test]
-    async fn files_are_read_trimmed_and_cached() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("secret");
-        std::fs::write(&path, "  s3cret\n").unwrap();
-        let loader = SecretLoader::new(None);
-        let r = SecretRef::File(path.clone());
-        assert_eq!(loader.load(&r).await.unwrap().expose(), "s3cret");
-        std::fs::write(&path, "changed").unwrap();
-        assert_eq!(loader.load(&r).await.unwrap().expose(), "s3cret", "cached");
-    }
-
-    #[tokio::test]
-    async fn failures_name_the_place_never_the_value() {
-        let loader = SecretLoader::new(None);
-        let e = loader
-            .load(&SecretRef::File("/nonexistent/secret".into()))
-            .await
-            .unwrap_err();
-        assert_eq!(e.to_string(), "file /nonexistent/secret could not be read");
-        let e = loader
-            .load(&SecretRef::AwsSecret {
-                arn: "arn:aws:secretsmanager:eu-west-1:1:secret:x".into(),
-            })
-            .await
-            .unwrap_err();
-        assert!(matches!(e, SecretError::NoAwsClient(_)));
-        assert!(
-            loader
-                .load(&SecretRef::Inline(Secret::new(" ")))
-                .await
-                .is_err()
-        );
-    }
+/// Reads secret values by reference.
+pub trait SecretSource: Send + Sync + 'static {
+    /// The secret's value, surrounding whitespace trimmed; empty values are refused.
+    fn load(&self, r: &SecretRef) -> impl Future<Output = Result<Secret, SecretError>> + Send;
 }

@@ -8,7 +8,7 @@
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
-use superoffice::Secret;
+use superoffice::{Secret, TenantId};
 
 use crate::store::{Item, Items, StoreError, document, secret_key};
 
@@ -58,7 +58,7 @@ pub struct PendingSignIn {
 pub struct Session {
     pub subject: String,
     pub email: Option<String>,
-    pub tenant: String,
+    pub tenant: TenantId,
     pub company: Option<String>,
     pub associate_id: Option<String>,
     pub is_administrator: bool,
@@ -73,20 +73,6 @@ pub struct Session {
 }
 
 impl Session {
-    /// Whether a state-changing form carries this session's anti-forgery token (constant time).
-    pub fn sent_by_our_form(&self, req: &crate::web::WebRequest) -> bool {
-        let form = crate::web::form_pairs(req).unwrap_or_default();
-        let sent = crate::web::single(&form, "csrf")
-            .ok()
-            .flatten()
-            .unwrap_or("");
-        aws_lc_rs::constant_time::verify_slices_are_equal(
-            sent.as_bytes(),
-            self.csrf_token.expose().as_bytes(),
-        )
-        .is_ok()
-    }
-
     /// The person in words: the e-mail address SuperOffice gave, else the subject.
     pub fn person(&self) -> &str {
         self.email.as_deref().unwrap_or(&self.subject)
@@ -94,7 +80,7 @@ impl Session {
 
     /// The customer in words: the company name SuperOffice gave, else the tenant id.
     pub fn customer(&self) -> &str {
-        self.company.as_deref().unwrap_or(&self.tenant)
+        self.company.as_deref().unwrap_or(self.tenant.as_str())
     }
 }
 
@@ -181,26 +167,5 @@ impl<I: Items> Sessions<I> {
 
     pub async fn end(&self, id: &str) -> Result<(), StoreError> {
         self.items.delete(&session_pk(id), "SESSION").await
-    }
-
-    /// The live session named by the request's session cookie, with its id.
-    pub async fn current(
-        &self,
-        req: &crate::web::WebRequest,
-        now: i64,
-    ) -> Result<Option<(String, Session)>, StoreError> {
-        use crate::web::cookies;
-        let Some(id) = cookies::get(req, cookies::SESSION) else {
-            return Ok(None);
-        };
-        // A session id is 43 base64url characters; anything else is not worth a store lookup.
-        if id.len() != 43
-            || !id
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-        {
-            return Ok(None);
-        }
-        Ok(self.find(id, now).await?.map(|s| (id.to_owned(), s)))
     }
 }

@@ -1,10 +1,11 @@
 //! A tenant as the app knows it: who installed the app, the sealed system token, and where its
-//! install stands. One item per tenant (`TENANT#{ctx}` / `TENANT`), changed only by versioned writes,
+//! install stands. One item per tenant (`TENANT#{id}` / `TENANT`), changed only by versioned writes,
 //! so the install page, the worker and a second install never overwrite each other.
 
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
+use superoffice::TenantId;
 
 use crate::store::{Item, Items, StoreError, document};
 
@@ -48,7 +49,9 @@ pub struct Waiting {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Tenant {
-    pub context_id: String,
+    /// Stored as `context_id` by earlier versions.
+    #[serde(alias = "context_id")]
+    pub id: TenantId,
     pub company: Option<String>,
     pub status: InstallStatus,
     /// The system-user token, sealed under the app's key (context: tenant, "system_token").
@@ -75,8 +78,9 @@ pub struct Versioned<T> {
     pub version: u64,
 }
 
-pub fn tenant_pk(ctx: &str) -> String {
-    format!("TENANT#{ctx}")
+/// The partition that holds everything the app keeps for one tenant.
+pub fn tenant_pk(tenant: &TenantId) -> String {
+    format!("TENANT#{tenant}")
 }
 
 pub struct Tenants<I> {
@@ -94,7 +98,7 @@ impl<I> Clone for Tenants<I> {
 /// An administrator's approval, as recorded at the redirect (intent `install`).
 #[derive(Debug, Clone)]
 pub struct Consent {
-    pub context_id: String,
+    pub tenant: TenantId,
     pub company: Option<String>,
     pub sealed_system_token: String,
     pub approved_by: String,
@@ -110,7 +114,7 @@ impl<I: Items> Tenants<I> {
     /// changes when consent was rescinded and given again). A failed install becomes `Consented`
     /// again: a fresh approval is what it waited for, and the install page offers it anew.
     pub async fn record_consent(&self, consent: &Consent, now: i64) -> Result<(), StoreError> {
-        self.write(&consent.context_id, now, |current| {
+        self.write(&consent.tenant, now, |current| {
             let tenant = match current {
                 Some(mut t) => {
                     t.sealed_system_token = consent.sealed_system_token.clone();
@@ -124,7 +128,7 @@ impl<I: Items> Tenants<I> {
                     t
                 }
                 None => Tenant {
-                    context_id: consent.context_id.clone(),
+                    id: consent.tenant.clone(),
                     company: consent.company.clone(),
                     status: InstallStatus::Consented,
                     sealed_system_token: consent.sealed_system_token.clone(),
@@ -143,8 +147,12 @@ impl<I: Items> Tenants<I> {
         .map(|_| ())
     }
 
-    pub async fn get(&self, ctx: &str, now: i64) -> Result<Option<Versioned<Tenant>>, StoreError> {
-        match self.items.get(&tenant_pk(ctx), "TENANT", now).await? {
+    pub async fn get(
+        &self,
+        tenant: &TenantId,
+        now: i64,
+    ) -> Result<Option<Versioned<Tenant>>, StoreError> {
+        match self.items.get(&tenant_pk(tenant), "TENANT", now).await? {
             Some(item) => Ok(Some(Versioned {
                 version: item.version,
                 value: item.parse()?,
@@ -156,7 +164,7 @@ impl<I: Items> Tenants<I> {
     /// Writes the tenant if its stored version is still `version` (0 for a new tenant);
     /// [`StoreError::Conflict`] otherwise.
     pub async fn save(&self, tenant: &Tenant, version: u64) -> Result<(), StoreError> {
-        let mut item = Item::new(tenant_pk(&tenant.context_id), "TENANT", document(tenant)?);
+        let mut item = Item::new(tenant_pk(&tenant.id), "TENANT", document(tenant)?);
         item.version = version;
         self.items.put_versioned(&item).await
     }
@@ -165,11 +173,11 @@ impl<I: Items> Tenants<I> {
     /// in between; `None` when the tenant is unknown.
     pub async fn update<T>(
         &self,
-        ctx: &str,
+        tenant: &TenantId,
         now: i64,
         mut change: impl FnMut(&mut Tenant) -> T,
     ) -> Result<Option<T>, StoreError> {
-        self.write(ctx, now, |current| {
+        self.write(tenant, now, |current| {
             let mut tenant = current?;
             let out = change(&mut tenant);
             Some((tenant, out))
@@ -178,8 +186,8 @@ impl<I: Items> Tenants<I> {
     }
 
     /// Marks the install stopped until a person acts, with the problem in words for the status page.
-    pub async fn fail(&self, ctx: &str, now: i64, problem: &str) -> Result<(), StoreError> {
-        self.update(ctx, now, |t| {
+    pub async fn fail(&self, tenant: &TenantId, now: i64, problem: &str) -> Result<(), StoreError> {
+        self.update(tenant, now, |t| {
             t.status = InstallStatus::Failed;
             t.waiting = None;
             t.problem = Some(problem.to_owned());
@@ -192,12 +200,12 @@ impl<I: Items> Tenants<I> {
     /// write, or `None` to write nothing.
     async fn write<T>(
         &self,
-        ctx: &str,
+        tenant: &TenantId,
         now: i64,
         mut next: impl FnMut(Option<Tenant>) -> Option<(Tenant, T)>,
     ) -> Result<Option<T>, StoreError> {
         for _ in 0..5 {
-            let (current, version) = match self.get(ctx, now).await? {
+            let (current, version) = match self.get(tenant, now).await? {
                 Some(v) => (Some(v.value), v.version),
                 None => (None, 0),
             };

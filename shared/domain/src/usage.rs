@@ -2,12 +2,13 @@
 //! and for the throughput questions SuperOffice's operations may ask.
 //!
 //! The WebAPI client reports every attempt to [`DailyUsage`] (an in-memory tally); a job flushes the
-//! tally to one item per tenant and day (`TENANT#{ctx}` / `USAGE#{yyyy-mm-dd}`) with versioned
+//! tally to one item per tenant and day (`TENANT#{id}` / `USAGE#{yyyy-mm-dd}`) with versioned
 //! writes, so concurrent flushes add up instead of overwriting each other.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
+use superoffice::TenantId;
 use superoffice::clock::{Clock, unix_seconds};
 use superoffice::usage::{CallRecord, TenantUsage, UsageHook};
 
@@ -20,7 +21,7 @@ const KEEP_SECONDS: i64 = 400 * 86_400;
 pub struct DailyUsage<I> {
     items: Arc<I>,
     clock: Arc<dyn Clock>,
-    pending: Mutex<HashMap<(String, String), TenantUsage>>,
+    pending: Mutex<HashMap<(TenantId, String), TenantUsage>>,
 }
 
 pub fn day_of(unix: i64) -> String {
@@ -38,7 +39,7 @@ impl<I: Items> DailyUsage<I> {
         }
     }
 
-    fn take_pending(&self) -> HashMap<(String, String), TenantUsage> {
+    fn take_pending(&self) -> HashMap<(TenantId, String), TenantUsage> {
         std::mem::take(&mut *self.pending.lock().unwrap_or_else(|p| p.into_inner()))
     }
 
@@ -46,29 +47,29 @@ impl<I: Items> DailyUsage<I> {
     pub async fn flush(&self) -> Result<(), StoreError> {
         let pending = self.take_pending();
         let mut failed = None;
-        for ((ctx, day), add) in pending {
-            if let Err(e) = self.add(&ctx, &day, add).await {
+        for ((tenant, day), add) in pending {
+            if let Err(e) = self.add(&tenant, &day, add).await {
                 let mut p = self.pending.lock().unwrap_or_else(|p| p.into_inner());
-                *p.entry((ctx, day)).or_default() += add;
+                *p.entry((tenant, day)).or_default() += add;
                 failed = Some(e);
             }
         }
         failed.map_or(Ok(()), Err)
     }
 
-    async fn add(&self, ctx: &str, day: &str, add: TenantUsage) -> Result<(), StoreError> {
+    async fn add(&self, tenant: &TenantId, day: &str, add: TenantUsage) -> Result<(), StoreError> {
         let now = unix_seconds(self.clock.now());
         for _ in 0..10 {
             let (mut usage, version) = match self
                 .items
-                .get(&tenant_pk(ctx), &format!("USAGE#{day}"), now)
+                .get(&tenant_pk(tenant), &format!("USAGE#{day}"), now)
                 .await?
             {
                 Some(item) => (item.parse::<TenantUsage>()?, item.version),
                 None => (TenantUsage::default(), 0),
             };
             usage += add;
-            let mut item = Item::new(tenant_pk(ctx), format!("USAGE#{day}"), document(&usage)?)
+            let mut item = Item::new(tenant_pk(tenant), format!("USAGE#{day}"), document(&usage)?)
                 .expiring_at(now + KEEP_SECONDS);
             item.version = version;
             match self.items.put_versioned(&item).await {
@@ -81,10 +82,10 @@ impl<I: Items> DailyUsage<I> {
     }
 
     /// Stored days of a tenant, oldest first.
-    pub async fn days(&self, ctx: &str) -> Result<Vec<(String, TenantUsage)>, StoreError> {
+    pub async fn days(&self, tenant: &TenantId) -> Result<Vec<(String, TenantUsage)>, StoreError> {
         let now = unix_seconds(self.clock.now());
         self.items
-            .query(&tenant_pk(ctx), "USAGE#", now)
+            .query(&tenant_pk(tenant), "USAGE#", now)
             .await?
             .into_iter()
             .map(|i| Ok((i.sk.trim_start_matches("USAGE#").to_owned(), i.parse()?)))
@@ -96,9 +97,7 @@ impl<I: Items> UsageHook for DailyUsage<I> {
     fn record(&self, call: &CallRecord<'_>) {
         let day = day_of(unix_seconds(self.clock.now()));
         let mut p = self.pending.lock().unwrap_or_else(|p| p.into_inner());
-        p.entry((call.tenant.to_string(), day))
-            .or_default()
-            .add(call);
+        p.entry((call.tenant.clone(), day)).or_default().add(call);
     }
 }
 
@@ -106,13 +105,12 @@ impl<I: Items> UsageHook for DailyUsage<I> {
 mod tests {
     use std::time::Duration;
 
-    use superoffice::ContextId;
     use superoffice::clock::ManualClock;
 
     use super::*;
-    use crate::store::embedded::EmbeddedItems;
+    use crate::store::memory::MemoryItems;
 
-    fn call(ctx: &ContextId, status: Option<u16>) -> CallRecord<'_> {
+    fn call(ctx: &TenantId, status: Option<u16>) -> CallRecord<'_> {
         CallRecord {
             tenant: ctx,
             method: &http::Method::GET,
@@ -125,12 +123,11 @@ mod tests {
 
     #[tokio::test]
     async fn calls_are_kept_per_tenant_and_day_and_concurrent_flushes_add_up() {
-        let dir = tempfile::tempdir().unwrap();
-        let items = Arc::new(EmbeddedItems::open(&dir.path().join("db")).unwrap());
+        let items = Arc::new(MemoryItems::new());
         // 2027-01-15 08:00 UTC.
         let clock = Arc::new(ManualClock::at_unix(1_800_000_000));
-        let a = ContextId::parse("Cust12345").unwrap();
-        let b = ContextId::parse("Cust67890").unwrap();
+        let a = TenantId::parse("Cust12345").unwrap();
+        let b = TenantId::parse("Cust67890").unwrap();
         // Two Lambda instances counting the same tenant on the same day.
         let first = DailyUsage::new(items.clone(), clock.clone());
         let second = DailyUsage::new(items.clone(), clock.clone());
@@ -145,7 +142,7 @@ mod tests {
         // Nothing is counted twice: a second flush has nothing left to add.
         first.flush().await.unwrap();
 
-        let days = first.days("Cust12345").await.unwrap();
+        let days = first.days(&a).await.unwrap();
         assert_eq!(
             days,
             [(
@@ -159,13 +156,13 @@ mod tests {
                 }
             )]
         );
-        assert_eq!(first.days("Cust67890").await.unwrap()[0].1.calls, 1);
+        assert_eq!(first.days(&b).await.unwrap()[0].1.calls, 1);
 
         // The next day is a new item.
         clock.advance(Duration::from_secs(86_400));
         first.record(&call(&a, Some(200)));
         first.flush().await.unwrap();
-        let days = first.days("Cust12345").await.unwrap();
+        let days = first.days(&a).await.unwrap();
         assert_eq!(
             days.iter()
                 .map(|(d, u)| (d.as_str(), u.calls))

@@ -82,7 +82,7 @@ impl Environment {
     }
 
     /// `{base}/api/state/{ctx}`. Not in the discovery document.
-    pub fn tenant_state_url(&self, ctx: &ContextId) -> Url {
+    pub fn tenant_state_url(&self, ctx: &TenantId) -> Url {
         self.join(&format!("/api/state/{}", ctx.as_str()))
     }
 
@@ -186,18 +186,18 @@ impl fmt::Display for Environment {
 /// storage key.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
 #[serde(transparent)]
-pub struct ContextId(String);
+pub struct TenantId(String);
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{0:?} is not a SuperOffice context identifier (letters then digits, like Cust12345)")]
-pub struct InvalidContextId(pub String);
+pub struct InvalidTenantId(pub String);
 
-impl ContextId {
-    pub fn parse(s: &str) -> Result<Self, InvalidContextId> {
+impl TenantId {
+    pub fn parse(s: &str) -> Result<Self, InvalidTenantId> {
         if Self::is_valid(s) {
             Ok(Self(s.to_owned()))
         } else {
-            Err(InvalidContextId(s.chars().take(64).collect()))
+            Err(InvalidTenantId(s.chars().take(64).collect()))
         }
     }
 
@@ -215,16 +215,16 @@ impl ContextId {
     }
 }
 
-impl fmt::Display for ContextId {
+impl fmt::Display for TenantId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
     }
 }
 
-impl<'de> serde::Deserialize<'de> for ContextId {
+impl<'de> serde::Deserialize<'de> for TenantId {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let s = String::deserialize(d)?;
-        ContextId::parse(&s).map_err(serde::de::Error::custom)
+        TenantId::parse(&s).map_err(serde::de::Error::custom)
     }
 }
 
@@ -299,11 +299,11 @@ mod tests {
 
     #[test]
     fn context_ids_are_validated() {
-        assert!(ContextId::parse("Cust12345").is_ok());
+        assert!(TenantId::parse("Cust12345").is_ok());
         for bad in [
             "", "Cust", "12345", "Cust12a", "../Cust1", "Cust1/..", "Cust 1",
         ] {
-            assert!(ContextId::parse(bad).is_err(), "{bad}");
+            assert!(TenantId::parse(bad).is_err(), "{bad}");
         }
     }
 }

@@ -1,16 +1,17 @@
-//! The SuperOffice CRM Online platform layer.
+//! The SuperOffice CRM Online platform layer. It knows SuperOffice and nothing of our app.
 //!
 //! Everything our app does with SuperOffice goes through this crate: which environment we talk to
 //! ([`environment`]), how its OpenID Connect endpoints are discovered ([`discovery`]), how security
 //! tokens are validated ([`jwt`], [`keys`]), how a user is sent to sign in ([`oidc`]), how the app gets
 //! a system-user ticket for back-channel work ([`system_user`]), whether a tenant can be called at all
-//! ([`tenant_state`]), and how WebAPI calls are made without overloading the vendor ([`webapi`],
-//! [`retry`]).
+//! ([`tenant_state`]), how WebAPI calls are made without overloading the vendor ([`webapi`],
+//! [`retry`]), and the typed calls for what an app provisions into a tenant ([`api`]).
 //!
 //! The crate does I/O only through narrow ports ([`transport::Transport`], [`clock::Clock`],
 //! [`clock::Jitter`]) so the same code runs in Lambda, in the local runner and in tests with exact,
 //! repeatable timings.
 
+pub mod api;
 pub mod client;
 pub mod clock;
 pub mod discovery;
@@ -30,5 +31,5 @@ pub mod transport;
 pub mod usage;
 pub mod webapi;
 
-pub use environment::{ContextId, Environment};
+pub use environment::{Environment, TenantId};
 pub use secret::Secret;

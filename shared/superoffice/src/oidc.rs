@@ -15,7 +15,7 @@ use url::Url;
 
 use crate::discovery::Discovery;
 use crate::transport::{HttpRequest, Transport, TransportError};
-use crate::{ContextId, Secret};
+use crate::{Secret, TenantId};
 
 /// A prepared redirect to the authorize endpoint and the values to remember for the callback.
 #[derive(Debug, Clone)]
@@ -31,7 +31,7 @@ pub struct AuthorizeOptions<'a> {
     /// SuperID user name to prefill.
     pub login_hint: Option<&'a str>,
     /// Skip tenant selection (`acr_values=tenant:Cust12345`).
-    pub tenant: Option<&'a ContextId>,
+    pub tenant: Option<&'a TenantId>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -231,7 +231,7 @@ mod tests {
     #[test]
     fn the_authorize_url_carries_everything_the_flow_needs() {
         let redirect = Url::parse("https://app.example/callback").unwrap();
-        let ctx = ContextId::parse("Cust12345").unwrap();
+        let ctx = TenantId::parse("Cust12345").unwrap();
         let req = authorization_request(
             &discovery(),
             "c789b7d98f3c496fb5aaa4b1a81ca11b",

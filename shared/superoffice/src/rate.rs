@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
-use crate::ContextId;
+use crate::TenantId;
 use crate::clock::Clock;
 
 struct Bucket {
@@ -23,7 +23,7 @@ pub struct TenantRateLimiter {
     rate: f64,
     burst: f64,
     clock: Arc<dyn Clock>,
-    buckets: Mutex<HashMap<ContextId, Bucket>>,
+    buckets: Mutex<HashMap<TenantId, Bucket>>,
 }
 
 impl TenantRateLimiter {
@@ -40,7 +40,7 @@ impl TenantRateLimiter {
     /// after `deadline`: nothing was taken.
     pub async fn acquire(
         &self,
-        tenant: &ContextId,
+        tenant: &TenantId,
         deadline: Option<SystemTime>,
     ) -> Result<(), Duration> {
         let wait = {
@@ -81,8 +81,8 @@ mod tests {
     async fn a_burst_is_paced_to_the_rate_and_other_tenants_are_unaffected() {
         let clock = Arc::new(ManualClock::at_unix(0));
         let limiter = TenantRateLimiter::new(10, 5, clock.clone());
-        let a = ContextId::parse("Cust1").unwrap();
-        let b = ContextId::parse("Cust2").unwrap();
+        let a = TenantId::parse("Cust1").unwrap();
+        let b = TenantId::parse("Cust2").unwrap();
         let mut sent_at = Vec::new();
         for _ in 0..25 {
             limiter.acquire(&a, None).await.unwrap();
@@ -108,7 +108,7 @@ mod tests {
     async fn a_turn_after_the_deadline_is_refused_with_the_wait_and_takes_nothing() {
         let clock = Arc::new(ManualClock::at_unix(0));
         let limiter = TenantRateLimiter::new(1, 1, clock.clone());
-        let a = ContextId::parse("Cust1").unwrap();
+        let a = TenantId::parse("Cust1").unwrap();
         limiter.acquire(&a, None).await.unwrap();
         let deadline = clock.now() + Duration::from_millis(500);
         assert_eq!(

@@ -24,7 +24,7 @@ use crate::jwks::KeyStore;
 use crate::jwt::{Reason, SystemUserRules, validate_system_user_token};
 use crate::retry::{Retrier, RetryError};
 use crate::transport::{HttpRequest, Transport};
-use crate::{ContextId, Environment, Secret};
+use crate::{Environment, Secret, TenantId};
 
 /// Tickets unused for this long are fetched anew (SuperOffice's sliding limit is 6 h).
 pub const TICKET_IDLE_LIMIT: Duration = Duration::from_secs(6 * 3600 - 10 * 60);
@@ -231,7 +231,7 @@ pub struct SystemUserClient {
     app_token: Secret,
     private_key: Arc<SystemUserKey>,
     timeout: Duration,
-    tickets: Mutex<HashMap<ContextId, Arc<tokio::sync::Mutex<Option<CachedTicket>>>>>,
+    tickets: Mutex<HashMap<TenantId, Arc<tokio::sync::Mutex<Option<CachedTicket>>>>>,
 }
 
 pub struct SystemUserClientParts {
@@ -261,7 +261,7 @@ impl SystemUserClient {
         }
     }
 
-    fn slot(&self, ctx: &ContextId) -> Arc<tokio::sync::Mutex<Option<CachedTicket>>> {
+    fn slot(&self, ctx: &TenantId) -> Arc<tokio::sync::Mutex<Option<CachedTicket>>> {
         self.tickets
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -273,7 +273,7 @@ impl SystemUserClient {
     /// A ticket for the tenant: cached while in use, fetched when missing or idle too long.
     pub async fn ticket(
         &self,
-        ctx: &ContextId,
+        ctx: &TenantId,
         system_token: &Secret,
         deadline: Option<SystemTime>,
     ) -> Result<Secret, SystemUserError> {
@@ -295,14 +295,14 @@ impl SystemUserClient {
     }
 
     /// Drops the cached ticket (the WebAPI answered 401 with it).
-    pub async fn invalidate(&self, ctx: &ContextId) {
+    pub async fn invalidate(&self, ctx: &TenantId) {
         *self.slot(ctx).lock().await = None;
     }
 
     /// One PartnerSystemUser/Authenticate exchange, uncached.
     pub async fn authenticate(
         &self,
-        ctx: &ContextId,
+        ctx: &TenantId,
         system_token: &Secret,
         deadline: Option<SystemTime>,
     ) -> Result<Secret, SystemUserError> {
@@ -360,7 +360,7 @@ impl SystemUserClient {
             .filter(|t| !t.is_empty())
             .ok_or_else(|| SystemUserError::InvalidResponse("no Token".into()))?;
         let rules = SystemUserRules {
-            expected_context: Some(ctx.as_str().to_owned()),
+            expected_context: Some(ctx.clone()),
             ..SystemUserRules::default()
         };
         let snap = self

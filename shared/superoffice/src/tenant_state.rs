@@ -14,7 +14,7 @@ use url::Url;
 use crate::clock::Clock;
 use crate::retry::{Retrier, RetryError};
 use crate::transport::{HttpRequest, Transport};
-use crate::{ContextId, Environment};
+use crate::{Environment, TenantId};
 
 /// The documented states (`State`), with anything new kept verbatim.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -76,7 +76,7 @@ impl TenantStatus {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TenantState {
-    pub context_id: String,
+    pub tenant: TenantId,
     pub endpoint: Url,
     pub status: TenantStatus,
     pub is_running: bool,
@@ -109,7 +109,7 @@ struct Wire {
 pub enum TenantStateError {
     /// SuperOffice does not know this tenant (404).
     #[error("SuperOffice does not know tenant {0}")]
-    UnknownTenant(ContextId),
+    UnknownTenant(TenantId),
     /// The state API failed or throttled; try again after `retry_after` when known.
     #[error("the tenant state API is unavailable")]
     Unavailable(#[source] RetryError),
@@ -125,7 +125,7 @@ pub enum TenantStateError {
 impl TenantState {
     pub fn from_json(
         env: &Environment,
-        ctx: &ContextId,
+        ctx: &TenantId,
         body: &[u8],
     ) -> Result<Self, TenantStateError> {
         let w: Wire =
@@ -159,7 +159,7 @@ impl TenantState {
         Ok(Self {
             endpoint: url("Endpoint", &w.endpoint)?,
             api: url("Api", &w.api)?,
-            context_id: w.context_identifier,
+            tenant: ctx.clone(),
             status,
             is_running: w.is_running,
             valid_until: valid_until.into(),
@@ -174,7 +174,7 @@ pub struct TenantStateClient {
     retrier: Arc<Retrier>,
     clock: Arc<dyn Clock>,
     timeout: Duration,
-    cache: Mutex<HashMap<ContextId, (TenantState, SystemTime)>>,
+    cache: Mutex<HashMap<TenantId, (TenantState, SystemTime)>>,
 }
 
 /// However `ValidUntil` reads, an answer is kept at least this long (no hammering when it is in the
@@ -203,7 +203,7 @@ impl TenantStateClient {
     /// The tenant's state, from the cache while it is valid.
     pub async fn get(
         &self,
-        ctx: &ContextId,
+        ctx: &TenantId,
         deadline: Option<SystemTime>,
     ) -> Result<TenantState, TenantStateError> {
         let now = self.clock.now();
@@ -240,11 +240,11 @@ impl TenantStateClient {
     }
 
     /// Forget the cached state (after a 421: the tenant moved).
-    pub fn invalidate(&self, ctx: &ContextId) {
+    pub fn invalidate(&self, ctx: &TenantId) {
         self.lock().remove(ctx);
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<ContextId, (TenantState, SystemTime)>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<TenantId, (TenantState, SystemTime)>> {
         self.cache.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
@@ -255,7 +255,7 @@ mod tests {
 
     #[test]
     fn the_documented_answers_parse() {
-        let ctx = ContextId::parse("Cust12345").unwrap();
+        let ctx = TenantId::parse("Cust12345").unwrap();
         let s = TenantState::from_json(
             &Environment::Online,
             &ctx,
@@ -274,7 +274,7 @@ mod tests {
             time::macros::datetime!(2026-02-23 09:52:01 UTC).unix_timestamp()
         );
 
-        let ctx = ContextId::parse("Cust37911").unwrap();
+        let ctx = TenantId::parse("Cust37911").unwrap();
         let old = TenantState::from_json(
             &Environment::Sod,
             &ctx,
@@ -286,7 +286,7 @@ mod tests {
 
     #[test]
     fn an_api_host_outside_the_environment_is_refused() {
-        let ctx = ContextId::parse("Cust12345").unwrap();
+        let ctx = TenantId::parse("Cust12345").unwrap();
         let body = include_str!("../tests/fixtures/tenant-state-response-example.json")
             .replace("online2.superoffice.com/Cust12345/api", "evil.example/api");
         assert!(matches!(

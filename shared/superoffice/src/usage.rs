@@ -9,12 +9,12 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use crate::ContextId;
+use crate::TenantId;
 
 /// One attempt sent to a tenant's WebAPI.
 #[derive(Debug, Clone)]
 pub struct CallRecord<'a> {
-    pub tenant: &'a ContextId,
+    pub tenant: &'a TenantId,
     pub method: &'a http::Method,
     /// `None` when no answer arrived (timeout, connection failure).
     pub status: Option<u16>,
@@ -78,15 +78,15 @@ impl std::ops::AddAssign for TenantUsage {
 /// In-memory counters per tenant.
 #[derive(Debug, Default)]
 pub struct UsageCounters {
-    by_tenant: Mutex<HashMap<ContextId, TenantUsage>>,
+    by_tenant: Mutex<HashMap<TenantId, TenantUsage>>,
 }
 
 impl UsageCounters {
-    pub fn get(&self, tenant: &ContextId) -> TenantUsage {
+    pub fn get(&self, tenant: &TenantId) -> TenantUsage {
         self.lock().get(tenant).copied().unwrap_or_default()
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<ContextId, TenantUsage>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<TenantId, TenantUsage>> {
         self.by_tenant.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
@@ -107,8 +107,8 @@ mod tests {
     #[test]
     fn counts_calls_bytes_and_throttles_per_tenant() {
         let counters = UsageCounters::default();
-        let a = ContextId::parse("Cust1").unwrap();
-        let b = ContextId::parse("Cust2").unwrap();
+        let a = TenantId::parse("Cust1").unwrap();
+        let b = TenantId::parse("Cust2").unwrap();
         let m = http::Method::GET;
         for status in [Some(200), Some(429), None, Some(503)] {
             counters.record(&CallRecord {

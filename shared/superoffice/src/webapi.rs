@@ -22,13 +22,63 @@ use crate::system_user::{SystemUserClient, SystemUserError};
 use crate::tenant_state::{TenantStateClient, TenantStateError, TenantStatus};
 use crate::transport::{HttpRequest, HttpResponse, Transport};
 use crate::usage::{CallRecord, UsageHook};
-use crate::{ContextId, Environment, Secret};
+use crate::{Environment, Secret, TenantId};
 
 /// Who we act for: a tenant and its system-user token (from the admin's id_token at install).
 #[derive(Debug, Clone)]
 pub struct TenantAuth {
-    pub context: ContextId,
+    pub tenant: TenantId,
     pub system_token: Secret,
+}
+
+/// A tenant's WebAPI as its callers need it: [`WebApi`] in production, a fake in unit tests. The
+/// typed calls in [`crate::api`] are written on top of it.
+pub trait TenantApi: Send + Sync + 'static {
+    /// One logical call (retries, throttling and the tenant's state handled inside), to be done by
+    /// `deadline`.
+    fn call(
+        &self,
+        auth: &TenantAuth,
+        request: &ApiRequest,
+        deadline: Option<SystemTime>,
+    ) -> impl std::future::Future<Output = Result<ApiResponse, WebApiError>> + Send;
+}
+
+impl TenantApi for WebApi {
+    fn call(
+        &self,
+        auth: &TenantAuth,
+        request: &ApiRequest,
+        deadline: Option<SystemTime>,
+    ) -> impl std::future::Future<Output = Result<ApiResponse, WebApiError>> + Send {
+        WebApi::call(self, auth, request, deadline)
+    }
+}
+
+/// What a caller should do about a failed call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Remedy {
+    /// Try again at `at`: the tenant or SuperOffice asked for time (`why` says which).
+    WaitUntil { at: SystemTime, why: Wait },
+    /// The app's access to the tenant is gone (consent revoked, no system token): an administrator
+    /// must approve the app again before anything can be done.
+    Reauthorize,
+    /// The request or its answer is wrong (a refused body, an answer we cannot read): repeating it
+    /// changes nothing; the app or its configuration needs a fix.
+    Fix,
+    /// The tenant is gone for good (deleted, or being deleted): stop working for it.
+    GiveUp,
+}
+
+/// Why a [`Remedy::WaitUntil`] waits.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Wait {
+    /// SuperOffice (or our own per-tenant cap) throttled the app.
+    Throttled,
+    /// The tenant is not running (maintenance, an upgrade); the state it is in.
+    Maintenance(TenantStatus),
+    /// SuperOffice failed or did not answer.
+    Unavailable,
 }
 
 /// A REST call relative to `{Api}/v1/`, e.g. `List/WebPanel/Items`.
@@ -132,6 +182,44 @@ impl WebApiError {
         }
     }
 
+    /// What the caller should do; `now` dates a wait that SuperOffice gave as a duration.
+    pub fn remedy(&self, now: SystemTime) -> Remedy {
+        let wait = |why| Remedy::WaitUntil {
+            at: self.retry_at(now).unwrap_or(now + Duration::from_secs(30)),
+            why,
+        };
+        match self {
+            WebApiError::TenantNotRunning { status, .. } if status.is_terminal() => Remedy::GiveUp,
+            WebApiError::TenantNotRunning { status, .. } => wait(Wait::Maintenance(status.clone())),
+            WebApiError::Throttled { .. }
+            | WebApiError::SystemUser(SystemUserError::Unavailable(RetryError::Throttled {
+                ..
+            })) => wait(Wait::Throttled),
+            WebApiError::Unavailable { .. }
+            | WebApiError::Misdirected
+            | WebApiError::TenantState(_)
+            | WebApiError::SystemUser(
+                SystemUserError::Unavailable(_)
+                | SystemUserError::UnexpectedStatus(_)
+                | SystemUserError::KeysUnavailable(_),
+            ) => wait(Wait::Unavailable),
+            WebApiError::Unauthorized
+            | WebApiError::SystemUser(
+                SystemUserError::Refused { .. } | SystemUserError::NoSystemToken,
+            ) => Remedy::Reauthorize,
+            WebApiError::NotFound
+            | WebApiError::Conflict
+            | WebApiError::Rejected { .. }
+            | WebApiError::InvalidPath(_)
+            | WebApiError::InvalidResponse(_)
+            | WebApiError::SystemUser(
+                SystemUserError::InvalidResponse(_)
+                | SystemUserError::InvalidToken(_)
+                | SystemUserError::Signing(_),
+            ) => Remedy::Fix,
+        }
+    }
+
     /// When work that failed with this error may be tried again, if waiting helps at all.
     pub fn retry_at(&self, now: SystemTime) -> Option<SystemTime> {
         match self {
@@ -215,7 +303,7 @@ impl WebApi {
         deadline: Option<SystemTime>,
     ) -> Result<ApiResponse, WebApiError> {
         check_path(&request.path)?;
-        let ctx = &auth.context;
+        let ctx = &auth.tenant;
         let mut moved = false;
         let mut reauthorized = false;
         loop {
@@ -276,7 +364,7 @@ impl WebApi {
 
     async fn send(
         &self,
-        ctx: &ContextId,
+        ctx: &TenantId,
         url: &Url,
         request: &ApiRequest,
         ticket: &Secret,

@@ -151,7 +151,10 @@ fn public_key_pem() -> String {
 fn case_46_a_well_formed_token_is_accepted_with_typed_claims() {
     let t = validate(&good()).expect("the good token");
     assert_eq!(t.subject, "ada@demo.example");
-    assert_eq!(t.superoffice.context_id.as_deref(), Some("Cust12345"));
+    assert_eq!(
+        t.superoffice.tenant.as_ref().map(|t| t.as_str()),
+        Some("Cust12345")
+    );
     assert_eq!(t.superoffice.is_administrator, Some(true));
     assert_eq!(
         t.superoffice.system_token.as_ref().map(|s| s.expose()),

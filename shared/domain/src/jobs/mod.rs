@@ -6,15 +6,18 @@
 //! tenant. A job that must wait (throttled, maintenance) is not slept on: its message is made
 //! invisible for the wait and reported as not done, so it comes back when work can continue; a
 //! crash or timeout brings it back after the visibility timeout and the ledger lets it resume.
-//! Locally, [`local::LocalQueue`] keeps the same semantics in-process.
+//! Locally, the adapters crate's in-process queue keeps the same semantics.
+//!
+//! [`JobQueue`] is the sending side's port; [`JobHandler`] is what a queue delivers to, and
+//! [`worker::Worker`] the handler that runs jobs with the provisioning engine.
 
 use std::future::Future;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
+use superoffice::TenantId;
 
-pub mod local;
-pub mod sqs;
+pub mod worker;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -26,7 +29,7 @@ pub enum JobKind {
 pub struct Job {
     /// Deduplication id: the same id sent twice within five minutes is one job.
     pub id: String,
-    pub tenant: String,
+    pub tenant: TenantId,
     pub kind: JobKind,
 }
 
@@ -34,10 +37,10 @@ impl Job {
     /// An install job for a tenant. `run` names one queueing of the install (the tenant record
     /// keeps it): sending the same run again within five minutes is one job, and a later install
     /// (after a failure) is a new run, never swallowed as a duplicate of the last one.
-    pub fn install(tenant: &str, run: impl std::fmt::Display) -> Self {
+    pub fn install(tenant: &TenantId, run: impl std::fmt::Display) -> Self {
         Self {
             id: format!("install-{tenant}-{run}"),
-            tenant: tenant.to_owned(),
+            tenant: tenant.clone(),
             kind: JobKind::Install,
         }
     }
@@ -71,4 +74,15 @@ pub enum QueueError {
 /// Sending jobs (the install function's side).
 pub trait JobQueue: Send + Sync + 'static {
     fn send(&self, job: &Job) -> impl Future<Output = Result<(), QueueError>> + Send;
+}
+
+/// What a queue hands each delivery to (the worker in Lambda and in the local runner).
+pub trait JobHandler: Send + Sync + 'static {
+    /// Runs one delivery of `job` (its `delivery`-th, 1 for the first), to be done by `deadline`.
+    fn process(
+        &self,
+        job: &Job,
+        delivery: u32,
+        deadline: std::time::SystemTime,
+    ) -> impl Future<Output = Outcome> + Send;
 }

@@ -1,21 +1,23 @@
 //! The provisioning engine: puts the manifest's artifacts into a tenant, resumably.
 //!
-//! A run checks the tenant's state (through the WebAPI client, which refuses to call a tenant that
-//! is not running), then walks the manifest in order. For each artifact it writes an intent to the
-//! ledger, finds the artifact in SuperOffice by its stable identity or creates it, and records the
-//! SuperOffice id. User-defined fields count as created only once published (publishing renumbers
-//! their ids, so they are kept by ProgId). A run that cannot finish in the time it has returns when
-//! to continue instead of sleeping; the next run skips what the ledger already holds.
+//! A run walks the manifest in order through one [`kinds::Provision`] implementation per kind of
+//! artifact. For each artifact it writes an intent to the ledger, has the kind find the artifact in
+//! SuperOffice by its stable identity or create it, and records the SuperOffice id. User-defined
+//! fields count as created only once published (publishing renumbers their ids, so they are kept by
+//! ProgId). A run that cannot finish in the time it has returns when to continue instead of
+//! sleeping; the next run skips what the ledger already holds. Every WebAPI call checks the
+//! tenant's state first (the platform client refuses to call a tenant that is not running).
 
 use std::collections::HashMap;
-use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
+use superoffice::api::Tenant;
 use superoffice::clock::{Clock, unix_seconds};
-use superoffice::system_user::SystemUserError;
-use superoffice::webapi::{ApiRequest, ApiResponse, TenantAuth, WebApi, WebApiError};
-use superoffice::{ContextId, Secret};
+use superoffice::webapi::{Remedy, TenantAuth, Wait, WebApiError};
+use superoffice::{Secret, TenantId};
+
+pub use superoffice::webapi::TenantApi;
 
 use crate::ledger::{EntryState, Ledger, LedgerEntry};
 use crate::manifest::{Artifact, Manifest};
@@ -23,34 +25,17 @@ use crate::sealing::{self, Sealer};
 use crate::store::{Items, StoreError};
 use crate::tenant::{InstallStatus, Tenants, Waiting};
 
-mod artifacts;
+mod kinds;
+mod run;
 
-/// The WebAPI as the engine needs it (the real client, or a fake in unit tests).
-pub trait TenantApi: Send + Sync + 'static {
-    fn call(
-        &self,
-        auth: &TenantAuth,
-        request: &ApiRequest,
-        deadline: Option<SystemTime>,
-    ) -> impl Future<Output = Result<ApiResponse, WebApiError>> + Send;
-}
-
-impl TenantApi for WebApi {
-    fn call(
-        &self,
-        auth: &TenantAuth,
-        request: &ApiRequest,
-        deadline: Option<SystemTime>,
-    ) -> impl Future<Output = Result<ApiResponse, WebApiError>> + Send {
-        WebApi::call(self, auth, request, deadline)
-    }
-}
+use kinds::{Ensured, Provision};
+use run::TenantRun;
 
 /// How a run ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Run {
-    /// Every artifact exists; the tenant is installed.
-    Installed,
+    /// Finished: every artifact exists (install), or none is left (removal).
+    Done,
     /// Not finished; continue at `until` (the reason is on the tenant record for the status page).
     Continue { until: SystemTime, reason: String },
     /// Stopped for good until a person acts (the problem is on the tenant record).
@@ -60,6 +45,7 @@ pub enum Run {
 /// What the engine needs, built once per process.
 pub struct Engine<I, S, A> {
     pub manifest: Arc<Manifest>,
+    /// The deployment's public base URL, without a trailing slash.
     pub base_url: String,
     pub tenants: Tenants<I>,
     pub ledger: Ledger<I>,
@@ -88,51 +74,67 @@ impl From<StoreError> for Halt {
 impl Halt {
     /// Maps a WebAPI failure to waiting or stopping, in words for the status page.
     pub(crate) fn from_api(e: WebApiError, now: SystemTime) -> Halt {
-        let later = |d: Duration| now + d;
-        match e {
-            WebApiError::TenantNotRunning {
-                status,
-                check_again_at,
-            } if !status.is_terminal() => Halt::Wait {
-                until: check_again_at.max(later(Duration::from_secs(5))),
-                reason: "maintenance",
-                detail: status.as_str().to_owned(),
-            },
-            WebApiError::TenantNotRunning { status, .. } => Halt::Stop(format!(
-                "SuperOffice reports the tenant as {}; the app cannot be installed.",
-                status.as_str()
-            )),
-            WebApiError::Throttled { retry_after } => Halt::Wait {
-                until: later(retry_after.max(Duration::from_secs(1))),
+        let at_least = |at: SystemTime, d: Duration| at.max(now + d);
+        match e.remedy(now) {
+            Remedy::WaitUntil {
+                at,
+                why: Wait::Throttled,
+            } => Halt::Wait {
+                until: at_least(at, Duration::from_secs(1)),
                 reason: "throttled",
                 detail: String::new(),
             },
-            ref other @ (WebApiError::Unavailable { .. }
-            | WebApiError::Misdirected
-            | WebApiError::TenantState(_)
-            | WebApiError::SystemUser(SystemUserError::Unavailable(_))
-            | WebApiError::SystemUser(SystemUserError::UnexpectedStatus(_))
-            | WebApiError::SystemUser(SystemUserError::KeysUnavailable(_))) => Halt::Wait {
-                until: other.retry_at(now).unwrap_or_else(|| later(Duration::from_secs(30))),
-                reason: "unavailable",
-                detail: other.code().to_owned(),
+            Remedy::WaitUntil {
+                at,
+                why: Wait::Maintenance(status),
+            } => Halt::Wait {
+                until: at_least(at, Duration::from_secs(5)),
+                reason: "maintenance",
+                detail: status.as_str().to_owned(),
             },
-            WebApiError::SystemUser(SystemUserError::Refused { message }) => Halt::Stop(format!(
-                "SuperOffice refused the app's access to this tenant ({message}). An administrator must approve the app again: sign in from the install page."
-            )),
-            WebApiError::Unauthorized => Halt::Stop(
-                "SuperOffice no longer accepts the app's access to this tenant. An administrator must approve the app again."
+            Remedy::WaitUntil {
+                at,
+                why: Wait::Unavailable,
+            } => Halt::Wait {
+                until: at,
+                reason: "unavailable",
+                detail: e.code().to_owned(),
+            },
+            Remedy::GiveUp => match &e {
+                WebApiError::TenantNotRunning { status, .. } => Halt::Stop(format!(
+                    "SuperOffice reports the tenant as {}; the app cannot be installed.",
+                    status.as_str()
+                )),
+                other => Halt::Stop(format!("The tenant cannot be reached for good ({other}).")),
+            },
+            Remedy::Reauthorize => Halt::Stop(match &e {
+                WebApiError::SystemUser(superoffice::system_user::SystemUserError::Refused {
+                    message,
+                }) => format!(
+                    "SuperOffice refused the app's access to this tenant ({message}). An administrator must approve the app again: sign in from the install page."
+                ),
+                WebApiError::SystemUser(
+                    superoffice::system_user::SystemUserError::NoSystemToken,
+                ) => "The administrator's sign-in carried no system-user token: the app needs the SystemToken claim and an administrator's approval."
                     .into(),
-            ),
-            WebApiError::SystemUser(SystemUserError::NoSystemToken) => Halt::Stop(
-                "The administrator's sign-in carried no system-user token: the app needs the SystemToken claim and an administrator's approval."
+                _ => "SuperOffice no longer accepts the app's access to this tenant. An administrator must approve the app again."
                     .into(),
-            ),
-            other => Halt::Stop(format!(
-                "SuperOffice refused a request of the install ({other}). The app's support has the details."
-            )),
+            }),
+            Remedy::Fix => match &e {
+                WebApiError::InvalidResponse(what) => bad_answer(what),
+                other => Halt::Stop(format!(
+                    "SuperOffice refused a request of the install ({other}). The app's support has the details."
+                )),
+            },
         }
     }
+}
+
+/// SuperOffice answered something the app cannot use: waiting does not mend it.
+pub(crate) fn bad_answer(what: &str) -> Halt {
+    Halt::Stop(format!(
+        "SuperOffice gave an answer the app does not understand: {what}"
+    ))
 }
 
 impl<I: Items, S: Sealer, A: TenantApi> Engine<I, S, A> {
@@ -140,39 +142,40 @@ impl<I: Items, S: Sealer, A: TenantApi> Engine<I, S, A> {
         unix_seconds(self.clock.now())
     }
 
-    /// Runs (or resumes) the install of `ctx` until done, or until `deadline` is near.
-    pub async fn install(&self, ctx: &str, deadline: SystemTime) -> Result<Run, StoreError> {
+    /// Runs (or resumes) the install of `tenant` until done, or until `deadline` is near.
+    pub async fn install(
+        &self,
+        tenant: &TenantId,
+        deadline: SystemTime,
+    ) -> Result<Run, StoreError> {
         let now = self.now_secs();
-        let Some(tenant) = self.tenants.get(ctx, now).await? else {
+        let Some(record) = self.tenants.get(tenant, now).await? else {
             return Ok(Run::Stopped {
                 problem: "no administrator has approved the app for this tenant".into(),
             });
         };
-        let tenant = tenant.value;
-        let Ok(context_id) = ContextId::parse(ctx) else {
-            return self.stop(ctx, "the tenant id is not valid".into()).await;
-        };
+        let record = record.value;
         let secrets = async {
             let system_token = self
                 .open_sealed(
-                    ctx,
-                    &tenant.sealed_system_token,
+                    tenant,
+                    &record.sealed_system_token,
                     "system_token",
                     "The app's recorded access to this tenant cannot be opened. An administrator must approve the app again: sign in from the install page.",
                 )
                 .await?;
             let webhook_secret = self
-                .webhook_secret(ctx, &tenant.sealed_webhook_secret)
+                .webhook_secret(tenant, &record.sealed_webhook_secret)
                 .await?;
             Ok::<_, Halt>((system_token, webhook_secret))
         };
         let (system_token, webhook_secret) = match secrets.await {
             Ok(s) => s,
-            Err(halt) => return self.halt(ctx, halt).await,
+            Err(halt) => return self.halt(tenant, halt).await,
         };
         let artifacts = self.manifest.artifacts();
         self.tenants
-            .update(ctx, now, |t| {
+            .update(tenant, now, |t| {
                 if t.status != InstallStatus::Installed {
                     t.status = InstallStatus::Installing;
                 }
@@ -182,50 +185,228 @@ impl<I: Items, S: Sealer, A: TenantApi> Engine<I, S, A> {
             .await?;
 
         let auth = TenantAuth {
-            context: context_id,
+            tenant: tenant.clone(),
             system_token,
         };
-        let mut step = artifacts::Step {
-            engine: self,
-            ctx,
-            auth: &auth,
+        let mut run = TenantRun {
+            api: Tenant::new(&*self.api, &auth, Some(deadline)),
+            tenant,
+            base_url: self.base_url.trim_end_matches('/'),
+            clock: &*self.clock,
             deadline,
             webhook_secret,
             list_ids: HashMap::new(),
             panels: None,
             user_groups: None,
+            panels_changed: false,
         };
         let entries: HashMap<String, LedgerEntry> = self
             .ledger
-            .entries(ctx, now)
+            .entries(tenant, now)
             .await?
             .into_iter()
             .map(|e| (e.key.clone(), e))
             .collect();
-        if let Err(halt) = step.run_all(&artifacts, &entries).await {
-            return self.halt(ctx, halt).await;
+        if let Err(halt) = self.ensure_all(&mut run, &artifacts, &entries).await {
+            return self.halt(tenant, halt).await;
         }
         self.tenants
-            .update(ctx, self.now_secs(), |t| {
+            .update(tenant, self.now_secs(), |t| {
                 t.status = InstallStatus::Installed;
                 t.waiting = None;
                 t.problem = None;
             })
             .await?;
         tracing::info!(
-            tenant = ctx,
+            tenant = %tenant,
             reason = "installed",
             artifacts = artifacts.len(),
             "install finished"
         );
-        Ok(Run::Installed)
+        Ok(Run::Done)
+    }
+
+    /// Walks the manifest: every artifact the ledger does not hold as created is ensured, between an
+    /// intent and a record. Fields wait for their entity's publish, which happens before the next
+    /// artifact of another kind (a panel may show a field) and at the end.
+    async fn ensure_all(
+        &self,
+        run: &mut TenantRun<'_, A>,
+        artifacts: &[Artifact],
+        entries: &HashMap<String, LedgerEntry>,
+    ) -> Result<(), Halt> {
+        let mut awaiting: Vec<(u32, &Artifact, String)> = Vec::new();
+        for (i, artifact) in artifacts.iter().enumerate() {
+            let seq = i as u32;
+            if let Some(entry) = entries
+                .get(&artifact.key())
+                .filter(|e| e.state == EntryState::Created)
+            {
+                if let Artifact::List(l) = artifact
+                    && let Some(id) = kinds::recorded_id(entry.superoffice_id.as_deref())
+                {
+                    run.list_ids.insert(l.key.clone(), id);
+                }
+                continue;
+            }
+            if !matches!(artifact, Artifact::UserDefinedField(_)) {
+                self.publish_awaiting(run, &mut awaiting).await?;
+            }
+            run.check_time()?;
+            self.intent(run.tenant, seq, artifact).await?;
+            let ensured = match artifact {
+                Artifact::List(a) => a.ensure(run).await?,
+                Artifact::UserDefinedField(a) => a.ensure(run).await?,
+                Artifact::WebPanel(a) => a.ensure(run).await?,
+                Artifact::Button(a) => a.ensure(run).await?,
+                Artifact::Preference(a) => a.ensure(run).await?,
+                Artifact::Webhook(a) => a.ensure(run).await?,
+            };
+            match ensured {
+                Ensured::Exists(id) => self.record(run.tenant, seq, artifact, id).await?,
+                Ensured::AwaitsPublish { entity } => awaiting.push((seq, artifact, entity)),
+            }
+        }
+        self.publish_awaiting(run, &mut awaiting).await?;
+        if run.panels_changed {
+            superoffice::api::webpanels::flush_caches(&run.api)
+                .await
+                .map_err(|e| run.halt(e))?;
+        }
+        Ok(())
+    }
+
+    /// Publishes every entity with fields waiting, then records those fields with their published
+    /// ids.
+    async fn publish_awaiting(
+        &self,
+        run: &TenantRun<'_, A>,
+        awaiting: &mut Vec<(u32, &Artifact, String)>,
+    ) -> Result<(), Halt> {
+        let mut entities: Vec<String> = awaiting.iter().map(|(_, _, e)| e.clone()).collect();
+        entities.sort();
+        entities.dedup();
+        for entity in entities {
+            kinds::field::publish(run, &entity).await?;
+            let fields: Vec<(u32, &Artifact)> = awaiting
+                .iter()
+                .filter(|(_, _, e)| *e == entity)
+                .map(|(seq, a, _)| (*seq, *a))
+                .collect();
+            let prog_ids: Vec<&str> = fields
+                .iter()
+                .map(|(_, a)| match a {
+                    Artifact::UserDefinedField(f) => f.prog_id.as_str(),
+                    _ => "",
+                })
+                .collect();
+            let ids = kinds::field::published_ids(run, &entity, &prog_ids).await?;
+            for ((seq, artifact), (prog_id, id)) in fields.iter().zip(prog_ids.iter().zip(ids)) {
+                // ProgId is the identity (ids change at every publish); the id is for reference.
+                self.record(
+                    run.tenant,
+                    *seq,
+                    artifact,
+                    format!("{prog_id};UDefFieldId={id}"),
+                )
+                .await?;
+            }
+            awaiting.retain(|(_, _, e)| *e != entity);
+        }
+        Ok(())
+    }
+
+    /// Removes every artifact the ledger holds for `tenant`, the newest first, each through its
+    /// kind, and forgets each ledger entry once the artifact is gone (already gone counts). Entities
+    /// whose fields were removed are published, and the CRM's panel cache flushed, at the end.
+    /// Resumable like the install: a run that stops early leaves the ledger holding exactly what is
+    /// still there. The uninstall job runs it; nothing the app did not record is touched.
+    pub async fn remove_all(
+        &self,
+        tenant: &TenantId,
+        deadline: SystemTime,
+    ) -> Result<Run, StoreError> {
+        let now = self.now_secs();
+        let Some(record) = self.tenants.get(tenant, now).await? else {
+            return Ok(Run::Done);
+        };
+        let system_token = match self
+            .open_sealed(
+                tenant,
+                &record.value.sealed_system_token,
+                "system_token",
+                "The app's recorded access to this tenant cannot be opened. An administrator must approve the app again before the app can remove its items.",
+            )
+            .await
+        {
+            Ok(t) => t,
+            Err(halt) => return self.halt(tenant, halt).await,
+        };
+        let auth = TenantAuth {
+            tenant: tenant.clone(),
+            system_token,
+        };
+        let mut run = TenantRun {
+            api: Tenant::new(&*self.api, &auth, Some(deadline)),
+            tenant,
+            base_url: self.base_url.trim_end_matches('/'),
+            clock: &*self.clock,
+            deadline,
+            webhook_secret: None,
+            list_ids: HashMap::new(),
+            panels: None,
+            user_groups: None,
+            panels_changed: false,
+        };
+        let mut entries = self.ledger.entries(tenant, now).await?;
+        entries.reverse();
+        if let Err(halt) = self.remove_entries(&mut run, &entries).await {
+            return self.halt(tenant, halt).await;
+        }
+        tracing::info!(tenant = %tenant, reason = "artifacts_removed", artifacts = entries.len(), "artifacts removed");
+        Ok(Run::Done)
+    }
+
+    async fn remove_entries(
+        &self,
+        run: &mut TenantRun<'_, A>,
+        entries: &[LedgerEntry],
+    ) -> Result<(), Halt> {
+        let mut publish: Vec<String> = Vec::new();
+        for entry in entries {
+            run.check_time()?;
+            match kinds::remove(run, entry).await? {
+                kinds::Gone::Now => {}
+                kinds::Gone::AfterPublish { entity } => {
+                    if !publish.contains(&entity) {
+                        publish.push(entity);
+                    }
+                }
+            }
+            // Forgotten only once gone: a field still awaiting its publish is forgotten after it.
+            if !matches!(entry.kind.as_str(), "user_defined_field") {
+                self.ledger.forget(run.tenant, entry).await?;
+            }
+        }
+        for entity in &publish {
+            kinds::field::publish(run, entity).await?;
+        }
+        for entry in entries.iter().filter(|e| e.kind == "user_defined_field") {
+            self.ledger.forget(run.tenant, entry).await?;
+        }
+        if run.panels_changed {
+            superoffice::api::webpanels::flush_caches(&run.api)
+                .await
+                .map_err(|e| run.halt(e))?;
+        }
+        Ok(())
     }
 
     /// The tenant's webhook secret: opened if sealed already, else made and sealed now (before any
     /// webhook is created with it).
     async fn webhook_secret(
         &self,
-        ctx: &str,
+        tenant: &TenantId,
         sealed: &Option<String>,
     ) -> Result<Option<Secret>, Halt> {
         if self.manifest.webhooks.is_empty() {
@@ -234,7 +415,7 @@ impl<I: Items, S: Sealer, A: TenantApi> Engine<I, S, A> {
         if let Some(sealed) = sealed {
             return self
                 .open_sealed(
-                    ctx,
+                    tenant,
                     sealed,
                     "webhook_secret",
                     "The app's recorded webhook secret for this tenant cannot be opened. The app's support has the details.",
@@ -248,11 +429,11 @@ impl<I: Items, S: Sealer, A: TenantApi> Engine<I, S, A> {
         );
         let sealed = self
             .sealer
-            .seal(&secret, &sealing::context(ctx, "webhook_secret"))
+            .seal(&secret, &sealing::context(tenant, "webhook_secret"))
             .await
-            .map_err(|e| self.key_service_unavailable(ctx, &e))?;
+            .map_err(|e| self.key_service_unavailable(tenant, &e))?;
         self.tenants
-            .update(ctx, self.now_secs(), |t| {
+            .update(tenant, self.now_secs(), |t| {
                 t.sealed_webhook_secret = Some(sealed.clone())
             })
             .await?;
@@ -264,32 +445,32 @@ impl<I: Items, S: Sealer, A: TenantApi> Engine<I, S, A> {
     /// cannot mend it; the key service being unavailable only waits.
     async fn open_sealed(
         &self,
-        ctx: &str,
+        tenant: &TenantId,
         sealed: &str,
         purpose: &str,
         unreadable: &str,
     ) -> Result<Secret, Halt> {
         match self
             .sealer
-            .open(sealed, &sealing::context(ctx, purpose))
+            .open(sealed, &sealing::context(tenant, purpose))
             .await
         {
             Ok(s) => Ok(s),
             Err(sealing::SealError::WrongContext) => {
                 tracing::warn!(
-                    tenant = ctx,
+                    tenant = %tenant,
                     reason = "sealed_value_unreadable",
                     purpose,
                     "a sealed value does not open"
                 );
                 Err(Halt::Stop(unreadable.to_owned()))
             }
-            Err(e) => Err(self.key_service_unavailable(ctx, &e)),
+            Err(e) => Err(self.key_service_unavailable(tenant, &e)),
         }
     }
 
-    fn key_service_unavailable(&self, ctx: &str, e: &sealing::SealError) -> Halt {
-        tracing::warn!(tenant = ctx, reason = "key_service_unavailable", error = %e, "the key service is unavailable");
+    fn key_service_unavailable(&self, tenant: &TenantId, e: &sealing::SealError) -> Halt {
+        tracing::warn!(tenant = %tenant, reason = "key_service_unavailable", error = %e, "the key service is unavailable");
         Halt::Wait {
             until: self.clock.now() + Duration::from_secs(30),
             reason: "unavailable",
@@ -297,28 +478,28 @@ impl<I: Items, S: Sealer, A: TenantApi> Engine<I, S, A> {
         }
     }
 
-    async fn halt(&self, ctx: &str, halt: Halt) -> Result<Run, StoreError> {
+    async fn halt(&self, tenant: &TenantId, halt: Halt) -> Result<Run, StoreError> {
         match halt {
             Halt::Wait {
                 until,
                 reason,
                 detail,
-            } => self.wait(ctx, until, reason, &detail).await,
-            Halt::Stop(problem) => self.stop(ctx, problem).await,
+            } => self.wait(tenant, until, reason, &detail).await,
+            Halt::Stop(problem) => self.stop(tenant, problem).await,
             Halt::Store(e) => Err(e),
         }
     }
 
     async fn wait(
         &self,
-        ctx: &str,
+        tenant: &TenantId,
         until: SystemTime,
         reason: &str,
         detail: &str,
     ) -> Result<Run, StoreError> {
         let at = unix_seconds(until);
         self.tenants
-            .update(ctx, self.now_secs(), |t| {
+            .update(tenant, self.now_secs(), |t| {
                 t.waiting = Some(Waiting {
                     until: at,
                     reason: reason.to_owned(),
@@ -327,7 +508,7 @@ impl<I: Items, S: Sealer, A: TenantApi> Engine<I, S, A> {
             })
             .await?;
         tracing::info!(
-            tenant = ctx,
+            tenant = %tenant,
             reason,
             detail,
             until = at,
@@ -341,9 +522,9 @@ impl<I: Items, S: Sealer, A: TenantApi> Engine<I, S, A> {
 
     /// Stops the tenant's install with a problem for a person (also when the worker gives up on a
     /// job).
-    pub async fn stop(&self, ctx: &str, problem: String) -> Result<Run, StoreError> {
-        self.tenants.fail(ctx, self.now_secs(), &problem).await?;
-        tracing::warn!(tenant = ctx, reason = "install_stopped", problem = %problem, "install stopped");
+    pub async fn stop(&self, tenant: &TenantId, problem: String) -> Result<Run, StoreError> {
+        self.tenants.fail(tenant, self.now_secs(), &problem).await?;
+        tracing::warn!(tenant = %tenant, reason = "install_stopped", problem = %problem, "install stopped");
         Ok(Run::Stopped { problem })
     }
 
@@ -366,16 +547,16 @@ impl<I: Items, S: Sealer, A: TenantApi> Engine<I, S, A> {
     }
 
     /// Records progress: the artifact at `seq` exists.
-    pub(crate) async fn record(
+    async fn record(
         &self,
-        ctx: &str,
+        tenant: &TenantId,
         seq: u32,
         artifact: &Artifact,
         id: String,
     ) -> Result<(), Halt> {
         self.ledger
             .write(
-                ctx,
+                tenant,
                 &self.entry(seq, artifact, EntryState::Created, Some(id)),
             )
             .await?;
@@ -383,14 +564,9 @@ impl<I: Items, S: Sealer, A: TenantApi> Engine<I, S, A> {
     }
 
     /// Records that the artifact at `seq` is about to be created.
-    pub(crate) async fn intent(
-        &self,
-        ctx: &str,
-        seq: u32,
-        artifact: &Artifact,
-    ) -> Result<(), Halt> {
+    async fn intent(&self, tenant: &TenantId, seq: u32, artifact: &Artifact) -> Result<(), Halt> {
         self.ledger
-            .write(ctx, &self.entry(seq, artifact, EntryState::Intent, None))
+            .write(tenant, &self.entry(seq, artifact, EntryState::Intent, None))
             .await?;
         Ok(())
     }
@@ -402,9 +578,11 @@ mod tests {
 
     use superoffice::clock::ManualClock;
 
+    use superoffice::webapi::{ApiRequest, ApiResponse};
+
     use super::*;
-    use crate::sealing::LocalSealer;
-    use crate::store::embedded::EmbeddedItems;
+    use crate::sealing::testing::TestSealer;
+    use crate::store::memory::MemoryItems;
     use crate::tenant::Consent;
 
     const NOW: i64 = 1_800_000_000;
@@ -426,14 +604,16 @@ mod tests {
     }
 
     struct Fixture {
-        _dir: tempfile::TempDir,
-        engine: Engine<EmbeddedItems, LocalSealer, NoApi>,
+        engine: Engine<MemoryItems, TestSealer, NoApi>,
+    }
+
+    fn tenant(id: &str) -> TenantId {
+        TenantId::parse(id).unwrap()
     }
 
     async fn fixture() -> Fixture {
-        let dir = tempfile::tempdir().unwrap();
-        let items = Arc::new(EmbeddedItems::open(&dir.path().join("db")).unwrap());
-        let sealer = Arc::new(LocalSealer::open_or_create(&dir.path().join("key")).unwrap());
+        let items = Arc::new(MemoryItems::new());
+        let sealer = Arc::new(TestSealer);
         let engine = Engine {
             manifest: Arc::new(Manifest::demo()),
             base_url: "https://app.example".into(),
@@ -443,17 +623,20 @@ mod tests {
             api: Arc::new(NoApi::default()),
             clock: Arc::new(ManualClock::at_unix(NOW)),
         };
-        Fixture { _dir: dir, engine }
+        Fixture { engine }
     }
 
     async fn sealed(
-        engine: &Engine<EmbeddedItems, LocalSealer, NoApi>,
-        ctx: &str,
+        engine: &Engine<MemoryItems, TestSealer, NoApi>,
+        owner: &str,
         purpose: &str,
     ) -> String {
         engine
             .sealer
-            .seal(&Secret::new("s3cr3t"), &sealing::context(ctx, purpose))
+            .seal(
+                &Secret::new("s3cr3t"),
+                &sealing::context(&tenant(owner), purpose),
+            )
             .await
             .unwrap()
     }
@@ -461,7 +644,7 @@ mod tests {
     async fn consented(f: &Fixture, system_token_for: &str, webhook_secret_for: Option<&str>) {
         let e = &f.engine;
         let consent = Consent {
-            context_id: "Cust12345".into(),
+            tenant: tenant("Cust12345"),
             company: None,
             sealed_system_token: sealed(e, system_token_for, "system_token").await,
             approved_by: "admin@example.com".into(),
@@ -470,7 +653,7 @@ mod tests {
         if let Some(owner) = webhook_secret_for {
             let secret = sealed(e, owner, "webhook_secret").await;
             e.tenants
-                .update("Cust12345", NOW, |t| {
+                .update(&tenant("Cust12345"), NOW, |t| {
                     t.sealed_webhook_secret = Some(secret.clone())
                 })
                 .await
@@ -481,7 +664,7 @@ mod tests {
     async fn run_and_expect_stop(f: &Fixture, words: &str) {
         let run = f
             .engine
-            .install("Cust12345", from_unix(NOW + 600))
+            .install(&tenant("Cust12345"), from_unix(NOW + 600))
             .await
             .unwrap();
         let Run::Stopped { problem } = run else {
@@ -491,7 +674,7 @@ mod tests {
         let tenant = f
             .engine
             .tenants
-            .get("Cust12345", NOW)
+            .get(&tenant("Cust12345"), NOW)
             .await
             .unwrap()
             .unwrap()

@@ -2,8 +2,8 @@
 //!
 //! Everything the app keeps is an item under a partition key and a sort key (the DynamoDB single-table
 //! shape), holding a JSON document, an optional expiry (a DynamoDB TTL attribute) and a version for
-//! optimistic concurrency. The two adapters, [`dynamo::DynamoItems`] in AWS and
-//! [`embedded::EmbeddedItems`] locally, implement the same semantics, proven by one test suite
+//! optimistic concurrency. The two adapters (the adapters crate's DynamoDB items in AWS and
+//! embedded items locally) implement the same semantics, proven by one test suite
 //! ([`suite`], run against both). Typed stores (sign-ins, sessions, and later tenants and the ledger)
 //! are written once on top of the port.
 //!
@@ -14,9 +14,9 @@ use std::future::Future;
 
 use serde::{Deserialize, Serialize};
 
-pub mod dynamo;
-pub mod embedded;
-#[cfg(feature = "testing")]
+#[cfg(any(test, feature = "testing"))]
+pub mod memory;
+#[cfg(any(test, feature = "testing"))]
 pub mod suite;
 
 /// One stored item.

@@ -230,7 +230,7 @@ pub async fn sessions_expire_and_end<I: Items>(items: Arc<I>) {
     let session = Session {
         subject: "ada@demo.example".into(),
         email: Some("ada@demo.example".into()),
-        tenant: "Cust12345".into(),
+        tenant: superoffice::TenantId::parse("Cust12345").expect("a tenant id"),
         company: Some("Demo Company AS".into()),
         associate_id: Some("5".into()),
         is_administrator: true,

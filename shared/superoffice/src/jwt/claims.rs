@@ -17,7 +17,7 @@ use url::Url;
 
 use super::Reason;
 use super::strict_json::{Kind, Object, array, kind, number, string};
-use crate::Secret;
+use crate::{Secret, TenantId};
 
 pub const SO_CLAIM_PREFIX: &str = "http://schemes.superoffice.net/identity/";
 
@@ -28,7 +28,8 @@ const MAX_NUMERIC_DATE: f64 = 253_402_300_799.0;
 #[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
 pub struct SuperOfficeClaims {
     pub associate_id: Option<String>,
-    pub context_id: Option<String>,
+    /// The `ctx` claim: the tenant, parsed (a malformed one fails validation).
+    pub tenant: Option<TenantId>,
     pub company_name: Option<String>,
     pub email: Option<String>,
     pub identity_provider: Option<String>,
@@ -78,7 +79,7 @@ impl IdToken {
 pub struct SystemUserToken {
     pub ticket: Secret,
     pub serial: String,
-    pub context_id: Option<String>,
+    pub tenant: Option<TenantId>,
     pub expires_at: i64,
 }
 
@@ -220,7 +221,13 @@ impl<'a> ClaimReader<'_, 'a> {
             };
         Ok(SuperOfficeClaims {
             associate_id: so(so_claim!("associateid"), "so:associateid")?,
-            context_id: so(so_claim!("ctx"), "so:ctx")?,
+            tenant: match so(so_claim!("ctx"), "so:ctx")? {
+                None => None,
+                Some(s) => Some(TenantId::parse(&s).map_err(|_| Reason::InvalidClaim {
+                    claim: "so:ctx",
+                    why: "is not a context identifier like Cust12345",
+                })?),
+            },
             company_name: so(so_claim!("company_name"), "so:company_name")?,
             email: so(so_claim!("email"), "so:email")?,
             identity_provider: so(so_claim!("identityprovider"), "so:identityprovider")?,
@@ -270,7 +277,7 @@ mod tests {
         assert_eq!(r.lenient_numeric_date("iat").unwrap(), Some(1_581_665_207));
         assert_eq!(r.numeric_date("exp").unwrap(), Some(1_581_665_507));
         let so = r.superoffice().unwrap();
-        assert_eq!(so.context_id.as_deref(), Some("Cust26759"));
+        assert_eq!(so.tenant.as_ref().map(TenantId::as_str), Some("Cust26759"));
         assert_eq!(so.is_administrator, Some(false));
         assert_eq!(
             so.webapi_url.unwrap().as_str(),

@@ -50,7 +50,7 @@ pub struct SystemUserRules {
     pub leeway: Duration,
     pub max_token_bytes: usize,
     /// When set, the token's `ctx` claim (if present) must name this tenant.
-    pub expected_context: Option<String>,
+    pub expected_context: Option<crate::TenantId>,
 }
 
 impl Default for SystemUserRules {
@@ -216,14 +216,6 @@ pub fn validate_id_token(
             });
         }
     }
-    if let Some(ctx) = &superoffice.context_id
-        && !crate::ContextId::is_valid(ctx)
-    {
-        return Err(Reason::InvalidClaim {
-            claim: "so:ctx",
-            why: "is not a context identifier like Cust12345",
-        });
-    }
 
     let token = IdToken {
         subject: subject.into_owned(),
@@ -301,12 +293,12 @@ pub fn validate_system_user_token(
         });
     }
     let (_, expires_at, _) = check_times(&r, now, rules.leeway.as_secs())?;
-    if let (Some(expected), Some(found)) = (&rules.expected_context, &so.context_id)
+    if let (Some(expected), Some(found)) = (&rules.expected_context, &so.tenant)
         && expected != found
     {
         return Err(Reason::ContextMismatch {
-            found: shown(found),
-            expected: expected.clone(),
+            found: shown(found.as_str()),
+            expected: expected.to_string(),
         });
     }
     let ticket = so
@@ -316,7 +308,7 @@ pub fn validate_system_user_token(
     Ok(SystemUserToken {
         ticket,
         serial,
-        context_id: so.context_id,
+        tenant: so.tenant,
         expires_at,
     })
 }

@@ -1,22 +1,66 @@
 //! HTTP plumbing shared by the functions and the local runner.
 //!
 //! Handlers take an `http::Request<Bytes>` and return an `http::Response<Bytes>`: the same code runs
-//! behind API Gateway (through `lambda_http`), in `soapp serve` and in tests. This module holds what
-//! every page needs: reading cookies, forms and queries with limits; the cookies we set; safe return
-//! paths; the page layout and the friendly error page; security headers.
+//! behind API Gateway (through `lambda_http`, in the `app` crate), in `soapp serve` and in tests.
+//! This crate holds what every page needs: reading cookies, forms and queries with limits; the
+//! cookies we set; safe return paths; the page layout; one [`problem::Problem`] type for every error
+//! page; one [`guard::Guard`] for who may do what (session, administrator, anti-forgery token, same
+//! origin); security headers.
+
+use std::future::Future;
 
 use bytes::Bytes;
 use http::header::{self, HeaderValue};
 use http::{Response, StatusCode};
 
 pub mod cookies;
+pub mod guard;
 pub mod pages;
+pub mod problem;
+
+pub use guard::{Denied, Guard};
+pub use problem::Problem;
 
 pub type WebRequest = http::Request<Bytes>;
 pub type WebResponse = http::Response<Bytes>;
 
 /// Largest form body we read (a form_post callback is well under 8 kB).
 pub const MAX_FORM_BYTES: usize = 16 * 1024;
+
+/// An HTTP entry point: a function's routes, as API Gateway and the local runner call them.
+pub trait Handler: Send + Sync + 'static {
+    fn handle(
+        &self,
+        req: WebRequest,
+        ctx: RequestContext,
+    ) -> impl Future<Output = WebResponse> + Send;
+}
+
+/// The access log line every handled request gets (no query string: it may hold OAuth values).
+pub fn log_request(ctx: &RequestContext, method: &http::Method, path: &str, status: StatusCode) {
+    tracing::info!(
+        request_id = %ctx.request_id,
+        method = %method,
+        path = %path,
+        status = status.as_u16(),
+        "request"
+    );
+}
+
+/// The site's stylesheet, cacheable for an hour.
+pub fn stylesheet() -> WebResponse {
+    let mut resp = Response::new(Bytes::from_static(pages::STYLESHEET.as_bytes()));
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/css; charset=utf-8"),
+    );
+    secure_headers(&mut resp);
+    resp.headers_mut().insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=3600"),
+    );
+    resp
+}
 
 /// What a handler knows about the request beyond HTTP.
 #[derive(Debug, Clone)]

@@ -2,20 +2,32 @@
 
 use aws_sdk_sqs::Client;
 
-use super::{Job, JobQueue, MAX_WAIT, QueueError};
+use domain::jobs::{Job, JobQueue, MAX_WAIT, QueueError};
 
 #[derive(Clone, Debug)]
 pub struct SqsQueue {
     client: Client,
-    url: String,
+    /// `None` for a function that was given no queue (`APP_QUEUE_URL` unset): sending refuses.
+    url: Option<String>,
 }
 
 impl SqsQueue {
     pub fn new(client: Client, url: impl Into<String>) -> Self {
         Self {
             client,
-            url: url.into(),
+            url: Some(url.into()),
         }
+    }
+
+    /// A queue for a function that sends no jobs: every send fails with a message saying why.
+    pub fn unconfigured(client: Client) -> Self {
+        Self { client, url: None }
+    }
+
+    fn queue_url(&self) -> Result<&str, QueueError> {
+        self.url.as_deref().ok_or_else(|| {
+            QueueError::Unavailable("APP_QUEUE_URL is not set for this function".into())
+        })
     }
 
     /// Makes a received message invisible for `wait` (capped at SQS's 12 hours), so it is delivered
@@ -28,7 +40,7 @@ impl SqsQueue {
         let secs = wait.min(MAX_WAIT).as_secs().max(1) as i32;
         self.client
             .change_message_visibility()
-            .queue_url(&self.url)
+            .queue_url(self.queue_url()?)
             .receipt_handle(receipt_handle)
             .visibility_timeout(secs)
             .send()
@@ -41,8 +53,8 @@ impl SqsQueue {
         &self.client
     }
 
-    pub fn url(&self) -> &str {
-        &self.url
+    pub fn url(&self) -> Option<&str> {
+        self.url.as_deref()
     }
 }
 
@@ -51,9 +63,9 @@ impl JobQueue for SqsQueue {
         let body = serde_json::to_string(job).map_err(|e| QueueError::Unavailable(Box::new(e)))?;
         self.client
             .send_message()
-            .queue_url(&self.url)
+            .queue_url(self.queue_url()?)
             .message_body(body)
-            .message_group_id(&job.tenant)
+            .message_group_id(job.tenant.as_str())
             .message_deduplication_id(&job.id)
             .send()
             .await

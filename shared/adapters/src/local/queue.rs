@@ -6,9 +6,10 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
-use super::{Job, JobQueue, Outcome, QueueError};
+use domain::TenantId;
+use domain::jobs::{Job, JobHandler, JobQueue, Outcome, QueueError};
 
 const DEDUPLICATION: Duration = Duration::from_secs(300);
 
@@ -21,10 +22,10 @@ struct Entry {
 #[derive(Default)]
 struct State {
     waiting: VecDeque<Entry>,
-    in_flight: HashSet<String>,
+    in_flight: HashSet<TenantId>,
     seen: HashMap<String, Instant>,
     /// Every delivery, for tests: (job id, tenant).
-    deliveries: Vec<(String, String)>,
+    deliveries: Vec<(String, TenantId)>,
 }
 
 #[derive(Clone)]
@@ -36,8 +37,9 @@ pub struct LocalQueue {
 }
 
 /// Runs one delivery: the job, its delivery count (1 for the first), and its deadline.
-pub type Handler =
-    Arc<dyn Fn(Job, u32, Instant) -> Pin<Box<dyn Future<Output = Outcome> + Send>> + Send + Sync>;
+pub type Handler = Arc<
+    dyn Fn(Job, u32, SystemTime) -> Pin<Box<dyn Future<Output = Outcome> + Send>> + Send + Sync,
+>;
 
 impl LocalQueue {
     pub fn new(visibility: Duration) -> Self {
@@ -53,7 +55,7 @@ impl LocalQueue {
     }
 
     /// Jobs delivered so far (id, tenant), in order.
-    pub fn deliveries(&self) -> Vec<(String, String)> {
+    pub fn deliveries(&self) -> Vec<(String, TenantId)> {
         self.lock().deliveries.clone()
     }
 
@@ -97,7 +99,7 @@ impl LocalQueue {
                         let queue = queue.clone();
                         let handler = handler.clone();
                         tokio::spawn(async move {
-                            let deadline = Instant::now() + queue.visibility;
+                            let deadline = SystemTime::now() + queue.visibility;
                             let work = handler(entry.job.clone(), entry.receives, deadline);
                             let outcome = tokio::time::timeout(queue.visibility, work).await;
                             let mut s = queue.lock();
@@ -129,6 +131,16 @@ impl LocalQueue {
     }
 }
 
+impl LocalQueue {
+    /// Runs `handler`'s jobs until the returned task is aborted (see [`LocalQueue::run`]).
+    pub fn serve<H: JobHandler>(&self, handler: Arc<H>) -> tokio::task::JoinHandle<()> {
+        self.run(Arc::new(move |job: Job, delivery, deadline| {
+            let handler = handler.clone();
+            Box::pin(async move { handler.process(&job, delivery, deadline).await })
+        }))
+    }
+}
+
 impl JobQueue for LocalQueue {
     async fn send(&self, job: &Job) -> Result<(), QueueError> {
         {
@@ -154,13 +166,13 @@ impl JobQueue for LocalQueue {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::jobs::JobKind;
+    use domain::jobs::JobKind;
     use std::sync::atomic::{AtomicU32, Ordering};
 
     fn job(id: &str, tenant: &str) -> Job {
         Job {
             id: id.into(),
-            tenant: tenant.into(),
+            tenant: TenantId::parse(tenant).unwrap(),
             kind: JobKind::Install,
         }
     }
@@ -168,7 +180,7 @@ mod tests {
     #[tokio::test]
     async fn one_job_per_tenant_at_a_time_other_tenants_in_parallel_and_duplicates_dropped() {
         let q = LocalQueue::new(Duration::from_secs(5));
-        let running: Arc<Mutex<HashMap<String, u32>>> = Arc::default();
+        let running: Arc<Mutex<HashMap<TenantId, u32>>> = Arc::default();
         let max_same_tenant = Arc::new(AtomicU32::new(0));
         let done = Arc::new(AtomicU32::new(0));
         let (r, m, d) = (running.clone(), max_same_tenant.clone(), done.clone());
@@ -189,11 +201,11 @@ mod tests {
             })
         }));
         for (id, tenant) in [
-            ("a1", "A"),
-            ("a2", "A"),
-            ("a1", "A"),
-            ("b1", "B"),
-            ("a3", "A"),
+            ("a1", "CustA1"),
+            ("a2", "CustA1"),
+            ("a1", "CustA1"),
+            ("b1", "CustB2"),
+            ("a3", "CustA1"),
         ] {
             q.send(&job(id, tenant)).await.unwrap();
         }
@@ -228,7 +240,7 @@ mod tests {
                 }
             })
         }));
-        q.send(&job("j", "A")).await.unwrap();
+        q.send(&job("j", "CustA1")).await.unwrap();
         for _ in 0..100 {
             if calls.load(Ordering::SeqCst) >= 3 && q.pending() == 0 {
                 break;

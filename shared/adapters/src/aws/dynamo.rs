@@ -11,7 +11,7 @@ use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 
-use super::{Item, Items, StoreError};
+use domain::store::{Item, Items, StoreError};
 
 #[derive(Clone, Debug)]
 pub struct DynamoItems {

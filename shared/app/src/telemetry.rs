@@ -4,7 +4,7 @@
 
 use tracing_subscriber::EnvFilter;
 
-use crate::config::LogFormat;
+use domain::config::LogFormat;
 
 /// Installs the global subscriber once; later calls are ignored (tests start many apps).
 pub fn init(format: LogFormat) {

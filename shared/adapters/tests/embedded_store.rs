@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use domain::store::embedded::EmbeddedItems;
+use adapters::local::embedded::EmbeddedItems;
 use domain::store::{Item, Items, suite};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -1,0 +1,56 @@
+//! The job worker: runs the jobs a queue delivers with the provisioning engine.
+//!
+//! A job never sleeps past its time: when the engine says "continue at T" (throttled, maintenance,
+//! out of time), the job goes back to the queue to be delivered at T. Jobs of one tenant never run
+//! at once (the queue's message group); a crash or a timeout brings the job back and the ledger lets
+//! it resume where it stopped.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use super::{GIVE_UP_AT, Job, JobHandler, JobKind, Outcome};
+use crate::provisioning::{Engine, Run, TenantApi};
+use crate::sealing::Sealer;
+use crate::store::Items;
+use crate::usage::DailyUsage;
+
+pub struct Worker<I, S, A> {
+    pub engine: Engine<I, S, A>,
+    pub usage: Arc<DailyUsage<I>>,
+}
+
+impl<I: Items, S: Sealer, A: TenantApi> JobHandler for Worker<I, S, A> {
+    async fn process(&self, job: &Job, delivery: u32, deadline: SystemTime) -> Outcome {
+        if delivery >= GIVE_UP_AT {
+            let problem = format!(
+                "The install was put back {delivery} times (SuperOffice kept throttling or was unavailable) and has stopped. Press Try again to continue where it stopped."
+            );
+            if let Err(e) = self.engine.stop(&job.tenant, problem).await {
+                tracing::error!(tenant = %job.tenant, error = %e, "could not record the stop");
+                return Outcome::RetryAfter(Duration::from_secs(30));
+            }
+            return Outcome::Done;
+        }
+        let outcome = match job.kind {
+            JobKind::Install => match self.engine.install(&job.tenant, deadline).await {
+                Ok(Run::Done) | Ok(Run::Stopped { .. }) => Outcome::Done,
+                Ok(Run::Continue { until, reason }) => {
+                    let wait = until
+                        .duration_since(self.engine.clock.now())
+                        .unwrap_or_default()
+                        .max(Duration::from_secs(1));
+                    tracing::info!(tenant = %job.tenant, reason = %reason, wait_s = wait.as_secs(), "job put back");
+                    Outcome::RetryAfter(wait)
+                }
+                Err(e) => {
+                    tracing::error!(tenant = %job.tenant, reason = "store_unavailable", error = %e, "job failed; retrying");
+                    Outcome::RetryAfter(Duration::from_secs(30))
+                }
+            },
+        };
+        if let Err(e) = self.usage.flush().await {
+            tracing::warn!(reason = "usage_flush_failed", error = %e, "usage not recorded yet");
+        }
+        outcome
+    }
+}

@@ -1,0 +1,130 @@
+//! User-defined fields: found by ProgId in the entity's admin layout, created there, and counted as
+//! created only once their entity is published (SuperOffice renumbers fields at every publish, so
+//! the ledger keeps the ProgId as the identity and the published id for reference). Removal deletes
+//! the field by ProgId and leaves the entity to be published.
+
+use std::time::Duration;
+
+use superoffice::api::udef::{self, FieldSpec};
+use superoffice::webapi::TenantApi;
+use superoffice::webapi::WebApiError;
+
+use super::{Ensured, Gone, Provision};
+use crate::manifest::UserDefinedField;
+use crate::provisioning::Halt;
+use crate::provisioning::run::{STEP_MARGIN, TenantRun};
+
+impl<A: TenantApi> Provision<A> for UserDefinedField {
+    async fn ensure(&self, run: &mut TenantRun<'_, A>) -> Result<Ensured, Halt> {
+        let existing = udef::find_in_admin_layout(&run.api, &self.entity, &self.prog_id)
+            .await
+            .map_err(|e| run.halt(e))?;
+        if existing.is_none() {
+            let list = match &self.list {
+                Some(key) => Some(run.list_ids.get(key).copied().ok_or_else(|| {
+                    Halt::Stop(format!(
+                        "the list {key} of field {} does not exist",
+                        self.prog_id
+                    ))
+                })?),
+                None => None,
+            };
+            let spec = FieldSpec {
+                prog_id: &self.prog_id,
+                label: &self.label,
+                short_label: &self.short_label,
+                tooltip: &self.tooltip,
+                mandatory: self.mandatory,
+                text_length: self.text_length,
+                list,
+            };
+            udef::create(&run.api, &self.entity, &self.field_type, &spec)
+                .await
+                .map_err(|e| run.halt(e))?;
+        }
+        Ok(Ensured::AwaitsPublish {
+            entity: self.entity.clone(),
+        })
+    }
+
+    async fn remove(
+        run: &mut TenantRun<'_, A>,
+        identity: &str,
+        _id: Option<&str>,
+    ) -> Result<Gone, Halt> {
+        let Some((entity, prog_id)) = identity.split_once(':') else {
+            return Err(Halt::Stop(format!(
+                "The app's record of a field is not readable ({identity}). The app's support has the details."
+            )));
+        };
+        udef::remove(&run.api, entity, prog_id)
+            .await
+            .map_err(|e| run.halt(e))?;
+        Ok(Gone::AfterPublish {
+            entity: entity.to_owned(),
+        })
+    }
+}
+
+/// Publishes the entity's fields by SuperOffice's documented flow: wait until no publish runs,
+/// publish, rebuild the UI deltas. Waits for someone else's publish in place while the run has
+/// time, then hands the wait to the queue.
+pub(crate) async fn publish<A: TenantApi>(
+    run: &TenantRun<'_, A>,
+    entity: &str,
+) -> Result<(), Halt> {
+    for attempt in 0..10u32 {
+        run.check_time()?;
+        let running = udef::is_publishing(&run.api, entity)
+            .await
+            .map_err(|e| run.halt(e))?;
+        if !running {
+            match udef::publish(&run.api, entity).await {
+                Ok(()) => {
+                    udef::rebuild_deltas(&run.api)
+                        .await
+                        .map_err(|e| run.halt(e))?;
+                    return Ok(());
+                }
+                // Someone else's publish started in between: wait for it like below.
+                Err(WebApiError::Conflict) => {}
+                Err(e) => return Err(run.halt(e)),
+            }
+        }
+        let wait = Duration::from_secs(1 << attempt.min(4));
+        if run.clock.now() + wait + STEP_MARGIN > run.deadline {
+            break;
+        }
+        run.clock.sleep(wait).await;
+    }
+    Err(Halt::Wait {
+        until: run.clock.now() + Duration::from_secs(30),
+        reason: "publishing",
+        detail: format!("another publish of {entity} fields is running"),
+    })
+}
+
+/// The published id of each of these ProgIds in the entity (read once per entity).
+pub(crate) async fn published_ids<A: TenantApi>(
+    run: &TenantRun<'_, A>,
+    entity: &str,
+    prog_ids: &[&str],
+) -> Result<Vec<i64>, Halt> {
+    let layout = udef::published(&run.api, entity)
+        .await
+        .map_err(|e| run.halt(e))?;
+    prog_ids
+        .iter()
+        .map(|p| {
+            layout
+                .iter()
+                .find(|f| f.prog_id == *p)
+                .map(|f| f.udef_field_id)
+                .ok_or_else(|| {
+                    super::super::bad_answer(
+                        "a published field is missing from the published layout",
+                    )
+                })
+        })
+        .collect()
+}

@@ -1,0 +1,49 @@
+//! Lists: found by name (the identity), created with the manifest's items in the multi-language
+//! form; items missing from an existing list are added. Removal deletes the list by the id the app
+//! recorded, so a built-in list or another app's list is never touched.
+
+use superoffice::api::lists;
+use superoffice::webapi::TenantApi;
+
+use super::{Ensured, Gone, Provision, recorded_id};
+use crate::manifest::{self, List};
+use crate::provisioning::Halt;
+use crate::provisioning::run::TenantRun;
+
+impl<A: TenantApi> Provision<A> for List {
+    async fn ensure(&self, run: &mut TenantRun<'_, A>) -> Result<Ensured, Halt> {
+        let t = &run.api;
+        let id = match lists::find_by_name(t, &self.name)
+            .await
+            .map_err(|e| run.halt(e))?
+        {
+            Some(l) if l.id > 0 => l.id,
+            _ => lists::create(t, &self.name, &self.tooltip)
+                .await
+                .map_err(|e| run.halt(e))?,
+        };
+        let present = lists::items(t, id).await.map_err(|e| run.halt(e))?;
+        for (rank, item) in self.items.iter().enumerate() {
+            let name = manifest::multi_language(item);
+            if present.iter().any(|p| p.name == name) {
+                continue;
+            }
+            lists::add_item(t, id, &name, rank + 1)
+                .await
+                .map_err(|e| run.halt(e))?;
+        }
+        run.list_ids.insert(self.key.clone(), id);
+        Ok(Ensured::Exists(id.to_string()))
+    }
+
+    async fn remove(
+        run: &mut TenantRun<'_, A>,
+        _identity: &str,
+        id: Option<&str>,
+    ) -> Result<Gone, Halt> {
+        if let Some(id) = recorded_id(id) {
+            lists::remove(&run.api, id).await.map_err(|e| run.halt(e))?;
+        }
+        Ok(Gone::Now)
+    }
+}

@@ -1,0 +1,87 @@
+//! One module per kind of artifact, each implementing [`Provision`]: how the engine makes an
+//! artifact of that kind exist in a tenant, and how it takes it away again. The SuperOffice side of
+//! each (paths, bodies) is in the platform crate's `api` module; here is the app's side: what
+//! counts as "already there", what the ledger records, what a removal must leave behind.
+
+use std::future::Future;
+
+use superoffice::webapi::TenantApi;
+
+use super::Halt;
+use super::run::TenantRun;
+use crate::ledger::LedgerEntry;
+
+mod button;
+pub(crate) mod field;
+mod list;
+mod panel;
+mod preference;
+mod webhook;
+
+/// What `ensure` achieved.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Ensured {
+    /// The artifact exists; the ledger records this SuperOffice id.
+    Exists(String),
+    /// A field saved in the admin layout: it counts as created once its entity is published.
+    AwaitsPublish { entity: String },
+}
+
+/// What `remove` achieved.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Gone {
+    Now,
+    /// A field deleted from the admin layout: gone from the CRM once its entity is published.
+    AfterPublish {
+        entity: String,
+    },
+}
+
+/// One kind of artifact, as the engine walks it.
+pub(crate) trait Provision<A: TenantApi> {
+    /// Makes the artifact exist as declared: finds it by its identity, or creates it.
+    fn ensure(
+        &self,
+        run: &mut TenantRun<'_, A>,
+    ) -> impl Future<Output = Result<Ensured, Halt>> + Send;
+
+    /// Removes what the ledger recorded for an artifact of this kind (`identity` as in its key, `id`
+    /// as recorded). Already gone counts as removed; nothing the app did not create is touched.
+    fn remove(
+        run: &mut TenantRun<'_, A>,
+        identity: &str,
+        id: Option<&str>,
+    ) -> impl Future<Output = Result<Gone, Halt>> + Send;
+}
+
+/// Removes a recorded artifact through its kind.
+pub(crate) async fn remove<A: TenantApi>(
+    run: &mut TenantRun<'_, A>,
+    entry: &LedgerEntry,
+) -> Result<Gone, Halt> {
+    let identity = entry
+        .key
+        .strip_prefix(&format!("{}:", entry.kind))
+        .unwrap_or(&entry.key);
+    let id = entry.superoffice_id.as_deref();
+    match entry.kind.as_str() {
+        "list" => <crate::manifest::List as Provision<A>>::remove(run, identity, id).await,
+        "user_defined_field" => {
+            <crate::manifest::UserDefinedField as Provision<A>>::remove(run, identity, id).await
+        }
+        "web_panel" => <crate::manifest::WebPanel as Provision<A>>::remove(run, identity, id).await,
+        "button" => <crate::manifest::Button as Provision<A>>::remove(run, identity, id).await,
+        "preference" => {
+            <crate::manifest::Preference as Provision<A>>::remove(run, identity, id).await
+        }
+        "webhook" => <crate::manifest::Webhook as Provision<A>>::remove(run, identity, id).await,
+        other => Err(Halt::Stop(format!(
+            "The app's records name an item of a kind it does not know ({other}). The app's support has the details."
+        ))),
+    }
+}
+
+/// An id the app recorded, as a number.
+pub(crate) fn recorded_id(id: Option<&str>) -> Option<i64> {
+    id.and_then(|s| s.trim().parse().ok()).filter(|n| *n > 0)
+}
