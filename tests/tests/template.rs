@@ -137,6 +137,11 @@ fn every_kms_key_rotates_and_is_kept_as_long_as_the_data() {
             json!("Retain"),
             "{name}: a deleted key loses the retained table"
         );
+        assert_eq!(
+            key["UpdateReplacePolicy"],
+            json!("Retain"),
+            "{name}: a replaced key loses what the old one encrypted"
+        );
     }
 }
 
@@ -144,6 +149,17 @@ fn every_kms_key_rotates_and_is_kept_as_long_as_the_data() {
 fn key_policies_grant_kms_star_to_the_account_root_and_to_no_one_else() {
     let root = json!({"AWS": {"Fn::Sub": "arn:${AWS::Partition}:iam::${AWS::AccountId}:root"}});
     for (name, key) in template().of_type("AWS::KMS::Key") {
+        // The account root keeps the key manageable through IAM (without it no one could ever change
+        // or delete the key again).
+        assert!(
+            statements(&key["Properties"]["KeyPolicy"]).iter().any(|s| {
+                s["Effect"] == json!("Allow")
+                    && s["Principal"] == root
+                    && actions(s) == vec!["kms:*".to_owned()]
+                    && s.get("Condition").is_none()
+            }),
+            "{name}: the key policy lost the account root's statement"
+        );
         for statement in statements(&key["Properties"]["KeyPolicy"]) {
             let sid = statement["Sid"].as_str().unwrap_or("(no Sid)");
             assert!(
@@ -201,6 +217,86 @@ fn every_log_group_keeps_logs_for_at_least_ninety_days() {
         );
     }
     assert_eq!(t.parameter("LogRetentionDays")["Default"], json!(180));
+}
+
+#[test]
+fn every_log_group_is_encrypted_under_a_key_only_cloudwatch_logs_may_use_for_this_stack() {
+    let t = template();
+    for (name, group) in t.of_type("AWS::Logs::LogGroup") {
+        let p = &group["Properties"];
+        let key = getatt_target(&p["KmsKeyId"]).unwrap_or_else(|| {
+            panic!("{name}: KmsKeyId must be !GetAtt <key>.Arn of a KMS key in this template")
+        });
+        assert_eq!(t.type_of(&key), "AWS::KMS::Key", "{name}: {key}");
+        let group_name = p["LogGroupName"]["Fn::Sub"].as_str().unwrap_or_else(|| {
+            panic!("{name}: LogGroupName must be a !Sub name: the key's condition names the log groups it serves")
+        });
+
+        // Besides the account root, one statement: CloudWatch Logs, which encrypts and decrypts the
+        // events itself, with the log group's ARN as encryption context.
+        let services = non_root_statements(&t.resource(&key)["Properties"]["KeyPolicy"]);
+        assert_eq!(
+            services.len(),
+            1,
+            "{key}: one statement besides the account root's"
+        );
+        let statement = services[0];
+        assert_eq!(statement["Effect"], json!("Allow"), "{key}");
+        assert_eq!(
+            statement["Principal"],
+            json!({"Service": {"Fn::Sub": "logs.${AWS::Region}.amazonaws.com"}}),
+            "{key}: only CloudWatch Logs, in the stack's region"
+        );
+        let granted = actions(statement);
+        for needed in ["kms:Encrypt", "kms:Decrypt", "kms:GenerateDataKey"] {
+            assert!(
+                granted.iter().any(|a| a == needed),
+                "{key}: CloudWatch Logs needs {needed}"
+            );
+        }
+        let condition = statement["Condition"]
+            .as_object()
+            .cloned()
+            .unwrap_or_default();
+        assert_eq!(
+            condition.len(),
+            1,
+            "{key}: one condition operator, on the encryption context: {condition:?}"
+        );
+        let (operator, test) = condition.iter().next().expect("one operator");
+        assert!(
+            ["ArnLike", "ArnEquals"].contains(&operator.as_str()),
+            "{key}: {operator}"
+        );
+        let test = test.as_object().cloned().unwrap_or_default();
+        assert_eq!(
+            test.keys().collect::<Vec<_>>(),
+            vec!["kms:EncryptionContext:aws:logs:arn"],
+            "{key}: the condition is on the log group's ARN CloudWatch Logs sends"
+        );
+        let arn = test["kms:EncryptionContext:aws:logs:arn"]["Fn::Sub"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{key}: the log group ARN is a !Sub string"));
+        let pattern = arn
+            .strip_prefix("arn:${AWS::Partition}:logs:${AWS::Region}:${AWS::AccountId}:log-group:")
+            .unwrap_or_else(|| {
+                panic!("{key}: {arn} is not a log group ARN of this account and region")
+            });
+        // A stack name cannot hold a '/': `${AWS::StackName}/` is this stack's prefix and no other's
+        // (`${AWS::StackName}-` would also match the stack named `<name>-2`).
+        assert!(
+            pattern.starts_with("${AWS::StackName}/"),
+            "{key}: {pattern} is not limited to this stack's log groups"
+        );
+        assert!(
+            operator == "ArnLike" || !pattern.contains('*'),
+            "{key}: a wildcard needs ArnLike"
+        );
+        assert!(
+            glob_matches(pattern, group_name),
+            "{name}: its name {group_name} is outside {key}'s condition ({pattern}): CloudWatch Logs could not use the key"
+        );
+    }
 }
 
 #[test]
@@ -922,6 +1018,67 @@ fn the_worker_takes_one_job_at_a_time_from_the_fifo_jobs_queue_and_reports_the_o
 }
 
 #[test]
+fn the_workers_concurrency_is_capped_by_the_parameter_that_sets_the_apps_ceiling_on_superoffice() {
+    let t = template();
+    let props = t.function_properties("WorkerFunction");
+    let event = props["Events"]
+        .as_object()
+        .and_then(|e| e.values().next())
+        .expect("worker event")
+        .clone();
+    assert_eq!(
+        event["Properties"]["ScalingConfig"],
+        json!({"MaximumConcurrency": {"Ref": "WorkerMaxConcurrency"}}),
+        "the event source holds jobs back beyond WorkerMaxConcurrency instances"
+    );
+    // A reserved concurrency below MaximumConcurrency would throttle the event source's invocations
+    // (each a failed receive towards the dead-letter queue): the cap is the event source's alone.
+    assert!(
+        props.get("ReservedConcurrentExecutions").is_none(),
+        "WorkerFunction: ReservedConcurrentExecutions next to MaximumConcurrency (see the note on WorkerFunction)"
+    );
+
+    let p = t.parameter("WorkerMaxConcurrency");
+    assert_eq!(p["Type"], json!("Number"));
+    let value = |field: &str| {
+        number(&p[field]).unwrap_or_else(|| panic!("WorkerMaxConcurrency needs a {field}"))
+    };
+    let (min, default, max) = (value("MinValue"), value("Default"), value("MaxValue"));
+    // AWS accepts a MaximumConcurrency from 2 to 1000.
+    assert!(
+        2 <= min && min <= default && default <= max && max <= 1000,
+        "WorkerMaxConcurrency {min}..={max}, default {default}"
+    );
+
+    // The ceiling: instances x requests/s per tenant (one tenant per instance: the FIFO group).
+    // The parameter's description and infra/DEPLOY.md state it with the numbers the template sets.
+    let rate =
+        number(&props["Environment"]["Variables"]["APP_TENANT_RATE"]).expect("APP_TENANT_RATE");
+    let description = p["Description"].as_str().expect("Description");
+    for promise in [
+        format!("APP_TENANT_RATE = {rate} requests/s"),
+        format!("WorkerMaxConcurrency x {rate} requests/s"),
+        format!("({} requests/s by default)", default * rate),
+    ] {
+        assert!(
+            description.contains(&promise),
+            "WorkerMaxConcurrency's description does not say {promise:?}: {description}"
+        );
+    }
+    let deploy = std::fs::read_to_string(root().join("infra/DEPLOY.md")).expect("infra/DEPLOY.md");
+    for promise in [
+        "`WorkerMaxConcurrency` × `APP_TENANT_RATE`".to_owned(),
+        format!("{default} × {rate} = {} requests/s", default * rate),
+        format!("{max} × {rate} = {} requests/s", max * rate),
+    ] {
+        assert!(
+            deploy.contains(&promise),
+            "infra/DEPLOY.md does not say {promise:?}"
+        );
+    }
+}
+
+#[test]
 fn the_jobs_queue_is_fifo_with_app_set_deduplication_and_a_fifo_dead_letter_queue() {
     let t = template();
     let queue = &t.resource("JobsQueue")["Properties"];
@@ -1020,6 +1177,58 @@ fn every_queue_is_encrypted_and_refuses_requests_without_tls() {
                 json!("Deny"),
                 "{name}: a queue policy that allows"
             );
+        }
+    }
+}
+
+#[test]
+fn every_topic_is_encrypted_under_a_key_cloudwatch_alarms_may_use_only_for_that_topic() {
+    let t = template();
+    let topics = t.of_type("AWS::SNS::Topic");
+    assert!(!topics.is_empty(), "no topic");
+    for (name, topic) in topics {
+        let p = &topic["Properties"];
+        // SNS's AWS managed key (aws/sns) would keep CloudWatch out: the alarms would notify no one.
+        let key = getatt_target(&p["KmsMasterKeyId"]).unwrap_or_else(|| {
+            panic!("{name}: KmsMasterKeyId must be !GetAtt <key>.Arn of a KMS key in this template")
+        });
+        assert_eq!(t.type_of(&key), "AWS::KMS::Key", "{name}: {key}");
+        let topic_name = p["TopicName"]["Fn::Sub"].as_str().unwrap_or_else(|| {
+            panic!("{name}: TopicName must be a !Sub name: the key policy names the topic's ARN")
+        });
+        let services = non_root_statements(&t.resource(&key)["Properties"]["KeyPolicy"]);
+        assert_eq!(
+            services.len(),
+            1,
+            "{key}: one statement besides the account root's"
+        );
+        let statement = services[0];
+        assert_eq!(statement["Effect"], json!("Allow"), "{key}");
+        assert_eq!(
+            statement["Principal"],
+            json!({"Service": "cloudwatch.amazonaws.com"}),
+            "{key}: CloudWatch alarms publish as cloudwatch.amazonaws.com"
+        );
+        let mut granted = actions(statement);
+        granted.sort();
+        assert_eq!(
+            granted,
+            vec!["kms:Decrypt".to_owned(), "kms:GenerateDataKey".to_owned()],
+            "{key}: what a publisher to an encrypted topic needs, and nothing more"
+        );
+        assert_eq!(
+            statement["Condition"],
+            json!({"StringEquals": {"kms:EncryptionContext:aws:sns:topicArn": {
+                "Fn::Sub": format!("arn:${{AWS::Partition}}:sns:${{AWS::Region}}:${{AWS::AccountId}}:{topic_name}")
+            }}}),
+            "{key}: usable only for {name} (SNS sends the topic's ARN as encryption context)"
+        );
+    }
+    // Every alarm notifies an encrypted topic of this template.
+    for (alarm, a) in t.of_type("AWS::CloudWatch::Alarm") {
+        for action in as_list(&a["Properties"]["AlarmActions"]) {
+            let topic = ref_target(&action).unwrap_or_else(|| panic!("{alarm}: {action}"));
+            assert_eq!(t.type_of(&topic), "AWS::SNS::Topic", "{alarm}: {topic}");
         }
     }
 }
@@ -1189,6 +1398,93 @@ fn every_function_has_alarms_on_errors_and_throttles() {
             );
         }
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The security scan (checkov, run by scripts/lint-template)
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn every_checkov_skip_sits_in_its_resource_gives_its_reason_and_is_listed_in_deploy_md() {
+    let t = template();
+    let text = std::fs::read_to_string(root().join("template.yaml")).expect("template.yaml");
+    let skips = checkov_skips(&text).unwrap_or_else(|e| panic!("template.yaml: {e}"));
+    let mut skipped: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for skip in &skips {
+        let at = format!("template.yaml:{} ({})", skip.line, skip.resource);
+        assert!(
+            t.resources().contains_key(&skip.resource),
+            "{at}: not a resource"
+        );
+        for check in &skip.checks {
+            assert!(
+                check.starts_with("CKV_")
+                    && check
+                        .bytes()
+                        .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_'),
+                "{at}: {check:?} is not a checkov check id"
+            );
+            assert!(
+                skipped
+                    .entry(check.clone())
+                    .or_default()
+                    .insert(skip.resource.clone()),
+                "{at}: {check} skipped twice"
+            );
+        }
+        // A reason a reviewer can weigh, not a bare id: `# checkov:skip=CKV_AWS_117: why`.
+        assert!(
+            skip.reason.split_whitespace().count() >= 5,
+            "{at}: checkov:skip={} gives no reason (write `# checkov:skip=ID: why it does not apply`): {:?}",
+            skip.checks.join(","),
+            skip.reason
+        );
+    }
+    // infra/DEPLOY.md's security table gives the same skips, check by check and resource by resource.
+    assert_eq!(
+        deploy_md_skips(),
+        skipped,
+        "infra/DEPLOY.md's \"Security scan\" table and the template's checkov skips disagree"
+    );
+}
+
+#[test]
+fn the_skip_reader_finds_skips_inside_resources_and_refuses_them_anywhere_else() {
+    let text = "\
+Resources:
+  Queue:
+    Type: AWS::SQS::Queue
+    # checkov:skip=CKV_AWS_27: encrypted with SQS-managed keys, not recognised
+    Properties:
+      # checkov:skip=CKV_AWS_1,CKV_AWS_2
+      FifoQueue: true
+Outputs:
+  Q:
+    Value: x
+";
+    let skips = checkov_skips(text).expect("skips");
+    assert_eq!(skips.len(), 2);
+    assert_eq!((skips[0].line, skips[0].resource.as_str()), (4, "Queue"));
+    assert_eq!(skips[0].checks, vec!["CKV_AWS_27".to_owned()]);
+    assert_eq!(
+        skips[0].reason,
+        "encrypted with SQS-managed keys, not recognised"
+    );
+    assert_eq!(
+        skips[1].checks,
+        vec!["CKV_AWS_1".to_owned(), "CKV_AWS_2".to_owned()]
+    );
+    assert_eq!(skips[1].reason, "", "no colon, no reason");
+
+    // Between two resources, or outside Resources, checkov applies a skip to no resource, or to the
+    // wrong one.
+    let between =
+        "Resources:\n  A:\n    Type: X\n  # checkov:skip=CKV_AWS_1: reason\n  B:\n    Type: Y\n";
+    assert!(checkov_skips(between).is_err());
+    let outside = "Outputs:\n  A:\n    # bridgecrew:skip=CKV_AWS_1: reason\n    Value: x\n";
+    assert!(checkov_skips(outside).is_err());
+    let not_a_comment = "Resources:\n  A:\n    Description: checkov:skip=CKV_AWS_1: reason\n";
+    assert!(checkov_skips(not_a_comment).is_err());
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1511,6 +1807,122 @@ fn check_sqs_fixture(t: &Template, file: &str, event: &Value) {
 // ---------------------------------------------------------------------------------------------
 // Reading the template
 // ---------------------------------------------------------------------------------------------
+
+/// A checkov skip comment (`# checkov:skip=ID[,ID]: reason`) and the resource it sits in.
+struct Skip {
+    line: usize,
+    resource: String,
+    checks: Vec<String>,
+    reason: String,
+}
+
+/// The checkov skips in a template's text (YAML comments, which the JSON form does not keep). checkov
+/// applies a skip to the resource whose lines hold it, so a skip must be a comment inside a resource
+/// of `Resources` (indented under it); anywhere else is an error. checkov also reads `bridgecrew:` and
+/// `cortex:` skips.
+fn checkov_skips(text: &str) -> Result<Vec<Skip>, String> {
+    const MARKERS: &[&str] = &["checkov:skip=", "bridgecrew:skip=", "cortex:skip="];
+    let mut in_resources = false;
+    let mut resource: Option<String> = None;
+    let mut out = Vec::new();
+    for (index, line) in text.lines().enumerate() {
+        let number = index + 1;
+        let trimmed = line.trim_start();
+        let indent = line.len() - trimmed.len();
+        let comment = trimmed.starts_with('#');
+        if indent == 0 && !trimmed.is_empty() && !comment {
+            in_resources = trimmed.trim_end() == "Resources:";
+            resource = None;
+        } else if in_resources && indent == 2 && !comment {
+            resource = trimmed.trim_end().strip_suffix(':').map(str::to_owned);
+        }
+        let Some(rest) = MARKERS
+            .iter()
+            .find_map(|m| line.find(m).map(|at| &line[at + m.len()..]))
+        else {
+            continue;
+        };
+        if !comment {
+            return Err(format!("line {number}: a checkov skip outside a comment"));
+        }
+        let resource = match (&resource, in_resources && indent >= 4) {
+            (Some(r), true) => r.clone(),
+            _ => {
+                return Err(format!(
+                    "line {number}: a checkov skip outside a resource (checkov reads a skip only inside the resource it applies to)"
+                ));
+            }
+        };
+        let (ids, reason) = rest.split_once(':').unwrap_or((rest, ""));
+        out.push(Skip {
+            line: number,
+            resource,
+            checks: ids.split(',').map(|c| c.trim().to_owned()).collect(),
+            reason: reason.trim().to_owned(),
+        });
+    }
+    Ok(out)
+}
+
+/// infra/DEPLOY.md's "Security scan" table: check id → the resources it names, from rows
+/// `| `CKV_…` … | `Resource`, `Resource` | why |`.
+fn deploy_md_skips() -> BTreeMap<String, BTreeSet<String>> {
+    let text = std::fs::read_to_string(root().join("infra/DEPLOY.md")).expect("infra/DEPLOY.md");
+    let section = text
+        .split("\n## Security scan")
+        .nth(1)
+        .expect("infra/DEPLOY.md has no \"## Security scan\" section")
+        .split("\n## ")
+        .next()
+        .unwrap_or_default();
+    let mut out: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for row in section.lines().filter(|l| l.starts_with("| `CKV_")) {
+        let cells: Vec<&str> = row.split('|').map(str::trim).collect();
+        assert!(cells.len() >= 5, "infra/DEPLOY.md: {row}");
+        let check = cells[1].split('`').nth(1).expect("check id").to_owned();
+        let resources: Vec<&str> = cells[2].split('`').skip(1).step_by(2).collect();
+        assert!(
+            !resources.is_empty(),
+            "infra/DEPLOY.md: {check} names no resource"
+        );
+        assert!(
+            cells[3].split_whitespace().count() >= 5,
+            "infra/DEPLOY.md: {check} gives no reason"
+        );
+        for resource in resources {
+            assert!(
+                out.entry(check.clone())
+                    .or_default()
+                    .insert(resource.to_owned()),
+                "infra/DEPLOY.md: {check} lists {resource} twice"
+            );
+        }
+    }
+    out
+}
+
+/// The statements of a key policy for someone other than the account root.
+fn non_root_statements(policy: &Value) -> Vec<&Value> {
+    let root = json!({"AWS": {"Fn::Sub": "arn:${AWS::Partition}:iam::${AWS::AccountId}:root"}});
+    statements(policy)
+        .into_iter()
+        .filter(|s| s["Principal"] != root)
+        .collect()
+}
+
+/// Whether `name` matches an IAM ARN pattern where `*` stands for any run of characters.
+fn glob_matches(pattern: &str, name: &str) -> bool {
+    match pattern.split_once('*') {
+        None => pattern == name,
+        Some((head, tail)) => {
+            name.starts_with(head)
+                && (0..=name.len() - head.len()).any(|skip| {
+                    name.is_char_boundary(head.len() + skip)
+                        && glob_matches(tail, &name[head.len() + skip..])
+                })
+        }
+    }
+}
 
 /// Every grant of a role's inline policies, one row per action and resource:
 /// `[action, resource, condition or null]` as JSON text, so rows compare and print plainly.
