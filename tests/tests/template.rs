@@ -878,7 +878,7 @@ fn the_keys_are_used_only_through_dynamodb_or_for_a_named_sealing_purpose() {
 // ---------------------------------------------------------------------------------------------
 
 #[test]
-fn the_redirect_function_is_the_rust_binary_built_by_cargo_lambda_for_arm64() {
+fn the_redirect_function_is_the_rust_binary_built_for_arm64() {
     let t = template();
     let props = t.function_properties("RedirectFunction");
     assert_eq!(props["Runtime"], json!("provided.al2023"));
@@ -887,22 +887,14 @@ fn the_redirect_function_is_the_rust_binary_built_by_cargo_lambda_for_arm64() {
     assert_eq!(props["MemorySize"], json!(128));
     let timeout = props["Timeout"].as_u64().expect("Timeout");
     assert!((3..=29).contains(&timeout), "Timeout {timeout} s");
-    let metadata = &t.resource("RedirectFunction")["Metadata"];
-    assert_eq!(metadata["BuildMethod"], json!("rust-cargolambda"));
-    assert_eq!(metadata["BuildProperties"]["Binary"], json!("redirect"));
-    // CodeUri is the workspace root: cargo lambda runs there with the workspace's lock file and config.
+    // CodeUri is the workspace root: the Makefile and cargo lambda run there with the workspace's
+    // lock file and config.
     let code_uri = props["CodeUri"].as_str().expect("CodeUri");
     let manifest = std::fs::read_to_string(root().join(code_uri).join("Cargo.toml"))
         .expect("Cargo.toml at CodeUri");
     assert!(
         manifest.contains("[workspace]"),
         "CodeUri {code_uri} is not the workspace root"
-    );
-    let crate_manifest = std::fs::read_to_string(root().join("functions/redirect/Cargo.toml"))
-        .expect("redirect crate");
-    assert!(
-        crate_manifest.contains("name = \"redirect\""),
-        "the workspace has no binary named redirect"
     );
 }
 
@@ -914,9 +906,38 @@ fn the_redirect_function_serves_exactly_the_sign_in_routes() {
     assert_eq!(routes, expected);
 }
 
+/// The Makefile's `build-<LogicalId>` targets and the binary each packages.
+fn makefile_targets() -> BTreeMap<String, String> {
+    let text = std::fs::read_to_string(root().join("Makefile")).expect("the Makefile");
+    let mut targets = BTreeMap::new();
+    let mut current: Option<String> = None;
+    for line in text.lines() {
+        if let Some(name) = line
+            .strip_prefix("build-")
+            .and_then(|l| l.strip_suffix(':'))
+        {
+            current = Some(name.to_owned());
+        } else if let (Some(name), Some(rest)) =
+            (&current, line.trim().strip_prefix("$(call package,"))
+        {
+            targets.insert(name.clone(), rest.trim_end_matches(')').to_owned());
+            current = None;
+        }
+    }
+    targets
+}
+
 #[test]
-fn every_function_is_a_binary_of_the_workspace_built_by_cargo_lambda_for_arm64() {
+fn every_function_is_a_binary_of_the_workspace_packaged_with_the_manifest_for_arm64() {
     let t = template();
+    let targets = makefile_targets();
+    let cargo = std::fs::read_to_string(root().join("Cargo.toml")).expect("Cargo.toml");
+    let default_members = cargo
+        .split("default-members = [")
+        .nth(1)
+        .and_then(|rest| rest.split(']').next())
+        .expect("the workspace names its default members");
+    let mut functions = BTreeSet::new();
     for name in t.functions() {
         let props = t.function_properties(&name);
         assert_eq!(props["Runtime"], json!("provided.al2023"), "{name}");
@@ -928,10 +949,11 @@ fn every_function_is_a_binary_of_the_workspace_built_by_cargo_lambda_for_arm64()
             "{name}: CodeUri is the workspace root"
         );
         let metadata = &t.resource(&name)["Metadata"];
-        assert_eq!(metadata["BuildMethod"], json!("rust-cargolambda"), "{name}");
-        let binary = metadata["BuildProperties"]["Binary"]
-            .as_str()
-            .unwrap_or_else(|| panic!("{name}: Metadata.BuildProperties.Binary"));
+        assert_eq!(metadata["BuildMethod"], json!("makefile"), "{name}");
+        let binary = targets
+            .get(&name)
+            .unwrap_or_else(|| panic!("{name}: the Makefile has no build-{name} target"));
+        functions.insert(format!("\"functions/{binary}\""));
         // The function's fixed name ends in its binary's name.
         assert_eq!(
             props["FunctionName"],
@@ -946,6 +968,27 @@ fn every_function_is_a_binary_of_the_workspace_built_by_cargo_lambda_for_arm64()
             "{name}: functions/{binary} declares no binary named {binary}"
         );
     }
+    // A build at the root compiles exactly the deployed functions (no test crate's features).
+    let members: BTreeSet<String> = default_members
+        .split(',')
+        .map(|m| m.trim().to_owned())
+        .filter(|m| !m.is_empty())
+        .collect();
+    assert_eq!(
+        members, functions,
+        "default-members are the deployed functions"
+    );
+    // Every function finds the manifest the Makefile packages beside its binary.
+    let makefile = std::fs::read_to_string(root().join("Makefile")).unwrap();
+    assert!(
+        makefile.contains("cp \"$(MANIFEST)\" \"$(ARTIFACTS_DIR)/manifest.toml\""),
+        "the Makefile packages the manifest"
+    );
+    assert!(makefile.contains("--release --arm64 --locked --bin $(1)"));
+    assert_eq!(
+        t.doc["Globals"]["Function"]["Environment"]["Variables"]["APP_MANIFEST"],
+        json!("manifest.toml")
+    );
 }
 
 #[test]
@@ -1495,8 +1538,8 @@ Outputs:
 fn samconfig_deploys_sod_stage_and_online_as_separate_stacks() {
     let config = samconfig();
     assert_eq!(
-        config["default.build.parameters"]["beta_features"], "true",
-        "rust-cargolambda is a beta feature"
+        config["default.build.parameters"]["build_in_source"], "true",
+        "the Makefile builds in the workspace, where Cargo.lock and target/ are"
     );
     let mut stacks = BTreeSet::new();
     for (env, superoffice) in ENVIRONMENTS {

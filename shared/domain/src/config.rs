@@ -291,7 +291,11 @@ impl AppConfig {
         };
 
         let manifest = match get("APP_MANIFEST") {
-            Some(path) => ManifestSource::File(path.into()),
+            // Lambda starts the function in its package folder, but say so rather than rely on it.
+            Some(path) => ManifestSource::File(match get("LAMBDA_TASK_ROOT") {
+                Some(root) if PathBuf::from(&path).is_relative() => PathBuf::from(root).join(path),
+                _ => path.into(),
+            }),
             None if in_lambda => {
                 problem(
                     "APP_MANIFEST",
@@ -472,6 +476,25 @@ mod tests {
             }
         );
         assert_eq!(c.session_ttl, Duration::from_secs(8 * 3600));
+    }
+
+    #[test]
+    fn the_manifest_is_found_in_the_function_package_in_lambda_and_the_demo_is_the_local_default() {
+        let mut vars = LAMBDA.to_vec();
+        vars.push(("LAMBDA_TASK_ROOT", "/var/task"));
+        assert_eq!(
+            config(&vars).unwrap().manifest,
+            ManifestSource::File("/var/task/manifest.toml".into())
+        );
+        let local = config(&[
+            ("SO_ENVIRONMENT", "sod"),
+            ("SO_CLIENT_ID", "6cf25376616343b38d14ddcd804f2891"),
+            ("SO_CLIENT_SECRET_FILE", "/run/secret"),
+            ("APP_BASE_URL", "http://127.0.0.1:8123"),
+            ("APP_DATA_DIR", "/tmp/data"),
+        ])
+        .unwrap();
+        assert_eq!(local.manifest, ManifestSource::Demo);
     }
 
     #[test]

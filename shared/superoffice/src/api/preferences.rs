@@ -17,7 +17,8 @@ pub struct PreferenceSpec<'a> {
     pub value: &'a str,
 }
 
-/// The preference's current value at its level, if set: (level, raw value).
+/// The preference's current value at its level, if set: (level, raw value). SuperOffice answers a
+/// preference that is not set with level `Undefined` rather than 404: that is "not set" too.
 pub async fn get<A: TenantApi>(
     t: &Tenant<'_, A>,
     section: &str,
@@ -26,14 +27,15 @@ pub async fn get<A: TenantApi>(
     let found: Option<Value> = t
         .find(&ApiRequest::get(format!("Preference/{section}/{key}")))
         .await?;
-    Ok(found.filter(|v| !v.is_null()).map(|v| {
+    Ok(found.filter(|v| !v.is_null()).and_then(|v| {
         let s = |name| {
             v.get(name)
                 .and_then(Value::as_str)
                 .unwrap_or_default()
                 .to_owned()
         };
-        (s("Level"), s("RawValue"))
+        let level = s("Level");
+        (!level.is_empty() && level != "Undefined").then(|| (level, s("RawValue")))
     }))
 }
 
