@@ -284,8 +284,12 @@ pub fn cookie(r: &reqwest::Response, name: &str) -> Option<String> {
     set_cookie(r, name).map(|c| pair(&c))
 }
 
-/// Everything of ours the simulated tenant holds, in a comparable form.
+/// Everything of ours the simulated tenant holds, in a comparable form: what carries the demo app's
+/// names (ProgId prefix `DemoPartnerApp.`, section `DemoPartnerApp`, names starting "Demo Partner
+/// App"). The customer's own data and other apps' (a seeded large site) are left out.
 pub fn inventory(app: &App) -> Vec<String> {
+    const NAME: &str = "Demo Partner App";
+    const PREFIX: &str = "DemoPartnerApp";
     let snap = app.sim().webapi_snapshot(TENANT).unwrap();
     let mut out = Vec::new();
     for (entity, layout) in &snap.udefs {
@@ -313,7 +317,11 @@ pub fn inventory(app: &App) -> Vec<String> {
             "{entity}: every field in the admin layout is published"
         );
     }
-    for l in snap.lists.iter().filter(|l| !l.built_in) {
+    for l in snap
+        .lists
+        .iter()
+        .filter(|l| !l.built_in && l.list["Name"].as_str().is_some_and(|n| n.starts_with(NAME)))
+    {
         let items: Vec<_> = l.items.iter().filter_map(|i| i["Name"].as_str()).collect();
         out.push(format!(
             "list {} [{}]",
@@ -325,6 +333,11 @@ pub fn inventory(app: &App) -> Vec<String> {
         .web_panels
         .iter()
         .filter(|p| p.panel["Deleted"] != serde_json::json!(true))
+        .filter(|p| {
+            p.panel["ProgId"]
+                .as_str()
+                .is_some_and(|id| id.starts_with(PREFIX))
+        })
     {
         out.push(format!(
             "panel {} {} groups={}",
@@ -333,7 +346,11 @@ pub fn inventory(app: &App) -> Vec<String> {
             p.visible_for_user_groups.as_ref().map_or(0, Vec::len)
         ));
     }
-    for pref in &snap.preferences {
+    for pref in snap
+        .preferences
+        .iter()
+        .filter(|p| p["Specification"]["Section"] == PREFIX)
+    {
         out.push(format!(
             "preference {}/{}={}",
             pref["Specification"]["Section"].as_str().unwrap_or("?"),
@@ -341,7 +358,11 @@ pub fn inventory(app: &App) -> Vec<String> {
             pref["RawValue"].as_str().unwrap_or("?")
         ));
     }
-    for h in &snap.webhooks {
+    for h in snap.webhooks.iter().filter(|h| {
+        h.webhook["Name"]
+            .as_str()
+            .is_some_and(|n| n.starts_with(NAME))
+    }) {
         out.push(format!(
             "webhook {}",
             h.webhook["Name"].as_str().unwrap_or("?")

@@ -272,6 +272,12 @@ impl SimulatorHandle {
         self.state.requests_before_retry_after(ctx)
     }
 
+    /// Seeds the tenant's WebAPI with a customer site of `size` (the customer's lists, fields,
+    /// user groups; other apps' panels, webhooks, preferences). Returns false for an unknown tenant.
+    pub fn seed_site(&self, ctx: &str, size: &crate::SiteSize) -> bool {
+        self.state.webapi.with(ctx, |t| t.seed(size)).is_some()
+    }
+
     /// From now on, a `POST {Entity}/UdefLayout/Publish` "runs" this long (see
     /// [`SimulatorConfig::udef_publish_duration`]).
     pub fn set_udef_publish_duration(&self, duration: Duration) {

@@ -64,6 +64,7 @@ pub use handle::{Simulator, SimulatorHandle};
 pub use record::RecordedRequest;
 pub use routes::Route;
 pub use state::TenantStatus;
+pub use webapi::seed::SiteSize;
 pub use webapi::snapshot::{
     ListSnapshot, UdefLayoutSnapshot, WebApiSnapshot, WebPanelSnapshot, WebhookSnapshot,
 };

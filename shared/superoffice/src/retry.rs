@@ -159,6 +159,10 @@ pub enum RetryError {
         last: String,
         why: GiveUp,
     },
+    /// The answer was larger than the client accepts (`limit` bytes). Not retried: the same
+    /// request brings the same answer; the request must ask for less.
+    #[error("the answer is larger than {limit} bytes")]
+    TooLarge { limit: usize },
 }
 
 impl RetryError {
@@ -166,12 +170,15 @@ impl RetryError {
         match self {
             RetryError::Throttled { retry_after, .. } => Some(*retry_after),
             RetryError::Unavailable { retry_after, .. } => *retry_after,
+            RetryError::TooLarge { .. } => None,
         }
     }
 }
 
 enum Verdict {
     Done(HttpResponse),
+    /// An answer larger than the request allows: repeating the request brings the same answer.
+    TooLarge(usize),
     Retry {
         throttled: bool,
         retry_after: Option<Duration>,
@@ -208,6 +215,7 @@ fn judge(result: Result<HttpResponse, TransportError>, now: SystemTime) -> Verdi
                 last: format!("HTTP {}", s.as_u16()),
             }
         }
+        Err(TransportError::TooLarge(limit)) => Verdict::TooLarge(limit),
         Err(e) => Verdict::Retry {
             throttled: false,
             retry_after: None,
@@ -284,6 +292,7 @@ impl Retrier {
                     }
                     return Ok(response);
                 }
+                Verdict::TooLarge(limit) => return Err(RetryError::TooLarge { limit }),
                 Verdict::Retry {
                     throttled,
                     retry_after,

@@ -151,6 +151,10 @@ pub enum WebApiError {
     /// A fresh ticket was refused too: the tenant's consent is probably revoked.
     #[error("the system user is not authorized for this tenant")]
     Unauthorized,
+    /// The answer was larger than the client accepts: asking again brings the same answer, so the
+    /// call must ask for less (a targeted lookup, a page). Never retried.
+    #[error("SuperOffice's answer is larger than {limit} bytes")]
+    AnswerTooLarge { limit: usize },
     /// 421 persisted after re-reading the tenant state.
     #[error("the tenant's host keeps answering 421")]
     Misdirected,
@@ -175,6 +179,7 @@ impl WebApiError {
             WebApiError::Rejected { .. } => "rejected",
             WebApiError::Unauthorized => "unauthorized",
             WebApiError::Misdirected => "misdirected",
+            WebApiError::AnswerTooLarge { .. } => "answer_too_large",
             WebApiError::SystemUser(e) => e.code(),
             WebApiError::TenantState(_) => "tenant_state_failed",
             WebApiError::InvalidPath(_) => "invalid_path",
@@ -212,6 +217,7 @@ impl WebApiError {
             | WebApiError::Rejected { .. }
             | WebApiError::InvalidPath(_)
             | WebApiError::InvalidResponse(_)
+            | WebApiError::AnswerTooLarge { .. }
             | WebApiError::SystemUser(
                 SystemUserError::InvalidResponse(_)
                 | SystemUserError::InvalidToken(_)
@@ -242,6 +248,7 @@ impl From<RetryError> for WebApiError {
         match e {
             RetryError::Throttled { retry_after, .. } => WebApiError::Throttled { retry_after },
             RetryError::Unavailable { retry_after, .. } => WebApiError::Unavailable { retry_after },
+            RetryError::TooLarge { limit } => WebApiError::AnswerTooLarge { limit },
         }
     }
 }

@@ -122,6 +122,10 @@ impl Halt {
             }),
             Remedy::Fix => match &e {
                 WebApiError::InvalidResponse(what) => bad_answer(what),
+                WebApiError::AnswerTooLarge { limit } => Halt::Stop(format!(
+                    "SuperOffice answered a request of the install with more than {} MiB, more than the app accepts; asking again would bring the same answer. The app's support has the details (reason answer_too_large).",
+                    limit / (1024 * 1024)
+                )),
                 other => Halt::Stop(format!(
                     "SuperOffice refused a request of the install ({other}). The app's support has the details."
                 )),
@@ -196,7 +200,6 @@ impl<I: Items, S: Sealer, A: TenantApi> Engine<I, S, A> {
             deadline,
             webhook_secret,
             list_ids: HashMap::new(),
-            panels: None,
             user_groups: None,
             panels_changed: false,
         };
@@ -293,21 +296,17 @@ impl<I: Items, S: Sealer, A: TenantApi> Engine<I, S, A> {
                 .filter(|(_, _, e)| *e == entity)
                 .map(|(seq, a, _)| (*seq, *a))
                 .collect();
-            let prog_ids: Vec<&str> = fields
-                .iter()
-                .map(|(_, a)| match a {
-                    Artifact::UserDefinedField(f) => f.prog_id.as_str(),
-                    _ => "",
-                })
-                .collect();
-            let ids = kinds::field::published_ids(run, &entity, &prog_ids).await?;
-            for ((seq, artifact), (prog_id, id)) in fields.iter().zip(prog_ids.iter().zip(ids)) {
+            for (seq, artifact) in fields {
+                let Artifact::UserDefinedField(f) = artifact else {
+                    continue;
+                };
                 // ProgId is the identity (ids change at every publish); the id is for reference.
+                let id = kinds::field::published_id(run, &entity, &f.prog_id).await?;
                 self.record(
                     run.tenant,
-                    *seq,
+                    seq,
                     artifact,
-                    format!("{prog_id};UDefFieldId={id}"),
+                    kinds::field::recorded(&f.prog_id, id),
                 )
                 .await?;
             }
@@ -354,7 +353,6 @@ impl<I: Items, S: Sealer, A: TenantApi> Engine<I, S, A> {
             deadline,
             webhook_secret: None,
             list_ids: HashMap::new(),
-            panels: None,
             user_groups: None,
             panels_changed: false,
         };

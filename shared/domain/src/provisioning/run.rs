@@ -1,12 +1,13 @@
 //! One run of the engine in one tenant: the tenant's WebAPI bound to the run's deadline, and what
-//! the run learned so far (list ids, the tenant's panels and user groups), so no kind reads the same
-//! collection twice in a run.
+//! the run learned so far (list ids, the tenant's user groups), so no kind reads the same collection
+//! twice in a run. Kinds find their artifacts with targeted calls, never by reading a whole
+//! collection of the customer's.
 
 use std::collections::HashMap;
 use std::time::{Duration, SystemTime};
 
 use superoffice::api::Tenant;
-use superoffice::api::webpanels::{PanelEntity, UserGroup};
+use superoffice::api::webpanels::UserGroup;
 use superoffice::clock::Clock;
 use superoffice::webapi::{TenantApi, WebApiError};
 use superoffice::{Secret, TenantId};
@@ -27,8 +28,7 @@ pub(crate) struct TenantRun<'a, A> {
     pub webhook_secret: Option<Secret>,
     /// Manifest list key → SuperOffice list id, for binding list fields.
     pub list_ids: HashMap<String, i64>,
-    /// The tenant's panels, read once per run and kept current.
-    pub panels: Option<Vec<PanelEntity>>,
+    /// The tenant's user groups, read once per run (a new panel is shown to all of them).
     pub user_groups: Option<Vec<UserGroup>>,
     /// Panels were created or removed: the CRM's panel cache needs a flush at the end.
     pub panels_changed: bool,

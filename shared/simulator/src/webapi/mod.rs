@@ -28,6 +28,7 @@ pub(crate) mod lists;
 pub(crate) mod model;
 pub(crate) mod preferences;
 pub(crate) mod principal;
+pub(crate) mod seed;
 pub(crate) mod snapshot;
 pub(crate) mod udef;
 pub(crate) mod webhooks;

@@ -1,7 +1,10 @@
-//! Lists and list items: `POST List` creates a list (`{Name, Tooltip, UseGroupsAndHeadings}`),
+//! Lists and list items: `GET List/{name}` finds a list by its name (one list, whatever the number of
+//! lists the customer has), `POST List` creates one (`{Name, Tooltip, UseGroupsAndHeadings}`),
 //! `List/{id}/Items` holds its items, `DELETE List/{id}` removes it (never a built-in list: the app
 //! only deletes lists it created, by the id it recorded). Sources: SuperOffice's "create a list"
-//! how-to and the REST Swagger.
+//! how-to and the REST Swagger ("Gets a ListEntity resolved by the provided name"; what it answers
+//! for an unknown name is not documented: 404, as for every unknown resource, is assumed and a
+//! `null` or empty answer is read the same way).
 
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -19,6 +22,21 @@ pub struct ListEntity {
     pub name: String,
     #[serde(default)]
     pub deleted: bool,
+    /// The table a list belongs to: a built-in list's own (`category`, `business`, …); empty or
+    /// `udlist` for a user-defined list. (`IsCustomList` does not tell: the documented answer to
+    /// `POST List` says `false` for a list just created.)
+    #[serde(default)]
+    pub list_type: Option<String>,
+}
+
+impl ListEntity {
+    /// Whether this is a user-defined list (one an app may have created), not one of SuperOffice's
+    /// built-in lists, which an app must never take over or delete.
+    pub fn is_user_defined(&self) -> bool {
+        self.list_type
+            .as_deref()
+            .is_none_or(|t| t.is_empty() || t.eq_ignore_ascii_case("udlist"))
+    }
 }
 
 /// A list item (the fields the app reads).
@@ -33,16 +51,17 @@ pub struct ListItem {
     pub deleted: bool,
 }
 
-/// The tenant's live list named `name`, if any.
+/// The tenant's live list named `name`, if any (SuperOffice matches names ignoring case).
 pub async fn find_by_name<A: TenantApi>(
     t: &Tenant<'_, A>,
     name: &str,
 ) -> Result<Option<ListEntity>, WebApiError> {
-    let all: Vec<ListEntity> = t
-        .json::<Option<Vec<ListEntity>>>(&ApiRequest::get("List"))
-        .await?
-        .unwrap_or_default();
-    Ok(all.into_iter().find(|l| l.name == name && !l.deleted))
+    let found: Option<Option<ListEntity>> = t
+        .find(&ApiRequest::get(format!("List/{}", super::segment(name))))
+        .await?;
+    Ok(found
+        .flatten()
+        .filter(|l| l.id > 0 && !l.deleted && l.name.eq_ignore_ascii_case(name)))
 }
 
 /// Creates a list; its id.

@@ -90,6 +90,17 @@ fn parse<T: DeserializeOwned>(r: &ApiResponse) -> Result<T, WebApiError> {
     serde_json::from_slice(body).map_err(|e| WebApiError::InvalidResponse(e.to_string()))
 }
 
+/// One path segment, percent-encoded: a list name or ProgId may hold spaces, `/`, `?` or `#`, which
+/// must not change the path.
+fn segment(s: &str) -> String {
+    const SEGMENT: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+        .remove(b'-')
+        .remove(b'.')
+        .remove(b'_')
+        .remove(b'~');
+    percent_encoding::utf8_percent_encode(s, SEGMENT).to_string()
+}
+
 fn post(path: impl Into<String>) -> ApiRequest {
     ApiRequest::new(Method::POST, path)
 }

@@ -48,8 +48,31 @@ pub async fn find_in_admin_layout<A: TenantApi>(
     entity: &str,
     prog_id: &str,
 ) -> Result<Option<Value>, WebApiError> {
-    t.find(&ApiRequest::get(format!("{entity}/UdefLayout/{prog_id}")))
-        .await
+    let found: Option<Value> = t
+        .find(&ApiRequest::get(format!(
+            "{entity}/UdefLayout/{}",
+            super::segment(prog_id)
+        )))
+        .await?;
+    Ok(found.filter(|v| !v.is_null()))
+}
+
+/// The published field with this ProgId, if any: one field, whatever the size of the layout
+/// (`GET {Entity}/UdefLayout/Published/{progIdOrLabel}`).
+pub async fn find_published<A: TenantApi>(
+    t: &Tenant<'_, A>,
+    entity: &str,
+    prog_id: &str,
+) -> Result<Option<PublishedField>, WebApiError> {
+    let found: Option<Option<PublishedField>> = t
+        .find(&ApiRequest::get(format!(
+            "{entity}/UdefLayout/Published/{}",
+            super::segment(prog_id)
+        )))
+        .await?;
+    Ok(found
+        .flatten()
+        .filter(|f| f.udef_field_id > 0 && f.prog_id == prog_id))
 }
 
 /// Creates the field in the entity's admin layout (not yet published).
@@ -121,7 +144,8 @@ pub async fn rebuild_deltas<A: TenantApi>(t: &Tenant<'_, A>) -> Result<(), WebAp
         .map(|_| ())
 }
 
-/// The entity's published fields.
+/// The entity's whole published layout (every field of the customer's too: on a large site this is
+/// megabytes; the engine uses [`find_published`]).
 pub async fn published<A: TenantApi>(
     t: &Tenant<'_, A>,
     entity: &str,
@@ -141,6 +165,9 @@ pub async fn remove<A: TenantApi>(
     entity: &str,
     prog_id: &str,
 ) -> Result<Removed, WebApiError> {
-    t.delete(&delete(format!("{entity}/UdefLayout/{prog_id}")))
-        .await
+    t.delete(&delete(format!(
+        "{entity}/UdefLayout/{}",
+        super::segment(prog_id)
+    )))
+    .await
 }

@@ -1,6 +1,7 @@
 //! Web panels and buttons. A button is a web panel too: SuperOffice's own provisioning samples build
 //! a browser panel holding the page and a `NavigatorButton` panel whose URL is
-//! `soprotocol:browser.{window}`. Panels are found by ProgId (the stable key partners give them),
+//! `soprotocol:browser.{window}`. Panels are found by ProgId (the stable key partners give them)
+//! through `Agents/List/GetWebPanelByProgId` (one panel, whatever the number of panels),
 //! created through `List/WebPanel/Items`, shown to user groups through
 //! `List/WebPanel/Items/{id}/UserGroups` (the generic list-item visibility call, with the list named
 //! `WebPanel`), and removed for good through `Agents/List/DeleteWebPanel` (the REST `DELETE` only
@@ -45,7 +46,21 @@ pub struct UserGroup {
     pub id: i64,
 }
 
-/// Every web panel of the tenant (also other apps' and the tenant's own).
+/// The live panel with this ProgId, if any. The agent's answer for an unknown ProgId is not
+/// documented: `null`, an empty panel (id 0) and 404 all read as "none".
+pub async fn find<A: TenantApi>(
+    t: &Tenant<'_, A>,
+    prog_id: &str,
+) -> Result<Option<PanelEntity>, WebApiError> {
+    let found: Option<Option<PanelEntity>> = t
+        .find(&post("Agents/List/GetWebPanelByProgId").json(json!({"ProgId": prog_id})))
+        .await?;
+    Ok(found
+        .flatten()
+        .filter(|p| p.web_panel_id > 0 && !p.deleted && p.prog_id == prog_id))
+}
+
+/// Every web panel of the tenant (also other apps' and the tenant's own: on a large site, many).
 pub async fn all<A: TenantApi>(t: &Tenant<'_, A>) -> Result<Vec<PanelEntity>, WebApiError> {
     Ok(
         t.json::<Option<Vec<PanelEntity>>>(&ApiRequest::get("List/WebPanel/Items"))

@@ -1,7 +1,10 @@
-//! User-defined fields: found by ProgId in the entity's admin layout, created there, and counted as
-//! created only once their entity is published (SuperOffice renumbers fields at every publish, so
-//! the ledger keeps the ProgId as the identity and the published id for reference). Removal deletes
-//! the field by ProgId and leaves the entity to be published.
+//! User-defined fields: found by ProgId with targeted calls (the published field, else the admin
+//! layout's), created in the admin layout, and counted as created only once published (SuperOffice
+//! renumbers fields at every publish, so the ledger keeps the ProgId as the identity and the published
+//! id for reference). An entity is published only when a field of ours is waiting for it: publishing
+//! is the heaviest operation on SuperOffice's side, and a re-run or resume that finds every field
+//! published publishes nothing. Removal deletes the field by ProgId and leaves the entity to be
+//! published.
 
 use std::time::Duration;
 
@@ -16,6 +19,15 @@ use crate::provisioning::run::{STEP_MARGIN, TenantRun};
 
 impl<A: TenantApi> Provision<A> for UserDefinedField {
     async fn ensure(&self, run: &mut TenantRun<'_, A>) -> Result<Ensured, Halt> {
+        if let Some(published) = udef::find_published(&run.api, &self.entity, &self.prog_id)
+            .await
+            .map_err(|e| run.halt(e))?
+        {
+            return Ok(Ensured::Exists(recorded(
+                &self.prog_id,
+                published.udef_field_id,
+            )));
+        }
         let existing = udef::find_in_admin_layout(&run.api, &self.entity, &self.prog_id)
             .await
             .map_err(|e| run.halt(e))?;
@@ -104,27 +116,23 @@ pub(crate) async fn publish<A: TenantApi>(
     })
 }
 
-/// The published id of each of these ProgIds in the entity (read once per entity).
-pub(crate) async fn published_ids<A: TenantApi>(
+/// What the ledger records for a published field: the ProgId (its identity) and, for reference,
+/// the id it has until the next publish.
+pub(crate) fn recorded(prog_id: &str, udef_field_id: i64) -> String {
+    format!("{prog_id};UDefFieldId={udef_field_id}")
+}
+
+/// The published id of a field just published (one targeted call per field).
+pub(crate) async fn published_id<A: TenantApi>(
     run: &TenantRun<'_, A>,
     entity: &str,
-    prog_ids: &[&str],
-) -> Result<Vec<i64>, Halt> {
-    let layout = udef::published(&run.api, entity)
+    prog_id: &str,
+) -> Result<i64, Halt> {
+    udef::find_published(&run.api, entity, prog_id)
         .await
-        .map_err(|e| run.halt(e))?;
-    prog_ids
-        .iter()
-        .map(|p| {
-            layout
-                .iter()
-                .find(|f| f.prog_id == *p)
-                .map(|f| f.udef_field_id)
-                .ok_or_else(|| {
-                    super::super::bad_answer(
-                        "a published field is missing from the published layout",
-                    )
-                })
+        .map_err(|e| run.halt(e))?
+        .map(|f| f.udef_field_id)
+        .ok_or_else(|| {
+            super::super::bad_answer("a published field is missing from the published layout")
         })
-        .collect()
 }

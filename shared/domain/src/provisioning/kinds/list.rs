@@ -1,6 +1,7 @@
-//! Lists: found by name (the identity), created with the manifest's items in the multi-language
-//! form; items missing from an existing list are added. Removal deletes the list by the id the app
-//! recorded, so a built-in list or another app's list is never touched.
+//! Lists: found by name (the identity) with one targeted call, created with the manifest's items in
+//! the multi-language form; items missing from an existing list are added. A built-in list with the
+//! same name is never taken over. Removal deletes the list by the id the app recorded, so a built-in
+//! list or another app's list is never touched.
 
 use superoffice::api::lists;
 use superoffice::webapi::TenantApi;
@@ -17,8 +18,14 @@ impl<A: TenantApi> Provision<A> for List {
             .await
             .map_err(|e| run.halt(e))?
         {
-            Some(l) if l.id > 0 => l.id,
-            _ => lists::create(t, &self.name, &self.tooltip)
+            Some(l) if !l.is_user_defined() => {
+                return Err(Halt::Stop(format!(
+                    "SuperOffice has a built-in list named \"{}\"; the app never changes built-in lists. The app's list needs another name (its manifest).",
+                    self.name
+                )));
+            }
+            Some(l) => l.id,
+            None => lists::create(t, &self.name, &self.tooltip)
                 .await
                 .map_err(|e| run.halt(e))?,
         };

@@ -1,7 +1,7 @@
-//! Web panels: found by ProgId among the tenant's panels (read once per run, every panel, so one
-//! left without an owner by an older install is found too), created with the page's URL on this
-//! deployment, and shown to every user group (certification: "visible to all user groups by
-//! default"). Removal deletes the panel for good by the id the app recorded.
+//! Web panels: found by ProgId with one targeted call (whoever created it, so one left without an
+//! owner by an older install is found too), created with the page's URL on this deployment, and
+//! shown to every user group (certification: "visible to all user groups by default"; the groups are
+//! read once per run). Removal deletes the panel for good by the id the app recorded.
 
 use superoffice::api::webpanels::{self, PanelSpec};
 use superoffice::webapi::TenantApi;
@@ -55,24 +55,16 @@ pub(crate) async fn ensure_panel<A: TenantApi>(
     run: &mut TenantRun<'_, A>,
     spec: &PanelSpec<'_>,
 ) -> Result<i64, Halt> {
-    if run.panels.is_none() {
-        let all = webpanels::all(&run.api).await.map_err(|e| run.halt(e))?;
-        run.panels = Some(all);
-    }
-    if let Some(found) = run
-        .panels
-        .as_deref()
-        .and_then(|p| webpanels::find_by_prog_id(p, spec.prog_id))
+    if let Some(found) = webpanels::find(&run.api, spec.prog_id)
+        .await
+        .map_err(|e| run.halt(e))?
     {
         return Ok(found.web_panel_id);
     }
-    let created = webpanels::create(&run.api, spec)
+    let id = webpanels::create(&run.api, spec)
         .await
-        .map_err(|e| run.halt(e))?;
-    let id = created.web_panel_id;
-    if let Some(panels) = &mut run.panels {
-        panels.push(created);
-    }
+        .map_err(|e| run.halt(e))?
+        .web_panel_id;
     run.panels_changed = true;
     if run.user_groups.is_none() {
         let groups = webpanels::user_groups(&run.api)
@@ -95,9 +87,6 @@ pub(crate) async fn remove_panel<A: TenantApi>(
     webpanels::remove(&run.api, id)
         .await
         .map_err(|e| run.halt(e))?;
-    if let Some(panels) = &mut run.panels {
-        panels.retain(|p| p.web_panel_id != id);
-    }
     run.panels_changed = true;
     Ok(())
 }

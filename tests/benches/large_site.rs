@@ -1,0 +1,204 @@
+//! Large-site benchmark (a bench binary): the demo manifest installed and then uninstalled (the
+//! engine's removal walk) in an empty tenant, a large one (2,000 lists of 20 items, 1,500 published
+//! fields on each of Contact and Person, 500 other apps' panels, 200 webhooks, 400 preferences) and
+//! a twice-large one, every SuperOffice answer 50 ms late. Reports WebAPI calls, response bytes
+//! (the app's own usage accounting), wall time and peak memory, each as a ratio against the empty
+//! site measured in the same run; and, on its own, how the one whole-collection read (the user
+//! groups, once per run) grows with the number of groups.
+//!
+//! Peak memory is the process's peak of live heap bytes above what was allocated before the run
+//! (a counting allocator): it includes the in-process simulator's work for the same requests, so
+//! it is an upper bound of the engine's own.
+//!
+//! Run: `cargo bench -p integration-tests --bench large_site` (prints Markdown).
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant, SystemTime};
+
+use domain::TenantId;
+use domain::provisioning::Run;
+use integration_tests::install_app::App;
+use superoffice::clock::SystemClock;
+use superoffice::transport::ReqwestTransport;
+use superoffice::usage::TenantUsage;
+use superoffice_simulator::{FaultAction, FaultRule, Route, SiteSize};
+
+struct Counting;
+
+static LIVE: AtomicUsize = AtomicUsize::new(0);
+static PEAK: AtomicUsize = AtomicUsize::new(0);
+
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        let p = unsafe { System.alloc(layout) };
+        if !p.is_null() {
+            let now = LIVE.fetch_add(layout.size(), Ordering::Relaxed) + layout.size();
+            PEAK.fetch_max(now, Ordering::Relaxed);
+        }
+        p
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        unsafe { System.dealloc(ptr, layout) };
+        LIVE.fetch_sub(layout.size(), Ordering::Relaxed);
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: Counting = Counting;
+
+const EMPTY: SiteSize = SiteSize {
+    lists: 0,
+    items_per_list: 0,
+    fields_per_entity: 0,
+    web_panels: 0,
+    webhooks: 0,
+    preferences: 0,
+    user_groups: 0,
+};
+
+#[derive(Clone, Copy)]
+struct Figures {
+    calls: u64,
+    bytes: u64,
+    wall: Duration,
+    peak: usize,
+}
+
+async fn usage(app: &App) -> TenantUsage {
+    let usage = domain::usage::DailyUsage::new(app.app.items.clone(), Arc::new(SystemClock));
+    usage
+        .days(&TenantId::parse("Cust12345").unwrap())
+        .await
+        .unwrap()
+        .into_iter()
+        .fold(TenantUsage::default(), |mut s, (_, u)| {
+            s += u;
+            s
+        })
+}
+
+/// Install then remove in a tenant seeded with `size`.
+async fn measure(size: SiteSize) -> (Figures, Figures) {
+    let app = App::start().await;
+    assert!(app.sim().seed_site("Cust12345", &size));
+    app.sign_in_to_install("ada@demo.example").await;
+    for route in [Route::WebApi, Route::TenantState, Route::SystemUser] {
+        app.sim().faults().push(FaultRule::new(
+            route,
+            FaultAction::Latency(Duration::from_millis(50)),
+        ));
+    }
+    let access = app
+        .tenant_access(Arc::new(ReqwestTransport::new().unwrap()))
+        .await;
+    let engine = app.engine(access.webapi.clone());
+    let tenant = TenantId::parse("Cust12345").unwrap();
+    let mut figures = Vec::new();
+    for removing in [false, true] {
+        access.usage.flush().await.unwrap();
+        let before = usage(&app).await;
+        let base = LIVE.load(Ordering::SeqCst);
+        PEAK.store(base, Ordering::SeqCst);
+        let started = Instant::now();
+        let deadline = SystemTime::now() + Duration::from_secs(600);
+        let run = if removing {
+            engine.remove_all(&tenant, deadline).await.unwrap()
+        } else {
+            engine.install(&tenant, deadline).await.unwrap()
+        };
+        let wall = started.elapsed();
+        let peak = PEAK.load(Ordering::SeqCst).saturating_sub(base);
+        assert_eq!(run, Run::Done);
+        access.usage.flush().await.unwrap();
+        let after = usage(&app).await;
+        figures.push(Figures {
+            calls: after.calls - before.calls,
+            bytes: after.bytes_received - before.bytes_received,
+            wall,
+            peak,
+        });
+    }
+    app.app.stop().await;
+    (figures[0], figures[1])
+}
+
+fn row(name: &str, f: Figures, base: Figures) {
+    println!(
+        "| {name} | {} ({:.2}x) | {:.1} KiB ({:.2}x) | {:.2} s ({:.2}x) | {:.2} MiB ({:.2}x) |",
+        f.calls,
+        f.calls as f64 / base.calls as f64,
+        f.bytes as f64 / 1024.0,
+        f.bytes as f64 / base.bytes as f64,
+        f.wall.as_secs_f64(),
+        f.wall.as_secs_f64() / base.wall.as_secs_f64(),
+        f.peak as f64 / (1024.0 * 1024.0),
+        f.peak as f64 / base.peak as f64,
+    );
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    // Criterion-style arguments (`--bench`) are ignored: this binary always runs everything once.
+    let sites = [
+        ("empty", EMPTY),
+        ("large", SiteSize::LARGE),
+        ("twice large", SiteSize::LARGE.times(2)),
+    ];
+    let mut results = Vec::new();
+    for (name, size) in sites {
+        results.push((name, measure(size).await));
+    }
+    let (_, (base_install, base_remove)) = results[0];
+    for (title, pick) in [("Install", 0), ("Uninstall (the engine's removal walk)", 1)] {
+        println!("\n### {title}: 50 ms per SuperOffice answer, ratios against the empty site\n");
+        println!("| site | WebAPI calls | response bytes | wall time | peak memory |");
+        println!("|---|---:|---:|---:|---:|");
+        for (name, (install, remove)) in &results {
+            let (f, base) = if pick == 0 {
+                (*install, base_install)
+            } else {
+                (*remove, base_remove)
+            };
+            row(name, f, base);
+        }
+    }
+
+    println!("\n### The one whole-collection read: user groups (install, no latency)\n");
+    println!("| user groups | WebAPI calls | response bytes |");
+    println!("|---:|---:|---:|");
+    for groups in [0, 50, 500] {
+        let app = App::start().await;
+        assert!(app.sim().seed_site(
+            "Cust12345",
+            &SiteSize {
+                user_groups: groups,
+                ..EMPTY
+            }
+        ));
+        app.sign_in_to_install("ada@demo.example").await;
+        let access = app
+            .tenant_access(Arc::new(ReqwestTransport::new().unwrap()))
+            .await;
+        let engine = app.engine(access.webapi.clone());
+        let run = engine
+            .install(
+                &TenantId::parse("Cust12345").unwrap(),
+                SystemTime::now() + Duration::from_secs(600),
+            )
+            .await
+            .unwrap();
+        assert_eq!(run, Run::Done);
+        access.usage.flush().await.unwrap();
+        let u = usage(&app).await;
+        println!(
+            "| {} | {} | {:.1} KiB |",
+            groups + 3,
+            u.calls,
+            u.bytes_received as f64 / 1024.0
+        );
+        app.app.stop().await;
+    }
+}
