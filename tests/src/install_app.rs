@@ -218,6 +218,88 @@ impl App {
             .unwrap()
     }
 
+    /// Opens the uninstall confirmation and confirms it.
+    pub async fn press_uninstall(&self, session: &str) -> reqwest::Response {
+        let (status, page) = self.page("/manage/uninstall", session).await;
+        assert_eq!(status, StatusCode::OK, "{page}");
+        let csrf = input_value(&page, "csrf").expect("the confirmation form");
+        self.post_uninstall(session, &csrf, true).await
+    }
+
+    /// `POST /manage/uninstall` as the confirmation form sends it (`confirm` sends `confirm=yes`).
+    pub async fn post_uninstall(
+        &self,
+        session: &str,
+        csrf: &str,
+        confirm: bool,
+    ) -> reqwest::Response {
+        let mut form = vec![("csrf", csrf)];
+        if confirm {
+            form.push(("confirm", "yes"));
+        }
+        self.http
+            .post(self.url("/manage/uninstall"))
+            .header("cookie", session)
+            .header("sec-fetch-site", "same-origin")
+            .form(&form)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// The demo tenant's record as the app keeps it, if any.
+    pub async fn tenant_record(&self) -> Option<domain::tenant::Tenant> {
+        domain::tenant::Tenants::new(self.app.items.clone())
+            .get(&tenant(), 0)
+            .await
+            .unwrap()
+            .map(|t| t.value)
+    }
+
+    /// Waits until the app keeps no record of the demo tenant (an uninstall finished); fails with
+    /// the record's last state after a while.
+    pub async fn wait_until_forgotten(&self) {
+        for _ in 0..600 {
+            if self.tenant_record().await.is_none() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!(
+            "the uninstall never finished: {:?}",
+            self.tenant_record().await
+        );
+    }
+
+    /// Polls the management page until it says `status` (`data-status`).
+    pub async fn wait_for_manage(&self, session: &str, status: &str) -> String {
+        let marker = format!("data-status=\"{status}\"");
+        for _ in 0..600 {
+            let (_, page) = self.page("/manage", session).await;
+            if page.contains(&marker) {
+                return page;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!(
+            "the management page never said {status}: {}",
+            self.page("/manage", session).await.1
+        );
+    }
+
+    /// Everything the store keeps in the demo tenant's partition (expired items too).
+    pub async fn stored_for_tenant(&self) -> Vec<String> {
+        use domain::store::Items;
+        self.app
+            .items
+            .query("TENANT#Cust12345", "", 0)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|i| i.sk)
+            .collect()
+    }
+
     /// Waits until the status page shows `needle`.
     pub async fn wait_for_page(&self, session: &str, needle: &str) -> String {
         self.poll_status_page(
@@ -428,6 +510,7 @@ impl App {
     > {
         let d = &self.app.deployment;
         domain::provisioning::Engine {
+            items: d.items.clone(),
             manifest: d.manifest.clone(),
             base_url: self.app.url.clone(),
             tenants: domain::tenant::Tenants::new(d.items.clone()),

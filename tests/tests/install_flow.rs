@@ -171,8 +171,12 @@ async fn offline_maintenance_holds_every_webapi_call_until_the_tenant_runs_again
         .wait_for_page(&session, "data-reason=\"maintenance\"")
         .await;
     assert!(
-        page.contains("is in maintenance (OfflineMaintenance)"),
-        "{page}"
+        page.contains("SuperOffice is in maintenance.") && page.contains("continues at"),
+        "the page says why and when it continues, in words: {page}"
+    );
+    assert!(
+        !page.contains("OfflineMaintenance"),
+        "no internal state names"
     );
     assert_eq!(
         app.sim().count(superoffice_simulator::Route::WebApi),

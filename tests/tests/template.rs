@@ -27,7 +27,15 @@ const REDIRECT_ROUTES: &[&str] = &[
 ];
 
 /// Routes the install function serves.
-const INSTALL_ROUTES: &[&str] = &["GET /install", "POST /install", "GET /install/status"];
+/// Routes the install function serves: the install flow and the management pages.
+const INSTALL_ROUTES: &[&str] = &[
+    "GET /install",
+    "POST /install",
+    "GET /install/status",
+    "GET /manage",
+    "GET /manage/uninstall",
+    "POST /manage/uninstall",
+];
 
 /// Routes the webhook receiver serves (`{tenant}` is the customer's context id).
 const WEBHOOKS_ROUTES: &[&str] = &["POST /webhooks/superoffice/{tenant}"];
@@ -486,6 +494,7 @@ fn the_functions_get_the_configuration_they_validate_at_start() {
     for (output, suffix) in [
         ("RedirectUri", "/callback"),
         ("InstallUrl", "/install"),
+        ("ManageUrl", "/manage"),
         ("WebhookUrlPattern", "/webhooks/superoffice/{tenant}"),
     ] {
         let expected = map_strings(base, &|s| {
@@ -749,10 +758,12 @@ fn the_install_role_may_only_read_and_write_its_table_items_and_send_jobs() {
 fn the_worker_role_may_only_use_its_table_items_its_queue_the_app_secrets_and_tenant_secrets() {
     let t = template();
     let mut expected = logs_grants("WorkerLogGroup");
+    // DeleteItem: the uninstall forgets ledger entries and purges the tenant's items.
     expected.extend(table_grants(&[
         "dynamodb:GetItem",
         "dynamodb:PutItem",
         "dynamodb:Query",
+        "dynamodb:DeleteItem",
     ]));
     expected.insert(table_key_grant());
     // Opens system tokens and webhook secrets; seals only webhook secrets.

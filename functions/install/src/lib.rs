@@ -1,40 +1,57 @@
-//! The install callback: where the App Store's Install link lands.
+//! The install callback and the app's management pages: where the App Store's Install, Configure
+//! and Uninstall links land.
 //!
-//! `GET /install` signs the administrator in (through the redirect function, intent `install`, which
-//! records the tenant and its sealed system token), refuses anyone who is not an administrator, and
-//! shows what the app will create with an Install button. `POST /install` queues the install job and
-//! `GET /install/status` reports progress without ever waiting on SuperOffice: when the install is
-//! throttled or the tenant is in maintenance it says so and when it continues.
+//! `GET /install` signs the administrator in (through the redirect function, intent `install`,
+//! which records the tenant and its sealed system token), refuses anyone who is not an
+//! administrator, and shows what the app will create with an Install button. `POST /install` queues
+//! the install job and `GET /install/status` reports progress without ever waiting on SuperOffice.
+//!
+//! `GET /manage` shows an administrator the tenant's state at SuperOffice, the install, what the
+//! app created (in the customer's words), the app's WebAPI usage by day, and the way to uninstall:
+//! `GET /manage/uninstall` says exactly what will be removed and asks to confirm; `POST
+//! /manage/uninstall` queues the uninstall job on the tenant's queue, after any install job. The
+//! page follows the uninstall until nothing is left, and then says how to withdraw the app's access
+//! in the App Store, which the uninstall cannot do.
 
 use std::sync::Arc;
 
-use domain::config::AppConfig;
-use domain::jobs::{Job, JobQueue};
+use domain::audit::Audit;
 use domain::ledger::Ledger;
 use domain::manifest::Manifest;
-use domain::signin::{Intent, Session, Sessions};
+use domain::signin::{Session, Sessions};
 use domain::store::StoreError;
-use domain::tenant::{InstallStatus, Tenants};
+use domain::tenant::Tenants;
+use domain::usage::DailyUsage;
 use domain::{Deployment, Ports};
 use http::Method;
+use superoffice::client::SuperOffice;
 use superoffice::clock::{Clock, unix_seconds};
 use web::{Denied, Guard, Problem, RequestContext, WebRequest, WebResponse};
 
+mod install;
+mod manage;
+mod manage_view;
 mod view;
+mod words;
 
 pub struct Install<P: Ports> {
-    config: Arc<AppConfig>,
     manifest: Arc<Manifest>,
     guard: Guard<P::Items>,
     tenants: Tenants<P::Items>,
     ledger: Ledger<P::Items>,
+    usage: DailyUsage<P::Items>,
+    audit: Audit<P::Items>,
     queue: Arc<P::Queue>,
+    superoffice: Arc<SuperOffice>,
     clock: Arc<dyn Clock>,
 }
 
 /// Whether this function serves `path`.
 pub fn serves(path: &str) -> bool {
-    matches!(path, "/install" | "/install/status")
+    matches!(
+        path,
+        "/install" | "/install/status" | "/manage" | "/manage/uninstall"
+    )
 }
 
 /// Where a visitor without a session goes: the install sign-in, back to `return_to` afterwards.
@@ -42,7 +59,7 @@ pub fn sign_in_url(return_to: &str) -> String {
     format!("/login?intent=install&return={return_to}")
 }
 
-/// Why an install request is not served as asked.
+/// Why a request is not served as asked.
 enum Refusal {
     /// No session (or not one from an install sign-in): sign in first, then come back here.
     SignIn(&'static str),
@@ -58,11 +75,17 @@ impl From<Denied> for Refusal {
     }
 }
 
+impl From<StoreError> for Refusal {
+    fn from(e: StoreError) -> Self {
+        Refusal::Store(e)
+    }
+}
+
 impl Refusal {
-    fn respond(self, ctx: &RequestContext) -> WebResponse {
+    fn respond(self, ctx: &RequestContext, action: &str) -> WebResponse {
         match self {
             Refusal::SignIn(to) => web::see_other(&sign_in_url(to)),
-            Refusal::Denied(d) => d.problem("install this app").respond(ctx),
+            Refusal::Denied(d) => d.problem(action).respond(ctx),
             Refusal::Store(e) => Problem::unavailable(e.code()).respond(ctx),
             Refusal::Queue => Problem::unavailable("queue_unavailable").respond(ctx),
             Refusal::Problem(p) => p.respond(ctx),
@@ -73,12 +96,14 @@ impl Refusal {
 impl<P: Ports> Install<P> {
     pub fn new(d: &Deployment<P>) -> Self {
         Self {
-            config: d.config.clone(),
             manifest: d.manifest.clone(),
             guard: Guard::new(Sessions::new(d.items.clone()), d.config.origin()),
             tenants: Tenants::new(d.items.clone()),
             ledger: Ledger::new(d.items.clone()),
+            usage: DailyUsage::new(d.items.clone(), d.clock.clone()),
+            audit: Audit::new(d.items.clone()),
             queue: d.queue.clone(),
+            superoffice: d.superoffice.clone(),
             clock: d.clock.clone(),
         }
     }
@@ -91,12 +116,20 @@ impl<P: Ports> Install<P> {
         let path = req.uri().path().to_owned();
         let result = match (req.method(), path.as_str()) {
             (&Method::GET, "/install") => self.start(&req).await,
-            (&Method::POST, "/install") => self.queue(&req).await,
+            (&Method::POST, "/install") => self.queue_install(&req).await,
             (&Method::GET, "/install/status") => self.status(&req).await,
+            (&Method::GET, "/manage") => self.manage(&req).await,
+            (&Method::GET, "/manage/uninstall") => self.confirm_uninstall(&req).await,
+            (&Method::POST, "/manage/uninstall") => self.queue_uninstall(&req).await,
             (_, p) if serves(p) => Err(Refusal::Problem(Problem::method_not_allowed())),
             _ => Err(Refusal::Problem(Problem::not_found())),
         };
-        let response = result.unwrap_or_else(|r| r.respond(ctx));
+        let action = if path.starts_with("/manage") {
+            "manage this app"
+        } else {
+            "install this app"
+        };
+        let response = result.unwrap_or_else(|r| r.respond(ctx, action));
         web::log_request(ctx, req.method(), &path, response.status());
         response
     }
@@ -110,97 +143,9 @@ impl<P: Ports> Install<P> {
         }
     }
 
-    async fn start(&self, req: &WebRequest) -> Result<WebResponse, Refusal> {
-        let session = self.admin(req, "/install").await?;
-        let tenant = self
-            .tenants
-            .get(&session.tenant, self.now())
-            .await
-            .map_err(Refusal::Store)?;
-        match tenant.map(|t| t.value) {
-            // The session came from an ordinary sign-in: sign in for the install, which records
-            // the tenant's system token.
-            None if session.intent != Intent::Install => Err(Refusal::SignIn("/install")),
-            None => Ok(view::no_system_token(&session)),
-            Some(t)
-                if t.status == InstallStatus::Installed
-                    || t.status == InstallStatus::Queued
-                    || t.status == InstallStatus::Installing =>
-            {
-                Ok(web::see_other("/install/status"))
-            }
-            Some(t) => Ok(view::confirm(
-                &session,
-                &t,
-                &self.manifest,
-                self.config.base_url.as_str(),
-            )),
-        }
-    }
-
-    async fn queue(&self, req: &WebRequest) -> Result<WebResponse, Refusal> {
-        if !self.guard.same_origin(req) {
-            return Err(Denied::Forbidden("cross_origin_form").into());
-        }
-        let session = self.admin(req, "/install").await?;
-        self.guard.form(req, &session)?;
-        // A new run id for each install queued; made before the write so the closure stays pure.
-        let new_run = superoffice::oidc::random_token().map_err(|_| Refusal::Queue)?;
-        let run = self
-            .tenants
-            .update(&session.tenant, self.now(), |t| match t.status {
-                InstallStatus::Consented | InstallStatus::Failed => {
-                    t.status = InstallStatus::Queued;
-                    t.problem = None;
-                    t.waiting = None;
-                    t.install_job = Some(new_run.clone());
-                    t.install_job.clone()
-                }
-                // Still queued: the job may never have been sent (a failed send, a process that
-                // died in between). Sending the same run again is one job if it was.
-                InstallStatus::Queued => {
-                    t.install_job.get_or_insert(new_run.clone()).clone().into()
-                }
-                // Running or done: installing twice is one install.
-                InstallStatus::Installing | InstallStatus::Installed => None,
-            })
-            .await
-            .map_err(Refusal::Store)?;
-        let Some(run) = run else {
-            // No tenant recorded: only an install sign-in records one.
-            return Err(Refusal::SignIn("/install"));
-        };
-        if let Some(run) = run {
-            self.queue
-                .send(&Job::install(&session.tenant, &run))
-                .await
-                .map_err(|e| {
-                    tracing::error!(tenant = %session.tenant, error = %e, "the job queue is unavailable");
-                    Refusal::Queue
-                })?;
-            tracing::info!(reason = "install_queued", tenant = %session.tenant, "install queued");
-        }
-        Ok(web::see_other("/install/status"))
-    }
-
-    async fn status(&self, req: &WebRequest) -> Result<WebResponse, Refusal> {
-        let session = self.admin(req, "/install/status").await?;
-        let now = self.now();
-        let Some(tenant) = self
-            .tenants
-            .get(&session.tenant, now)
-            .await
-            .map_err(Refusal::Store)?
-        else {
-            return Ok(web::see_other("/install"));
-        };
-        let entries = self
-            .ledger
-            .entries(&session.tenant, now)
-            .await
-            .map_err(Refusal::Store)?;
-        let total = self.manifest.artifacts().len();
-        Ok(view::status(&session, &tenant.value, &entries, total, now))
+    /// A new run id for a job about to be queued.
+    fn new_run(&self) -> Result<String, Refusal> {
+        superoffice::oidc::random_token().map_err(|_| Refusal::Queue)
     }
 }
 

@@ -8,40 +8,23 @@ use http::StatusCode;
 use maud::{Markup, html};
 use web::{WebResponse, pages};
 
-fn when(unix: i64) -> String {
-    time::OffsetDateTime::from_unix_timestamp(unix)
-        .ok()
-        .and_then(|t| {
-            t.format(&time::macros::format_description!(
-                "[hour]:[minute]:[second] UTC"
-            ))
-            .ok()
-        })
-        .unwrap_or_default()
-}
+use crate::words::{self, company};
 
-/// The customer in words: the company recorded at consent, else what the session knows.
-fn company<'a>(session: &'a Session, tenant: &'a Tenant) -> &'a str {
-    tenant.company.as_deref().unwrap_or(session.customer())
-}
-
-pub fn confirm(
-    session: &Session,
-    tenant: &Tenant,
-    manifest: &Manifest,
-    base_url: &str,
-) -> WebResponse {
+pub fn confirm(session: &Session, tenant: &Tenant, manifest: &Manifest) -> WebResponse {
     let failed = tenant.status == InstallStatus::Failed;
     web::html(
         StatusCode::OK,
-        pages::layout(
+        pages::signed_in(
             "Install",
+            session.csrf_token.expose(),
+            true,
             html! {
                 h1 { "Install " (manifest.app.name) }
-                p { "Into " strong { (company(session, tenant)) } " (" (session.tenant) "). The app will create:" }
+                p { "Into " strong { (company(session, Some(tenant))) } "'s SuperOffice. The app will create:" }
                 ul #plan {
-                    @for a in manifest.artifacts() { li { (a.describe(base_url)) } }
+                    @for a in manifest.artifacts() { li { (a.describe_for_customer()) } }
                 }
+                p { "You can see and remove all of it later on the app's management page." }
                 @if failed {
                     p.notice #problem { (tenant.problem.clone().unwrap_or_default()) }
                 }
@@ -57,8 +40,10 @@ pub fn confirm(
 pub fn no_system_token(session: &Session) -> WebResponse {
     web::html(
         StatusCode::OK,
-        pages::layout(
+        pages::signed_in(
             "Install",
+            session.csrf_token.expose(),
+            true,
             html! {
                 h1 { "The app needs your approval" }
                 p { "SuperOffice did not give this app access to " (session.customer()) " yet. Sign in again and approve the app when SuperOffice asks." }
@@ -72,14 +57,12 @@ fn created(entries: &[LedgerEntry]) -> impl Iterator<Item = &LedgerEntry> {
     entries.iter().filter(|e| e.state == EntryState::Created)
 }
 
-fn items(entries: &[LedgerEntry]) -> Markup {
+/// What the app created, in the customer's words.
+pub fn items(entries: &[LedgerEntry], manifest: &Manifest) -> Markup {
     html! {
-        table #items {
-            thead { tr { th { "Item" } th { "SuperOffice id" } } }
-            tbody {
-                @for e in created(entries) {
-                    tr { td { (e.description) } td { code { (e.superoffice_id.clone().unwrap_or_default()) } } }
-                }
+        ul #items {
+            @for e in created(entries) {
+                li { (words::item(e, manifest)) }
             }
         }
     }
@@ -89,6 +72,7 @@ pub fn status(
     session: &Session,
     tenant: &Tenant,
     entries: &[LedgerEntry],
+    manifest: &Manifest,
     total: usize,
     now: i64,
 ) -> WebResponse {
@@ -102,6 +86,7 @@ pub fn status(
         InstallStatus::Installing => "Installing",
         InstallStatus::Installed => "Installed",
         InstallStatus::Failed => "The install stopped",
+        InstallStatus::Uninstalling | InstallStatus::UninstallStopped => "The app is being removed",
     };
     let waiting = tenant
         .waiting
@@ -113,7 +98,7 @@ pub fn status(
             meta http-equiv="refresh" content="3";
         }
         h1 #status data-status=(tenant.status.as_str()) { (headline) }
-        p { (company(session, tenant)) " (" (session.tenant) ")" }
+        p { "In " (company(session, Some(tenant))) "'s SuperOffice." }
         @if tenant.status != InstallStatus::Consented {
             p #progress { (created(entries).count()) " of " (total) " items created" }
         }
@@ -121,11 +106,11 @@ pub fn status(
             p.notice #waiting data-reason=(w.reason) {
                 @match w.reason.as_str() {
                     "throttled" => { "SuperOffice asked the app to slow down. " }
-                    "maintenance" => { (company(session, tenant)) " is in maintenance (" (w.detail) "). " }
+                    "maintenance" => { "SuperOffice is in maintenance. " }
                     "continuing" | "publishing" => { "The install is taking a short break. " }
                     _ => { "SuperOffice did not answer. " }
                 }
-                "The install continues at " span #continue-at { (when(w.until)) } "."
+                "The install continues at " span #continue-at { (words::time_of_day(w.until)) } "."
             }
         }
         @if let Some(problem) = &tenant.problem {
@@ -135,7 +120,11 @@ pub fn status(
         @if tenant.status == InstallStatus::Installed {
             p { "The app is ready. These items were created in SuperOffice:" }
         }
-        @if !entries.is_empty() { (items(entries)) }
+        @if !entries.is_empty() { (items(entries, manifest)) }
+        p { a #to-manage href="/manage" { "Manage the app" } " · " a href="/" { "Start page" } }
     };
-    web::html(StatusCode::OK, pages::layout("Install status", body))
+    web::html(
+        StatusCode::OK,
+        pages::signed_in("Install status", session.csrf_token.expose(), true, body),
+    )
 }

@@ -1,4 +1,5 @@
-//! `GET /`: who is signed in (later issues grow this into the management page).
+//! `GET /`: the start page: who is signed in, and for administrators the way to the app's install
+//! and management pages.
 
 use domain::Ports;
 use http::StatusCode;
@@ -30,24 +31,28 @@ pub async fn show<P: Ports>(app: &Redirect<P>, req: &WebRequest) -> Result<WebRe
     let who = s.email.clone().unwrap_or_else(|| s.subject.clone());
     Ok(web::html(
         StatusCode::OK,
-        pages::layout(
+        pages::signed_in(
             "Signed in",
+            s.csrf_token.expose(),
+            s.is_administrator,
             html! {
                 h1 { "Signed in" }
                 dl #session {
                     dt { "User" } dd #user { (who) }
-                    dt { "Tenant" } dd #tenant { (s.tenant) }
+                    dt { "SuperOffice customer" } dd #tenant { (s.tenant) }
                     @if let Some(company) = &s.company {
                         dt { "Company" } dd #company { (company) }
                     }
                     dt { "Administrator" } dd #administrator { @if s.is_administrator { "yes" } @else { "no" } }
                 }
                 @if s.is_administrator {
-                    p { a.button #install href="/install" { "Install the app or see its install" } }
-                }
-                form method="post" action="/logout" {
-                    input type="hidden" name="csrf" value=(s.csrf_token.expose());
-                    button.secondary #sign-out type="submit" { "Sign out" }
+                    p {
+                        a.button #install href="/install" { "Install the app or see its install" }
+                        " "
+                        a.button #manage href="/manage" { "Manage the app" }
+                    }
+                } @else {
+                    p { "An administrator of your SuperOffice installs and manages this app." }
                 }
             },
         ),

@@ -21,7 +21,7 @@ pub async fn end<P: Ports>(app: &Redirect<P>, req: &WebRequest) -> Result<WebRes
     {
         app.guard.form(req, &s)?;
         app.sessions
-            .end(&id)
+            .end(&id, &s.tenant)
             .await
             .map_err(Failure::StoreUnavailable)?;
         tracing::info!(reason = "signed_out", tenant = %s.tenant, "session ended");

@@ -38,7 +38,8 @@ pub struct Receiver<P: Ports> {
     tenants: Tenants<P::Items>,
     sealer: Arc<P::Sealer>,
     clock: Arc<dyn Clock>,
-    secrets: Mutex<HashMap<TenantId, (Secret, Instant)>>,
+    /// Opened secrets by tenant, with the sealed value they came from.
+    secrets: Mutex<HashMap<TenantId, (String, Secret, Instant)>>,
 }
 
 /// The signature check on its own (also used by tests and tools).
@@ -76,16 +77,10 @@ impl<P: Ports> Receiver<P> {
         }
     }
 
+    /// The tenant's webhook secret. The tenant record is read for every delivery (one item read),
+    /// so a secret replaced by a new install is used at once; only the key service's work to open
+    /// it is cached, for as long as the sealed value is the same.
     async fn secret(&self, tenant: &TenantId) -> Result<Option<Secret>, StoreError> {
-        if let Some((s, at)) = self
-            .secrets
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(tenant)
-            && at.elapsed() < SECRET_CACHE
-        {
-            return Ok(Some(s.clone()));
-        }
         let now = unix_seconds(self.clock.now());
         let Some(sealed) = self
             .tenants
@@ -95,6 +90,16 @@ impl<P: Ports> Receiver<P> {
         else {
             return Ok(None);
         };
+        if let Some((cached_sealed, s, at)) = self
+            .secrets
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(tenant)
+            && *cached_sealed == sealed
+            && at.elapsed() < SECRET_CACHE
+        {
+            return Ok(Some(s.clone()));
+        }
         match self
             .sealer
             .open(&sealed, &sealing::context(tenant, "webhook_secret"))
@@ -104,7 +109,7 @@ impl<P: Ports> Receiver<P> {
                 self.secrets
                     .lock()
                     .unwrap_or_else(|p| p.into_inner())
-                    .insert(tenant.clone(), (secret.clone(), Instant::now()));
+                    .insert(tenant.clone(), (sealed, secret.clone(), Instant::now()));
                 Ok(Some(secret))
             }
             Err(e) => Err(StoreError::Unavailable(Box::new(e))),

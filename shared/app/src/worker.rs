@@ -43,6 +43,7 @@ impl<P: Ports> LazyWorker<P> {
         let access = tenant_access(&d.config, &*d.secrets, d.items.clone(), io).await?;
         Ok(Worker {
             engine: Engine {
+                items: d.items.clone(),
                 manifest: d.manifest.clone(),
                 base_url: d.config.base_url.as_str().trim_end_matches('/').to_owned(),
                 tenants: Tenants::new(d.items.clone()),

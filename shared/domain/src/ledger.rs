@@ -30,7 +30,11 @@ pub struct LedgerEntry {
     /// `kind:identity` ([`crate::manifest::Artifact::key`]).
     pub key: String,
     pub kind: String,
+    /// For the provisioned-items list given to SuperOffice (identities, URLs).
     pub description: String,
+    /// What it is and where the customer sees it, in the customer's words (for the app's pages).
+    #[serde(default)]
+    pub shown_as: String,
     pub state: EntryState,
     pub superoffice_id: Option<String>,
     pub updated_at: i64,

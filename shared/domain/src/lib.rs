@@ -14,15 +14,18 @@
 //! * [`signin`]: pending sign-ins and sessions, the records behind the redirect URL.
 //! * [`usage`]: per-tenant daily WebAPI usage.
 //! * [`webhook_events`]: webhook deliveries received, recorded once.
+//! * [`purge`] and [`audit`]: removing everything kept for a tenant, and the one record kept after.
 //! * Ports: [`store`] (items), [`sealing`] (the app's key), [`secrets`] (secret values), the job
 //!   queue in [`jobs`], the tenant API in [`provisioning`], and the clock from the platform crate.
 
+pub mod audit;
 pub mod config;
 pub mod jobs;
 pub mod ledger;
 pub mod manifest;
 pub mod ports;
 pub mod provisioning;
+pub mod purge;
 pub mod sealing;
 pub mod secrets;
 pub mod signin;

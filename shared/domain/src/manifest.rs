@@ -273,6 +273,120 @@ impl Artifact {
             ),
         }
     }
+
+    /// What the artifact is and where the customer sees it, in the customer's words: no ProgIds,
+    /// no URLs or template variables, no list syntax. For the management and status pages.
+    pub fn describe_for_customer(&self) -> String {
+        match self {
+            Artifact::List(l) => format!(
+                "A list \"{}\" with the values {}",
+                l.name,
+                words_list(&l.items.iter().map(display_text).collect::<Vec<_>>())
+            ),
+            Artifact::UserDefinedField(f) => {
+                format!("The field \"{}\" on {}", f.label, entity_words(&f.entity))
+            }
+            Artifact::WebPanel(p) => format!(
+                "The panel \"{}\" {}",
+                p.name,
+                visible_in_words(&p.visible_in)
+            ),
+            Artifact::Button(b) => format!(
+                "The button \"{}\" in the navigator, which opens the app",
+                b.name
+            ),
+            Artifact::Preference(p) => format!("The app's setting \"{}\" ({})", p.key, p.section),
+            Artifact::Webhook(w) => {
+                format!("Notifications to the app when {}", events_words(&w.events))
+            }
+        }
+    }
+}
+
+/// A list item as a person reads it: its English text if it has one, else its first language's.
+pub fn display_text(item: &BTreeMap<String, String>) -> String {
+    item.get("US")
+        .or_else(|| item.get("GB"))
+        .or_else(|| item.values().next())
+        .cloned()
+        .unwrap_or_default()
+}
+
+/// `a`, `a and b`, `a, b and c`.
+fn words_list(words: &[String]) -> String {
+    match words {
+        [] => String::new(),
+        [one] => one.clone(),
+        [rest @ .., last] => format!("{} and {last}", rest.join(", ")),
+    }
+}
+
+/// Where the fields of an entity show, in SuperOffice's own words.
+fn entity_words(entity: &str) -> &'static str {
+    match entity {
+        "Contact" => "company cards",
+        "Person" => "contact cards",
+        "Project" => "project cards",
+        "Sale" => "sales",
+        "Appointment" => "follow-ups",
+        "Document" => "documents",
+        _ => "SuperOffice's cards",
+    }
+}
+
+fn visible_in_words(visible_in: &str) -> String {
+    let place = match visible_in {
+        "ContactCard" | "ContactArchive" => "on company cards",
+        "PersonCard" => "on contact cards",
+        "SaleCard" => "on sale cards",
+        "ProjectCard" => "on project cards",
+        "NavigatorButton" => "in the navigator",
+        "Dashboard" => "on the dashboard",
+        "BrowserPanel" => "as a page in SuperOffice",
+        _ => "in SuperOffice",
+    };
+    place.to_owned()
+}
+
+/// `contact.created, contact.changed, sale.deleted` → `companies are created or changed, and sales
+/// are deleted`.
+fn events_words(events: &[String]) -> String {
+    let mut groups: Vec<(&str, Vec<&str>)> = Vec::new();
+    for event in events {
+        let (entity, action) = event.split_once('.').unwrap_or((event.as_str(), "changed"));
+        let things = match entity {
+            "contact" => "companies",
+            "person" => "contacts",
+            "sale" => "sales",
+            "project" => "projects",
+            "activity" | "appointment" => "follow-ups",
+            "document" => "documents",
+            "ticket" => "requests",
+            other => other,
+        };
+        let verb = match action {
+            "created" => "created",
+            "deleted" | "softdeleted" => "deleted",
+            _ => "changed",
+        };
+        match groups.iter_mut().find(|(t, _)| *t == things) {
+            Some((_, verbs)) if !verbs.contains(&verb) => verbs.push(verb),
+            Some(_) => {}
+            None => groups.push((things, vec![verb])),
+        }
+    }
+    let parts: Vec<String> = groups
+        .into_iter()
+        .map(|(things, verbs)| {
+            let verbs: Vec<String> = verbs.into_iter().map(str::to_owned).collect();
+            let joined = match verbs.as_slice() {
+                [rest @ .., last] if !rest.is_empty() => format!("{} or {last}", rest.join(", ")),
+                _ => verbs.join(""),
+            };
+            format!("{things} are {joined}")
+        })
+        .collect();
+    words_list(&parts)
 }
 
 /// A list item in SuperOffice's multi-language form: `NO:"Bil";US:"Car"`.
@@ -542,6 +656,39 @@ impl Manifest {
             }
         }
         p
+    }
+}
+
+#[cfg(test)]
+mod customer_words_tests {
+    use super::*;
+
+    #[test]
+    fn the_demo_artifacts_are_described_in_the_customers_words() {
+        let words: Vec<String> = Manifest::demo()
+            .artifacts()
+            .iter()
+            .map(Artifact::describe_for_customer)
+            .collect();
+        assert_eq!(
+            words,
+            [
+                "A list \"Demo Partner App regions\" with the values North, South and West",
+                "The field \"Customer number\" on company cards",
+                "The field \"Region\" on company cards",
+                "The field \"Sync note\" on sales",
+                "The panel \"Demo Partner App\" on company cards",
+                "The button \"Demo Partner App\" in the navigator, which opens the app",
+                "The app's setting \"Enabled\" (DemoPartnerApp)",
+                "Notifications to the app when companies are created, changed or deleted",
+            ]
+        );
+        for w in &words {
+            assert!(
+                !w.contains('<') && !w.contains("://") && !w.contains("NO:"),
+                "{w}"
+            );
+        }
     }
 }
 

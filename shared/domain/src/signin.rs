@@ -146,15 +146,27 @@ fn session_pk(id: &str) -> String {
     format!("SESSION#{}", secret_key(id))
 }
 
+/// Sort-key prefix of the session index in a tenant's partition.
+const SESSION_INDEX: &str = "SESSIONREF#";
+
 impl<I: Items> Sessions<I> {
     pub fn new(items: Arc<I>) -> Self {
         Self { items }
     }
 
+    /// Creates the session, and its entry in the tenant's session index (so removing the tenant
+    /// ends its sessions; the index holds the session's key, never the cookie value).
     pub async fn create(&self, id: &str, session: &Session, now: i64) -> Result<(), StoreError> {
         let item = Item::new(session_pk(id), "SESSION", document(session)?)
             .expiring_at(session.expires_at);
-        self.items.put_new(&item, now).await
+        self.items.put_new(&item, now).await?;
+        let index = Item::new(
+            crate::tenant::tenant_pk(&session.tenant),
+            format!("{SESSION_INDEX}{}", secret_key(id)),
+            serde_json::json!({}),
+        )
+        .expiring_at(session.expires_at);
+        self.items.put(&index).await
     }
 
     /// The live session for a cookie value.
@@ -165,7 +177,30 @@ impl<I: Items> Sessions<I> {
         }
     }
 
-    pub async fn end(&self, id: &str) -> Result<(), StoreError> {
-        self.items.delete(&session_pk(id), "SESSION").await
+    /// Ends the session (signed out).
+    pub async fn end(&self, id: &str, tenant: &TenantId) -> Result<(), StoreError> {
+        self.items.delete(&session_pk(id), "SESSION").await?;
+        self.items
+            .delete(
+                &crate::tenant::tenant_pk(tenant),
+                &format!("{SESSION_INDEX}{}", secret_key(id)),
+            )
+            .await
+    }
+
+    /// Ends every session of the tenant (its index entries are removed with the tenant's partition).
+    pub async fn end_all(&self, tenant: &TenantId) -> Result<usize, StoreError> {
+        // `now = 0`: expired index entries too, so no session key is left behind.
+        let index = self
+            .items
+            .query(&crate::tenant::tenant_pk(tenant), SESSION_INDEX, 0)
+            .await?;
+        for entry in &index {
+            let key = entry.sk.trim_start_matches(SESSION_INDEX);
+            self.items
+                .delete(&format!("SESSION#{key}"), "SESSION")
+                .await?;
+        }
+        Ok(index.len())
     }
 }

@@ -1,6 +1,9 @@
 //! A tenant as the app knows it: who installed the app, the sealed system token, and where its
-//! install stands. One item per tenant (`TENANT#{id}` / `TENANT`), changed only by versioned writes,
-//! so the install page, the worker and a second install never overwrite each other.
+//! install (or uninstall) stands. One item per tenant (`TENANT#{id}` / `TENANT`), changed only by
+//! versioned writes, so the pages, the worker and a second request never overwrite each other.
+//!
+//! The same partition holds everything else the app keeps for the tenant (the ledger, usage,
+//! webhook events, an index of its sessions), so removing the tenant is deleting one partition.
 
 use std::sync::Arc;
 
@@ -22,6 +25,12 @@ pub enum InstallStatus {
     Installed,
     /// The install cannot continue without a person (consent revoked, a refused request).
     Failed,
+    /// An uninstall is queued or running: everything the app created is being removed, then
+    /// everything it keeps for the tenant. An install job that finds this status ends at once.
+    Uninstalling,
+    /// The uninstall cannot continue without a person (usually consent revoked: removing the
+    /// app's items from SuperOffice needs the app's access to the tenant).
+    UninstallStopped,
 }
 
 impl InstallStatus {
@@ -32,7 +41,17 @@ impl InstallStatus {
             InstallStatus::Installing => "installing",
             InstallStatus::Installed => "installed",
             InstallStatus::Failed => "failed",
+            InstallStatus::Uninstalling => "uninstalling",
+            InstallStatus::UninstallStopped => "uninstall_stopped",
         }
+    }
+
+    /// Whether an uninstall was asked for (running, waiting or stopped).
+    pub fn is_uninstall(self) -> bool {
+        matches!(
+            self,
+            InstallStatus::Uninstalling | InstallStatus::UninstallStopped
+        )
     }
 }
 
@@ -60,11 +79,18 @@ pub struct Tenant {
     pub sealed_webhook_secret: Option<String>,
     pub installed_by: String,
     pub consented_at: i64,
-    /// The run id of the install job queued for this tenant (see [`crate::jobs::Job::install`]):
-    /// new each time the install is queued, sent again when the page finds the tenant still queued
-    /// (a send that failed, or a process that died between recording and sending).
+    /// The run id of the job queued for this tenant (see [`crate::jobs::Job::install`]): new each
+    /// time an install or uninstall is queued, sent again when a page finds the tenant still
+    /// queued (a send that failed, or a process that died between recording and sending).
+    #[serde(default, alias = "install_job")]
+    pub job_run: Option<String>,
+    /// SuperOffice refused the app's access to the tenant (consent revoked): nothing can be done in
+    /// the tenant until an administrator approves the app again (a new consent clears it).
     #[serde(default)]
-    pub install_job: Option<String>,
+    pub consent_revoked: bool,
+    /// Who asked for the uninstall, as a pseudonym (see [`crate::audit::pseudonym`]).
+    #[serde(default)]
+    pub uninstall_requested_by: Option<String>,
     pub waiting: Option<Waiting>,
     /// A sentence for the status page when the install failed.
     pub problem: Option<String>,
@@ -121,9 +147,15 @@ impl<I: Items> Tenants<I> {
                     t.company = consent.company.clone().or(t.company);
                     t.installed_by = consent.approved_by.clone();
                     t.consented_at = now;
-                    if t.status == InstallStatus::Failed {
-                        t.status = InstallStatus::Consented;
-                        t.problem = None;
+                    t.consent_revoked = false;
+                    match t.status {
+                        InstallStatus::Failed => {
+                            t.status = InstallStatus::Consented;
+                            t.problem = None;
+                        }
+                        // The approval the stopped uninstall waited for: the page offers to continue.
+                        InstallStatus::UninstallStopped => t.problem = None,
+                        _ => {}
                     }
                     t
                 }
@@ -135,7 +167,9 @@ impl<I: Items> Tenants<I> {
                     sealed_webhook_secret: None,
                     installed_by: consent.approved_by.clone(),
                     consented_at: now,
-                    install_job: None,
+                    job_run: None,
+                    consent_revoked: false,
+                    uninstall_requested_by: None,
                     waiting: None,
                     problem: None,
                     updated_at: now,
@@ -186,9 +220,14 @@ impl<I: Items> Tenants<I> {
     }
 
     /// Marks the install stopped until a person acts, with the problem in words for the status page.
+    /// The install or uninstall under way (whichever the status says) stops until a person acts.
     pub async fn fail(&self, tenant: &TenantId, now: i64, problem: &str) -> Result<(), StoreError> {
         self.update(tenant, now, |t| {
-            t.status = InstallStatus::Failed;
+            t.status = if t.status.is_uninstall() {
+                InstallStatus::UninstallStopped
+            } else {
+                InstallStatus::Failed
+            };
             t.waiting = None;
             t.problem = Some(problem.to_owned());
         })

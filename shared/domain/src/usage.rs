@@ -81,6 +81,15 @@ impl<I: Items> DailyUsage<I> {
         Err(StoreError::Conflict)
     }
 
+    /// Drops what was counted for `tenant` and not yet stored (the tenant was removed: nothing may
+    /// be written for it again).
+    pub fn forget(&self, tenant: &TenantId) {
+        self.pending
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .retain(|(t, _), _| t != tenant);
+    }
+
     /// Stored days of a tenant, oldest first.
     pub async fn days(&self, tenant: &TenantId) -> Result<Vec<(String, TenantUsage)>, StoreError> {
         let now = unix_seconds(self.clock.now());

@@ -42,7 +42,7 @@ impl Denied {
                 "not_administrator",
                 format!("Only an administrator can {action}"),
                 format!(
-                    "You are signed in as {} of {}, who is not an administrator. Ask an administrator of your SuperOffice to {action}.",
+                    "You are signed in as {} of {}, who is not an administrator. Only administrators of your SuperOffice (users with the General Administrator or User Administrator right) can {action}: ask one of them.",
                     s.person(),
                     s.customer()
                 ),

@@ -21,6 +21,36 @@ pub fn layout(title: &str, body: Markup) -> Markup {
     }
 }
 
+/// The navigation every signed-in page carries: the start page, the app's pages for
+/// administrators, and sign-out (a form: signing out changes state, so it carries the session's
+/// anti-forgery token).
+pub fn nav(csrf: &str, administrator: bool) -> Markup {
+    html! {
+        nav #nav {
+            a href="/" { "Start" }
+            @if administrator {
+                " · " a #nav-install href="/install/status" { "Install" }
+                " · " a #nav-manage href="/manage" { "Manage the app" }
+            }
+            form.inline method="post" action="/logout" {
+                input type="hidden" name="csrf" value=(csrf);
+                button.link #sign-out type="submit" { "Sign out" }
+            }
+        }
+    }
+}
+
+/// A page with the navigation above its content.
+pub fn signed_in(title: &str, csrf: &str, administrator: bool, body: Markup) -> Markup {
+    layout(
+        title,
+        html! {
+            (nav(csrf, administrator))
+            (body)
+        },
+    )
+}
+
 /// An error page a person can act on: what happened in plain words, what to do, and a reference
 /// (reason code and request id) for support. Never internals.
 pub fn error(
@@ -53,4 +83,10 @@ a.button,button{display:inline-block;background:#0b6e4f;color:#fff;border:0;bord
 button.secondary{background:#5a6b7b}\
 .reference{color:#5a6b7b;font-size:.85rem;margin-top:2rem}\
 .notice{background:#fff6e0;border-left:4px solid #e0a800;padding:.6rem 1rem}\
+nav{display:flex;gap:.3rem;align-items:baseline;margin-bottom:1.5rem;font-size:.95rem}\
+form.inline{display:inline;margin-left:auto}\
+button.link{background:none;color:#0b6e4f;padding:0;text-decoration:underline}\
+button.danger{background:#b3261e}\
+table{border-collapse:collapse;width:100%}th,td{text-align:left;padding:.3rem .5rem;border-bottom:1px solid #e3e7eb}\
+td.num,th.num{text-align:right}\
 ";

@@ -23,6 +23,8 @@ pub mod worker;
 #[serde(rename_all = "snake_case")]
 pub enum JobKind {
     Install,
+    /// Remove everything the app created in the tenant, then everything it keeps for it.
+    Uninstall,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -42,6 +44,15 @@ impl Job {
             id: format!("install-{tenant}-{run}"),
             tenant: tenant.clone(),
             kind: JobKind::Install,
+        }
+    }
+
+    /// An uninstall job for a tenant (`run` as for [`Job::install`]).
+    pub fn uninstall(tenant: &TenantId, run: impl std::fmt::Display) -> Self {
+        Self {
+            id: format!("uninstall-{tenant}-{run}"),
+            tenant: tenant.clone(),
+            kind: JobKind::Uninstall,
         }
     }
 }

@@ -22,8 +22,12 @@ pub struct Worker<I, S, A> {
 impl<I: Items, S: Sealer, A: TenantApi> JobHandler for Worker<I, S, A> {
     async fn process(&self, job: &Job, delivery: u32, deadline: SystemTime) -> Outcome {
         if delivery >= GIVE_UP_AT {
+            let what = match job.kind {
+                JobKind::Install => "install",
+                JobKind::Uninstall => "uninstall",
+            };
             let problem = format!(
-                "The install was put back {delivery} times (SuperOffice kept throttling or was unavailable) and has stopped. Press Try again to continue where it stopped."
+                "The {what} was put back {delivery} times (SuperOffice kept throttling or was unavailable) and has stopped. Press Try again to continue where it stopped."
             );
             if let Err(e) = self.engine.stop(&job.tenant, problem).await {
                 tracing::error!(tenant = %job.tenant, error = %e, "could not record the stop");
@@ -31,23 +35,32 @@ impl<I: Items, S: Sealer, A: TenantApi> JobHandler for Worker<I, S, A> {
             }
             return Outcome::Done;
         }
-        let outcome = match job.kind {
-            JobKind::Install => match self.engine.install(&job.tenant, deadline).await {
-                Ok(Run::Done) | Ok(Run::Stopped { .. }) => Outcome::Done,
-                Ok(Run::Continue { until, reason }) => {
-                    let wait = until
-                        .duration_since(self.engine.clock.now())
-                        .unwrap_or_default()
-                        .max(Duration::from_secs(1));
-                    tracing::info!(tenant = %job.tenant, reason = %reason, wait_s = wait.as_secs(), "job put back");
-                    Outcome::RetryAfter(wait)
-                }
-                Err(e) => {
-                    tracing::error!(tenant = %job.tenant, reason = "store_unavailable", error = %e, "job failed; retrying");
-                    Outcome::RetryAfter(Duration::from_secs(30))
-                }
-            },
+        let run = match job.kind {
+            JobKind::Install => self.engine.install(&job.tenant, deadline).await,
+            JobKind::Uninstall => self.engine.uninstall(&job.tenant, deadline).await,
         };
+        let outcome = match run {
+            Ok(Run::Done) | Ok(Run::Stopped { .. }) => Outcome::Done,
+            Ok(Run::Continue { until, reason }) => {
+                let wait = until
+                    .duration_since(self.engine.clock.now())
+                    .unwrap_or_default()
+                    .max(Duration::from_secs(1));
+                tracing::info!(tenant = %job.tenant, reason = %reason, wait_s = wait.as_secs(), "job put back");
+                Outcome::RetryAfter(wait)
+            }
+            Err(e) => {
+                tracing::error!(tenant = %job.tenant, reason = "store_unavailable", error = %e, "job failed; retrying");
+                Outcome::RetryAfter(Duration::from_secs(30))
+            }
+        };
+        if job.kind == JobKind::Uninstall
+            && outcome == Outcome::Done
+            && matches!(self.engine.tenants.get(&job.tenant, 0).await, Ok(None))
+        {
+            // The tenant is gone: its last calls are not written back into its emptied partition.
+            self.usage.forget(&job.tenant);
+        }
         if let Err(e) = self.usage.flush().await {
             tracing::warn!(reason = "usage_flush_failed", error = %e, "usage not recorded yet");
         }

@@ -1,4 +1,5 @@
-//! The provisioning engine: puts the manifest's artifacts into a tenant, resumably.
+//! The provisioning engine: puts the manifest's artifacts into a tenant, and takes them away again,
+//! resumably.
 //!
 //! A run walks the manifest in order through one [`kinds::Provision`] implementation per kind of
 //! artifact. For each artifact it writes an intent to the ledger, has the kind find the artifact in
@@ -7,6 +8,12 @@
 //! ProgId). A run that cannot finish in the time it has returns when to continue instead of
 //! sleeping; the next run skips what the ledger already holds. Every WebAPI call checks the
 //! tenant's state first (the platform client refuses to call a tenant that is not running).
+//!
+//! The uninstall walks the ledger backwards through the same kinds (`remove`), forgetting each
+//! entry once its artifact is gone, reads back that SuperOffice holds no panel of the app's, and
+//! then removes everything the app keeps for the tenant, leaving one audit record. An uninstall
+//! asked for while an install runs wins: the install stops at its next step and the uninstall
+//! removes what it had created.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -44,6 +51,7 @@ pub enum Run {
 
 /// What the engine needs, built once per process.
 pub struct Engine<I, S, A> {
+    pub items: Arc<I>,
     pub manifest: Arc<Manifest>,
     /// The deployment's public base URL, without a trailing slash.
     pub base_url: String,
@@ -62,6 +70,11 @@ pub(crate) enum Halt {
         detail: String,
     },
     Stop(String),
+    /// SuperOffice refused the app's access to the tenant: stop, and mark the tenant so the pages
+    /// say that an administrator must approve the app again.
+    Revoked(String),
+    /// An uninstall was asked for while the install ran: the install ends, the uninstall follows.
+    Superseded,
     Store(StoreError),
 }
 
@@ -107,7 +120,7 @@ impl Halt {
                 )),
                 other => Halt::Stop(format!("The tenant cannot be reached for good ({other}).")),
             },
-            Remedy::Reauthorize => Halt::Stop(match &e {
+            Remedy::Reauthorize => Halt::Revoked(match &e {
                 WebApiError::SystemUser(superoffice::system_user::SystemUserError::Refused {
                     message,
                 }) => format!(
@@ -159,6 +172,11 @@ impl<I: Items, S: Sealer, A: TenantApi> Engine<I, S, A> {
             });
         };
         let record = record.value;
+        if record.status.is_uninstall() {
+            // An uninstall was asked for: it removes whatever this install created.
+            tracing::info!(tenant = %tenant, reason = "install_superseded", "an uninstall was asked for; the install ends");
+            return Ok(Run::Done);
+        }
         let secrets = async {
             let system_token = self
                 .open_sealed(
@@ -178,15 +196,23 @@ impl<I: Items, S: Sealer, A: TenantApi> Engine<I, S, A> {
             Err(halt) => return self.halt(tenant, halt).await,
         };
         let artifacts = self.manifest.artifacts();
-        self.tenants
+        let proceed = self
+            .tenants
             .update(tenant, now, |t| {
+                if t.status.is_uninstall() {
+                    return false;
+                }
                 if t.status != InstallStatus::Installed {
                     t.status = InstallStatus::Installing;
                 }
                 t.waiting = None;
                 t.problem = None;
+                true
             })
             .await?;
+        if proceed != Some(true) {
+            return Ok(Run::Done);
+        }
 
         let auth = TenantAuth {
             tenant: tenant.clone(),
@@ -215,9 +241,12 @@ impl<I: Items, S: Sealer, A: TenantApi> Engine<I, S, A> {
         }
         self.tenants
             .update(tenant, self.now_secs(), |t| {
-                t.status = InstallStatus::Installed;
-                t.waiting = None;
-                t.problem = None;
+                // An uninstall asked for meanwhile keeps its status: it removes what was created.
+                if t.status == InstallStatus::Installing {
+                    t.status = InstallStatus::Installed;
+                    t.waiting = None;
+                    t.problem = None;
+                }
             })
             .await?;
         tracing::info!(
@@ -256,6 +285,7 @@ impl<I: Items, S: Sealer, A: TenantApi> Engine<I, S, A> {
                 self.publish_awaiting(run, &mut awaiting).await?;
             }
             run.check_time()?;
+            self.check_not_uninstalling(run.tenant).await?;
             self.intent(run.tenant, seq, artifact).await?;
             let ensured = match artifact {
                 Artifact::List(a) => a.ensure(run).await?,
@@ -313,6 +343,60 @@ impl<I: Items, S: Sealer, A: TenantApi> Engine<I, S, A> {
             awaiting.retain(|(_, _, e)| *e != entity);
         }
         Ok(())
+    }
+
+    /// The uninstall of `tenant`: every artifact removed ([`Engine::remove_all`]), the panels
+    /// SuperOffice still records as the app's removed too, then everything the app keeps for the
+    /// tenant purged, with one audit record left. Resumable: a run that stops early continues where
+    /// it stopped; a tenant already purged is done.
+    pub async fn uninstall(
+        &self,
+        tenant: &TenantId,
+        deadline: SystemTime,
+    ) -> Result<Run, StoreError> {
+        let now = self.now_secs();
+        let Some(record) = self.tenants.get(tenant, now).await? else {
+            return Ok(Run::Done);
+        };
+        let record = record.value;
+        if record.status != InstallStatus::Uninstalling {
+            // Stopped (waiting for a person) or never asked for: nothing to do for this delivery.
+            tracing::info!(tenant = %tenant, status = record.status.as_str(), reason = "uninstall_not_due", "no uninstall is due");
+            return Ok(Run::Done);
+        }
+        self.tenants
+            .update(tenant, now, |t| {
+                t.waiting = None;
+                t.problem = None;
+            })
+            .await?;
+        match self.remove_all(tenant, deadline).await? {
+            Run::Done => {}
+            other => return Ok(other),
+        }
+        // Nothing of the app's is left in SuperOffice: forget the tenant, keep the audit record.
+        crate::audit::Audit::new(self.items.clone())
+            .record(&crate::audit::AuditRecord {
+                tenant: tenant.clone(),
+                action: "uninstall".into(),
+                at: self.now_secs(),
+                by: record.uninstall_requested_by.clone(),
+                result: "completed".into(),
+            })
+            .await?;
+        let purged = crate::purge::Purge::new(self.items.clone())
+            .tenant(tenant)
+            .await?;
+        tracing::info!(tenant = %tenant, reason = "uninstalled", sessions = purged.sessions, items = purged.items, "uninstall finished");
+        Ok(Run::Done)
+    }
+
+    /// Stops an install run at its next step when an uninstall was asked for meanwhile.
+    async fn check_not_uninstalling(&self, tenant: &TenantId) -> Result<(), Halt> {
+        match self.tenants.get(tenant, self.now_secs()).await? {
+            Some(t) if t.value.status.is_uninstall() => Err(Halt::Superseded),
+            _ => Ok(()),
+        }
     }
 
     /// Removes every artifact the ledger holds for `tenant`, the newest first, each through its
@@ -392,6 +476,7 @@ impl<I: Items, S: Sealer, A: TenantApi> Engine<I, S, A> {
         for entry in entries.iter().filter(|e| e.kind == "user_defined_field") {
             self.ledger.forget(run.tenant, entry).await?;
         }
+        kinds::remove_app_panels_left(run).await?;
         if run.panels_changed {
             superoffice::api::webpanels::flush_caches(&run.api)
                 .await
@@ -484,6 +569,16 @@ impl<I: Items, S: Sealer, A: TenantApi> Engine<I, S, A> {
                 detail,
             } => self.wait(tenant, until, reason, &detail).await,
             Halt::Stop(problem) => self.stop(tenant, problem).await,
+            Halt::Revoked(problem) => {
+                self.tenants
+                    .update(tenant, self.now_secs(), |t| t.consent_revoked = true)
+                    .await?;
+                self.stop(tenant, problem).await
+            }
+            Halt::Superseded => {
+                tracing::info!(tenant = %tenant, reason = "install_superseded", "an uninstall was asked for; the install ends");
+                Ok(Run::Done)
+            }
             Halt::Store(e) => Err(e),
         }
     }
@@ -538,6 +633,7 @@ impl<I: Items, S: Sealer, A: TenantApi> Engine<I, S, A> {
             key: artifact.key(),
             kind: artifact.kind().to_owned(),
             description: artifact.describe(&self.base_url),
+            shown_as: artifact.describe_for_customer(),
             state,
             superoffice_id: id,
             updated_at: self.now_secs(),
@@ -613,6 +709,7 @@ mod tests {
         let items = Arc::new(MemoryItems::new());
         let sealer = Arc::new(TestSealer);
         let engine = Engine {
+            items: items.clone(),
             manifest: Arc::new(Manifest::demo()),
             base_url: "https://app.example".into(),
             tenants: Tenants::new(items.clone()),

@@ -250,6 +250,6 @@ pub async fn sessions_expire_and_end<I: Items>(items: Arc<I>) {
         "expired"
     );
     assert_eq!(sessions.find("another id", NOW).await.unwrap(), None);
-    sessions.end(&id).await.unwrap();
+    sessions.end(&id, &session.tenant).await.unwrap();
     assert_eq!(sessions.find(&id, NOW + 10).await.unwrap(), None, "ended");
 }

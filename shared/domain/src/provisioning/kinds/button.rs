@@ -5,7 +5,7 @@
 use superoffice::api::webpanels::PanelSpec;
 use superoffice::webapi::TenantApi;
 
-use super::panel::{ensure_panel, remove_panel, window_name};
+use super::panel::{ensure_panel, remove_panel, remove_panel_by_prog_id, window_name};
 use super::{Ensured, Gone, Provision, recorded_id};
 use crate::manifest::Button;
 use crate::provisioning::Halt;
@@ -46,7 +46,7 @@ impl<A: TenantApi> Provision<A> for Button {
 
     async fn remove(
         run: &mut TenantRun<'_, A>,
-        _identity: &str,
+        identity: &str,
         id: Option<&str>,
     ) -> Result<Gone, Halt> {
         // The button first: a button left without its browser panel would open nothing.
@@ -55,6 +55,11 @@ impl<A: TenantApi> Provision<A> for Button {
             .split(',')
             .filter_map(|part| recorded_id(Some(part)))
             .collect();
+        if ids.is_empty() {
+            // An intent: either panel may exist under its ProgId.
+            remove_panel_by_prog_id(run, identity).await?;
+            remove_panel_by_prog_id(run, &format!("{identity}.Browser")).await?;
+        }
         for id in ids.iter().rev() {
             remove_panel(run, *id).await?;
         }

@@ -45,10 +45,19 @@ impl<A: TenantApi> Provision<A> for List {
 
     async fn remove(
         run: &mut TenantRun<'_, A>,
-        _identity: &str,
+        identity: &str,
         id: Option<&str>,
     ) -> Result<Gone, Halt> {
-        if let Some(id) = recorded_id(id) {
+        let id = match recorded_id(id) {
+            Some(id) => Some(id),
+            // An intent: the list may exist under its name (never a built-in one).
+            None => lists::find_by_name(&run.api, identity)
+                .await
+                .map_err(|e| run.halt(e))?
+                .filter(|l| l.is_user_defined())
+                .map(|l| l.id),
+        };
+        if let Some(id) = id {
             lists::remove(&run.api, id).await.map_err(|e| run.halt(e))?;
         }
         Ok(Gone::Now)

@@ -46,7 +46,9 @@ pub(crate) trait Provision<A: TenantApi> {
     ) -> impl Future<Output = Result<Ensured, Halt>> + Send;
 
     /// Removes what the ledger recorded for an artifact of this kind (`identity` as in its key, `id`
-    /// as recorded). Already gone counts as removed; nothing the app did not create is touched.
+    /// as recorded; `None` for an intent, whose artifact may exist without its id recorded: it is
+    /// found by its identity). Already gone counts as removed; nothing the app did not create is
+    /// touched.
     fn remove(
         run: &mut TenantRun<'_, A>,
         identity: &str,
@@ -79,6 +81,29 @@ pub(crate) async fn remove<A: TenantApi>(
             "The app's records name an item of a kind it does not know ({other}). The app's support has the details."
         ))),
     }
+}
+
+/// Removes the panels SuperOffice still records as created by this app (read back after the
+/// ledger's panels are gone: a panel created by a run that died before recording it is found
+/// here). `GetAppWebPanels` exists only in Online; where the tenant refuses it, the ledger's own
+/// removal stands.
+pub(crate) async fn remove_app_panels_left<A: TenantApi>(
+    run: &mut TenantRun<'_, A>,
+) -> Result<(), Halt> {
+    use superoffice::webapi::WebApiError;
+    let left = match superoffice::api::webpanels::app_panels(&run.api).await {
+        Ok(panels) => panels,
+        Err(WebApiError::NotFound | WebApiError::Rejected { .. }) => {
+            tracing::info!(tenant = %run.tenant, reason = "app_panels_unsupported", "the tenant does not list the app's panels; the ledger's removal stands");
+            return Ok(());
+        }
+        Err(e) => return Err(run.halt(e)),
+    };
+    for panel in left.iter().filter(|p| p.web_panel_id > 0) {
+        tracing::info!(tenant = %run.tenant, reason = "app_panel_left", prog_id = %panel.prog_id, "removing a panel of the app's the ledger did not hold");
+        panel::remove_panel(run, panel.web_panel_id).await?;
+    }
+    Ok(())
 }
 
 /// An id the app recorded, as a number.

@@ -32,11 +32,12 @@ impl<A: TenantApi> Provision<A> for WebPanel {
 
     async fn remove(
         run: &mut TenantRun<'_, A>,
-        _identity: &str,
+        identity: &str,
         id: Option<&str>,
     ) -> Result<Gone, Halt> {
-        if let Some(id) = recorded_id(id) {
-            remove_panel(run, id).await?;
+        match recorded_id(id) {
+            Some(id) => remove_panel(run, id).await?,
+            None => remove_panel_by_prog_id(run, identity).await?,
         }
         Ok(Gone::Now)
     }
@@ -77,6 +78,20 @@ pub(crate) async fn ensure_panel<A: TenantApi>(
         .await
         .map_err(|e| run.halt(e))?;
     Ok(id)
+}
+
+/// Deletes the panel with this ProgId, if there is one (an intent's artifact).
+pub(crate) async fn remove_panel_by_prog_id<A: TenantApi>(
+    run: &mut TenantRun<'_, A>,
+    prog_id: &str,
+) -> Result<(), Halt> {
+    if let Some(found) = webpanels::find(&run.api, prog_id)
+        .await
+        .map_err(|e| run.halt(e))?
+    {
+        remove_panel(run, found.web_panel_id).await?;
+    }
+    Ok(())
 }
 
 /// Deletes one panel for good; gone already counts.

@@ -43,10 +43,17 @@ impl<A: TenantApi> Provision<A> for Webhook {
 
     async fn remove(
         run: &mut TenantRun<'_, A>,
-        _identity: &str,
+        identity: &str,
         id: Option<&str>,
     ) -> Result<Gone, Halt> {
-        if let Some(id) = recorded_id(id) {
+        let id = match recorded_id(id) {
+            Some(id) => Some(id),
+            // An intent: the webhook may exist under its name.
+            None => webhooks::find_by_name(&run.api, identity)
+                .await
+                .map_err(|e| run.halt(e))?,
+        };
+        if let Some(id) = id {
             webhooks::remove(&run.api, id)
                 .await
                 .map_err(|e| run.halt(e))?;
