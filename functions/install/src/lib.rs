@@ -66,7 +66,7 @@ enum Refusal {
     Denied(Denied),
     Store(StoreError),
     Queue,
-    Problem(Problem),
+    Problem(Box<Problem>),
 }
 
 impl From<Denied> for Refusal {
@@ -121,8 +121,8 @@ impl<P: Ports> Install<P> {
             (&Method::GET, "/manage") => self.manage(&req).await,
             (&Method::GET, "/manage/uninstall") => self.confirm_uninstall(&req).await,
             (&Method::POST, "/manage/uninstall") => self.queue_uninstall(&req).await,
-            (_, p) if serves(p) => Err(Refusal::Problem(Problem::method_not_allowed())),
-            _ => Err(Refusal::Problem(Problem::not_found())),
+            (_, p) if serves(p) => Err(Refusal::Problem(Box::new(Problem::method_not_allowed()))),
+            _ => Err(Refusal::Problem(Box::new(Problem::not_found()))),
         };
         let action = if path.starts_with("/manage") {
             "manage this app"

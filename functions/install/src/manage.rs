@@ -102,7 +102,7 @@ impl<P: Ports> Install<P> {
             return Ok(web::see_other("/manage"));
         };
         if current.value.consent_revoked {
-            return Err(Refusal::Problem(
+            return Err(Refusal::Problem(Box::new(
                 Problem::new(
                     StatusCode::CONFLICT,
                     "consent_revoked",
@@ -110,7 +110,7 @@ impl<P: Ports> Install<P> {
                     "SuperOffice no longer gives the app access to your SuperOffice, so it cannot remove its items there. Approve the app again (sign in below and approve when SuperOffice asks), then uninstall.",
                 )
                 .onward(crate::sign_in_url("/manage"), "Sign in and approve"),
-            ));
+            )));
         }
         let new_run = self.new_run()?;
         let by = pseudonym(&session.tenant, &session.subject);
