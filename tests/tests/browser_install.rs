@@ -35,7 +35,7 @@ async fn the_status_page_shows_throttling_and_continues_to_installed_by_itself()
     // Back at the confirmation page: what the app will create, and the Install button.
     let plan = wait_for(&b, "#plan", 15).await.text().await.unwrap();
     assert!(
-        plan.contains("Web panel \"Demo Partner App\" in ContactCard"),
+        plan.contains("The panel \"Demo Partner App\" on company cards"),
         "{plan}"
     );
     app.sim().faults().push(
@@ -63,11 +63,7 @@ async fn the_status_page_shows_throttling_and_continues_to_installed_by_itself()
 
     // No click: the page refreshes itself until the install is done.
     wait_for(&b, "#status[data-status='installed']", 30).await;
-    let rows = b
-        .client
-        .find_all(Locator::Css("#items tbody tr"))
-        .await
-        .unwrap();
+    let rows = b.client.find_all(Locator::Css("#items li")).await.unwrap();
     assert_eq!(rows.len(), 8);
     b.stop().await;
     app.app.stop().await;

@@ -131,6 +131,14 @@ pub fn page(o: &Overview<'_>) -> WebResponse {
             }
         }
 
+        @if let Some(t) = o.tenant {
+            @if !t.status.is_uninstall() && !t.consent_revoked {
+                h2 { "Uninstall" }
+                p { "Removes everything the app created in SuperOffice and everything it keeps for your company. You will see exactly what before anything is removed." }
+                p { a.button.danger #uninstall href="/manage/uninstall" { "Uninstall…" } }
+            }
+        }
+
         p { a href="/" { "Start page" } " · " a href="/install/status" { "Install status" } }
     };
     web::html(
@@ -189,11 +197,6 @@ fn status_section(o: &Overview<'_>, t: &Tenant) -> Markup {
         }
         @if t.status == InstallStatus::UninstallStopped && !t.consent_revoked {
             (uninstall_form(o.session, "Try again"))
-        }
-        @if !t.status.is_uninstall() && !t.consent_revoked {
-            h2 { "Uninstall" }
-            p { "Removes everything the app created in SuperOffice and everything it keeps for your company. You will see exactly what before anything is removed." }
-            p { a.button.danger #uninstall href="/manage/uninstall" { "Uninstall…" } }
         }
     }
 }

@@ -86,7 +86,7 @@ button.secondary{background:#5a6b7b}\
 nav{display:flex;gap:.3rem;align-items:baseline;margin-bottom:1.5rem;font-size:.95rem}\
 form.inline{display:inline;margin-left:auto}\
 button.link{background:none;color:#0b6e4f;padding:0;text-decoration:underline}\
-button.danger{background:#b3261e}\
+.danger,a.button.danger,button.danger{background:#b3261e}\
 table{border-collapse:collapse;width:100%}th,td{text-align:left;padding:.3rem .5rem;border-bottom:1px solid #e3e7eb}\
 td.num,th.num{text-align:right}\
 ";

@@ -1,0 +1,174 @@
+//! The whole path a customer's administrator takes, in a real (headless) Chromium: install from the
+//! Install link, the management page, the uninstall with its confirmation, the page that says what
+//! is left to do in the App Store, and installing again. Every page is captured as a screenshot
+//! (kept in the target folder for a person to look at) and checked for what a person reads: the
+//! customer's words, a way onward and back, and none of the app's internals.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use fantoccini::Locator;
+use integration_tests::browser::Browser;
+use integration_tests::install_app::{App, inventory};
+
+async fn wait_for(b: &Browser, css: &str, secs: u64) -> fantoccini::elements::Element {
+    b.client
+        .wait()
+        .at_most(Duration::from_secs(secs))
+        .for_element(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("{css} did not appear: {e}"))
+}
+
+fn shots() -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("browser-manage");
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Saves a screenshot and returns the text a person reads on the page, checked for internals.
+async fn look(b: &Browser, name: &str) -> String {
+    let png = b.client.screenshot().await.unwrap();
+    assert!(png.starts_with(b"\x89PNG"), "a PNG screenshot");
+    std::fs::write(shots().join(format!("{name}.png")), png).unwrap();
+    let text = b
+        .client
+        .find(Locator::Css("body"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for internal in [
+        "<uctx>",
+        "<usid>",
+        "DemoPartnerApp.",
+        "NO:\"",
+        "UDefFieldId",
+        "ProgId",
+        "OfflineMaintenance",
+        "Cust12345",
+        "http://127.0.0.1",
+    ] {
+        assert!(
+            !text.contains(internal),
+            "{name}: a customer page shows {internal:?}:\n{text}"
+        );
+    }
+    text
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_administrator_installs_manages_uninstalls_and_installs_again() {
+    let app = App::start().await;
+    let b = Browser::start().await;
+
+    // The App Store's Install link: sign in, approve, install.
+    b.client.goto(&app.url("/install")).await.unwrap();
+    wait_for(&b, "input[id='user-ada@demo.example']", 15)
+        .await
+        .click()
+        .await
+        .unwrap();
+    wait_for(&b, "#continue", 15).await.click().await.unwrap();
+    wait_for(&b, "#approve", 15).await.click().await.unwrap();
+    wait_for(&b, "#plan", 15).await;
+    let text = look(&b, "1-install-confirmation").await;
+    assert!(
+        text.contains("The field \"Customer number\" on company cards"),
+        "{text}"
+    );
+    wait_for(&b, "#install", 5).await.click().await.unwrap();
+    wait_for(&b, "#status[data-status='installed']", 30).await;
+    let text = look(&b, "2-installed").await;
+    assert!(text.contains("Manage the app"), "a way onward: {text}");
+
+    // The Configure link: the management page.
+    wait_for(&b, "#to-manage", 5).await.click().await.unwrap();
+    wait_for(&b, "#install-status[data-status='installed']", 15).await;
+    let text = look(&b, "3-manage").await;
+    for words in [
+        "SuperOffice is running normally.",
+        "The app is installed and ready.",
+        "The button \"Demo Partner App\" in the navigator",
+        "Notifications to the app when companies are created, changed or deleted",
+        "Calls",
+        "Sign out",
+        "Start page",
+    ] {
+        assert!(
+            text.contains(words),
+            "{words:?} on the management page:\n{text}"
+        );
+    }
+
+    // Uninstall: the confirmation says exactly what goes, then the work is followed to the end.
+    wait_for(&b, "#uninstall", 5).await.click().await.unwrap();
+    wait_for(&b, "#remove-items", 15).await;
+    let text = look(&b, "4-uninstall-confirmation").await;
+    assert!(
+        text.contains("A list \"Demo Partner App regions\" with the values North, South and West"),
+        "{text}"
+    );
+    assert!(text.contains("Cancel"), "a way back: {text}");
+    wait_for(&b, "#confirm-uninstall", 5)
+        .await
+        .click()
+        .await
+        .unwrap();
+    // The page follows the uninstall; with the sessions purged at the end, it asks to sign in.
+    for _ in 0..200 {
+        if app.tenant_record().await.is_none() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        app.tenant_record().await.is_none(),
+        "the uninstall finished"
+    );
+    assert_eq!(inventory(&app), Vec::<String>::new());
+
+    b.client
+        .goto(&app.url("/login?return=/manage"))
+        .await
+        .unwrap();
+    wait_for(&b, "input[id='user-ada@demo.example']", 15)
+        .await
+        .click()
+        .await
+        .unwrap();
+    wait_for(&b, "#continue", 15).await.click().await.unwrap();
+    wait_for(&b, "#install-status[data-status='uninstalled']", 15).await;
+    let text = look(&b, "5-uninstalled").await;
+    assert!(text.contains("The app was removed on"), "{text}");
+    assert!(
+        text.contains("Installed apps"),
+        "the App Store steps: {text}"
+    );
+
+    // Installing again starts from scratch (the App Store's approval was not withdrawn here, so
+    // SuperOffice does not ask for it again).
+    wait_for(&b, "#install-again", 5)
+        .await
+        .click()
+        .await
+        .unwrap();
+    wait_for(&b, "input[id='user-ada@demo.example']", 15)
+        .await
+        .click()
+        .await
+        .unwrap();
+    wait_for(&b, "#continue", 15).await.click().await.unwrap();
+    wait_for(&b, "#install", 15).await.click().await.unwrap();
+    wait_for(&b, "#status[data-status='installed']", 30).await;
+    look(&b, "6-installed-again").await;
+    assert_eq!(
+        inventory(&app),
+        integration_tests::install_app::expected_inventory(
+            integration_tests::install_app::user_groups(&app)
+        )
+    );
+    b.stop().await;
+    app.app.stop().await;
+}
