@@ -36,12 +36,18 @@ async fn the_engine_removes_everything_the_install_created_and_forgets_it() {
     let ledger = Ledger::new(app.app.items.clone());
     assert!(ledger.entries(&tenant(), 0).await.unwrap().is_empty());
 
-    // Removing again finds nothing recorded and calls SuperOffice not at all.
+    // Removing again finds nothing recorded: it only reads back that SuperOffice holds no panel of
+    // the app's (one call) and removes nothing.
     let calls_before = app.sim().webapi_calls("Cust12345", "");
     assert_eq!(
         engine.remove_all(&tenant(), deadline).await.unwrap(),
         Run::Done
     );
-    assert_eq!(app.sim().webapi_calls("Cust12345", ""), calls_before);
+    assert_eq!(app.sim().webapi_calls("Cust12345", ""), calls_before + 1);
+    assert_eq!(
+        app.sim().webapi_calls("Cust12345", "Agents/List/GetAppWebPanels"),
+        2,
+        "the one call is the read-back, once per walk"
+    );
     app.app.stop().await;
 }

@@ -23,13 +23,16 @@ async fn an_administrator_installs_from_the_install_link_and_the_tenant_holds_ex
     assert!(page.contains("8 of 8 items created"), "{page}");
 
     assert_eq!(inventory(&app), expected_inventory(user_groups(&app)));
-    // The status page lists what was created, with SuperOffice's ids.
+    // The status page lists what was created, in the customer's words, without internals.
     for a in Manifest::demo().artifacts() {
         assert!(
-            page.contains(&maud_escape(&a.describe(&app.app.url))),
+            page.contains(&maud_escape(&a.describe_for_customer())),
             "{}",
             a.key()
         );
+    }
+    for internal in ["&lt;uctx&gt;", "DemoPartnerApp.", "UDefFieldId"] {
+        assert!(!page.contains(internal), "{internal} on the status page");
     }
     app.app.stop().await;
 }
