@@ -47,6 +47,7 @@ mod handle;
 mod html;
 mod keys;
 mod oidc;
+mod persist;
 mod record;
 mod routes;
 mod server;
@@ -61,6 +62,7 @@ pub use config::{AppRegistration, SimulatorConfig, TenantConfig, UserConfig};
 pub use error::SimulatorError;
 pub use faults::{FaultAction, FaultRule, Faults};
 pub use handle::{Simulator, SimulatorHandle};
+pub use persist::StateFileError;
 pub use record::RecordedRequest;
 pub use routes::Route;
 pub use state::TenantStatus;
@@ -75,6 +77,10 @@ pub const CLAIM_PREFIX: &str = "http://schemes.superoffice.net/identity/";
 
 /// The NetServer release the simulated tenants report (tenant state `Version`, the `Api` info page).
 pub const NETSERVER_LABEL: &str = "Release_11.10_2026.02.24-02";
+
+/// The name of SuperID's sign-in session cookie, set by the simulator's sign-in page on its own
+/// origin (path `/login/`) and ended by `/login/logout`.
+pub const SESSION_COOKIE: &str = "SuperIdSession";
 
 /// The text SuperOffice answers with (HTTP 421) when a tenant is called on the wrong subdomain.
 pub const WRONG_SUBDOMAIN_TEXT: &str = "Wrong subdomain used to access tenant";
