@@ -4,6 +4,7 @@ mod code_flow;
 mod common;
 mod faults;
 mod shapes;
+mod sign_in_session;
 mod system_user;
 mod tenant;
 mod token_errors;

@@ -209,7 +209,10 @@ async fn id_token_matches_the_documented_claims() {
     }
     let iat = claims["iat"].as_i64().unwrap();
     let auth_time = claims["auth_time"].as_i64().expect("auth_time is a number");
-    assert!(auth_time <= iat && iat - auth_time < 60, "{auth_time} vs {iat}");
+    assert!(
+        auth_time <= iat && iat - auth_time < 60,
+        "{auth_time} vs {iat}"
+    );
     assert_eq!(claims["nbf"].as_i64().unwrap(), iat - 60);
     assert_eq!(claims["exp"].as_i64().unwrap(), iat + 300);
     sim.shutdown().await;
