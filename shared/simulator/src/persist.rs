@@ -106,11 +106,20 @@ pub(crate) struct StateFile {
     last: Mutex<Option<Vec<u8>>>,
 }
 
-#[derive(Serialize, Deserialize)]
+#[derive(Serialize)]
 struct Document {
     format: String,
     version: u32,
     tenants: Vec<TenantRecord>,
+    consents: Vec<ConsentRecord>,
+    system_tokens: Vec<SystemTokenRecord>,
+    refresh_tokens: Vec<RefreshTokenRecord>,
+}
+
+/// [`Document`] as read: each tenant is parsed on its own, so an error can name the tenant.
+#[derive(Deserialize)]
+struct RawDocument {
+    tenants: Vec<serde_json::Value>,
     consents: Vec<ConsentRecord>,
     system_tokens: Vec<SystemTokenRecord>,
     refresh_tokens: Vec<RefreshTokenRecord>,
@@ -205,7 +214,7 @@ impl StateFile {
                     .map_or_else(|| "(none)".to_owned(), |v| v.to_string())
             )));
         }
-        let doc: Document =
+        let doc: RawDocument =
             serde_json::from_slice(&bytes).map_err(|e| self.corrupt(e.to_string()))?;
         let tenants = self.check_tenants(doc.tenants)?;
         self.apply(
@@ -223,12 +232,19 @@ impl StateFile {
 
     fn check_tenants(
         &self,
-        records: Vec<TenantRecord>,
+        records: Vec<serde_json::Value>,
     ) -> Result<Vec<LoadedTenant>, StateFileError> {
         let mut seen = HashSet::new();
         records
             .into_iter()
-            .map(|r| {
+            .enumerate()
+            .map(|(i, value)| {
+                let name = value
+                    .get("context_id")
+                    .and_then(serde_json::Value::as_str)
+                    .map_or_else(|| format!("number {}", i + 1), str::to_owned);
+                let r: TenantRecord = serde_json::from_value(value)
+                    .map_err(|e| self.corrupt(format!("tenant {name}: {e}")))?;
                 let ctx = r.context_id;
                 if !seen.insert(ctx.to_ascii_lowercase()) {
                     return Err(self.corrupt(format!("tenant {ctx} appears twice")));
@@ -517,6 +533,55 @@ async fn save_logged(st: &Arc<AppState>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::SiteSize;
+
+    #[test]
+    fn tenant_data_round_trips_through_the_file_format() {
+        let mut t = TenantData::new();
+        t.seed(&SiteSize {
+            lists: 3,
+            items_per_list: 2,
+            fields_per_entity: 4,
+            web_panels: 2,
+            webhooks: 2,
+            preferences: 3,
+            user_groups: 2,
+        });
+        t.visibility.insert((22, 7), vec![3, 1]);
+        t.visibility.insert((5, 1), vec![]);
+        t.rebuild_udef_deltas_calls = 2;
+        let json = serde_json::to_value(&t).unwrap();
+        // Entities by name, visibility as sorted entries.
+        assert!(
+            json["udefs"]["Contact"]["published"]
+                .as_array()
+                .unwrap()
+                .len()
+                == 4
+        );
+        assert_eq!(
+            json["visibility"],
+            serde_json::json!([
+                {"list": 5, "item": 1, "groups": []},
+                {"list": 22, "item": 7, "groups": [3, 1]},
+            ])
+        );
+        let back: TenantData = serde_json::from_value(json.clone()).unwrap();
+        assert_eq!(serde_json::to_value(&back).unwrap(), json);
+        assert_eq!(back.visibility, t.visibility);
+
+        let mut missing = json.clone();
+        missing["udefs"].as_object_mut().unwrap().remove("Sale");
+        let err = serde_json::from_value::<TenantData>(missing).unwrap_err();
+        assert!(err.to_string().contains("no layout for Sale"), "{err}");
+        let mut unknown = json;
+        unknown["udefs"]["Ticket"] = unknown["udefs"]["Sale"].clone();
+        let err = serde_json::from_value::<TenantData>(unknown).unwrap_err();
+        assert!(
+            err.to_string().contains("unknown entity \"Ticket\""),
+            "{err}"
+        );
+    }
 
     #[test]
     fn an_atomic_write_replaces_the_file_and_leaves_no_temporary_file() {

@@ -153,6 +153,8 @@ pub(crate) const UDLIST_TABLE_ID: i32 = 136;
 /// new state-file version.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct TenantData {
+    /// By [`UdefEntity`] order; written by entity name.
+    #[serde(with = "udef_layouts")]
     pub(crate) udefs: [UdefLayout; 6],
     pub(crate) next_udef_field_id: i32,
     pub(crate) next_column_id: i32,
@@ -395,6 +397,53 @@ impl TenantData {
             Some(groups) => groups.clone(),
             None => self.user_groups.iter().map(|g| g.id).collect(),
         }
+    }
+}
+
+/// `udefs` in JSON: an object by entity name (`"Contact": {…}`), so the file does not depend on the
+/// order of [`UdefEntity`]; every entity must be there once.
+mod udef_layouts {
+    use serde::de::Error as _;
+    use serde::ser::SerializeMap as _;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    use super::{UdefEntity, UdefLayout};
+
+    pub(super) fn serialize<S: Serializer>(
+        layouts: &[UdefLayout; 6],
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        let mut map = s.serialize_map(Some(UdefEntity::ALL.len()))?;
+        for entity in UdefEntity::ALL {
+            map.serialize_entry(entity.as_str(), &layouts[entity.index()])?;
+        }
+        map.end()
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<[UdefLayout; 6], D::Error> {
+        let by_name = std::collections::BTreeMap::<String, UdefLayout>::deserialize(d)?;
+        let mut layouts: [Option<UdefLayout>; 6] = Default::default();
+        for (name, layout) in by_name {
+            let entity = UdefEntity::parse(&name)
+                .ok_or_else(|| D::Error::custom(format!("udefs: unknown entity {name:?}")))?;
+            if layouts[entity.index()].replace(layout).is_some() {
+                return Err(D::Error::custom(format!("udefs: {name} appears twice")));
+            }
+        }
+        let missing: Vec<&str> = UdefEntity::ALL
+            .into_iter()
+            .filter(|e| layouts[e.index()].is_none())
+            .map(UdefEntity::as_str)
+            .collect();
+        if !missing.is_empty() {
+            return Err(D::Error::custom(format!(
+                "udefs: no layout for {}",
+                missing.join(", ")
+            )));
+        }
+        Ok(layouts.map(Option::unwrap_or_default))
     }
 }
 
