@@ -201,8 +201,11 @@ impl StateFile {
                 });
             }
         };
-        let header: Header = serde_json::from_slice(&bytes)
-            .map_err(|e| self.corrupt(format!("not valid JSON: {e}")))?;
+        let header: Header = serde_json::from_slice(&bytes).map_err(|e| match e.classify() {
+            // Well-formed JSON of another shape (an array, a string version).
+            serde_json::error::Category::Data => self.corrupt(format!("not a state file: {e}")),
+            _ => self.corrupt(format!("not valid JSON: {e}")),
+        })?;
         if header.format.as_deref() != Some(FORMAT) {
             return Err(self.corrupt(format!("not a state file: \"format\" is not {FORMAT:?}")));
         }

@@ -271,9 +271,11 @@ async fn refused(content: &[u8]) -> (PathBuf, StateFileError) {
 
 #[tokio::test]
 async fn a_corrupt_state_file_stops_the_start_with_a_clear_error() {
-    let cases: [(&[u8], &str); 5] = [
+    let cases: [(&[u8], &str); 7] = [
         (b"{\"format\": \"superoffice-simulator-state\", \"vers", "not valid JSON"),
+        (b"", "not valid JSON"),
         (b"{\"tenants\": []}", "not a state file"),
+        (b"[1, 2]", "not a state file"),
         (
             b"{\"format\": \"superoffice-simulator-state\", \"version\": 99}",
             "version 99 is not 1",
