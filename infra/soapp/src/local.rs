@@ -89,7 +89,8 @@ pub struct LocalApp {
 }
 
 impl LocalApp {
-    /// Stops the listener, the worker (and the simulator).
+    /// Stops the listener, the worker (and the simulator, which writes its state file a last time:
+    /// after the app, so nothing the app still did is missed).
     pub async fn stop(mut self) {
         if let Some(w) = self.worker.take() {
             w.abort();
@@ -103,7 +104,7 @@ impl LocalApp {
         }
     }
 
-    /// Waits until the server ends (Ctrl-C).
+    /// Waits until the server ends, then stops the simulator (which writes its state file).
     pub async fn wait(mut self) {
         let _ = (&mut self.task).await;
         if let Some(sim) = self.simulator.take() {
@@ -249,8 +250,10 @@ async fn dispatch(State(apps): State<Arc<Apps>>, req: http::Request<Body>) -> ht
     http::Response::from_parts(parts, Body::from(body))
 }
 
-/// Starts the simulator with this app registered, keeping its keys and the app's credentials in the
-/// data folder so a restart keeps sessions and consent meaningful.
+/// Starts the simulator with this app registered, keeping its keys, the app's credentials and its
+/// state (`simulator/state.json`: the tenants' WebAPI data, consents, system tokens) in the data
+/// folder, so a restarted runner shows the tenants as the app left them and keeps sessions and
+/// consent meaningful. A state file the simulator cannot load stops the start with its message.
 async fn start_simulator(
     data_dir: &Path,
     app_url: &str,
@@ -286,6 +289,7 @@ async fn start_simulator(
     };
     let mut config = SimulatorConfig::demo(app);
     config.signing_key_pkcs8_der = Some(signing_key);
+    config.state_file = Some(dir.join("state.json"));
     let sim = Simulator::start(config, "127.0.0.1:0".parse().expect("static address"))
         .await
         .map_err(|e| ServeError::Simulator(e.to_string()))?;

@@ -13,6 +13,9 @@
 //! | `POST /__sim/tenants/{ctx}/consents/{client_id}` | | grants consent |
 //! | `DELETE /__sim/tenants/{ctx}/consents/{client_id}` | | revokes consent |
 //! | `GET /__sim/tenants/{ctx}/system-tokens/{client_id}` | | `{"SystemToken": "..."}` |
+//! | `GET /__sim/sessions` | | `{"sessions": n}`: live SuperID sign-in sessions |
+//! | `DELETE /__sim/sessions` | | ends every sign-in session; `{"ended": n}` |
+//! | `POST /__sim/sessions/age` | `{"seconds": 600}` | makes every session's last sign-in that much older |
 //! | `POST /__sim/keys/rotate` | `{"keep_old": true}` | rotates the signing key |
 //! | `GET /__sim/tenants/{ctx}/webapi` | | the tenant's [`crate::WebApiSnapshot`] |
 //! | `GET /__sim/tenants/{ctx}/webapi/calls?family=POST%20UdefLayout/Publish` | | `{"calls": n}` |
@@ -37,6 +40,7 @@ use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
 use crate::faults::FaultRuleWire;
+use crate::oidc::session;
 use crate::state::{AppState, TenantStatus};
 use crate::util::parse_rfc3339;
 use crate::webapi::webhooks::{WebhookError, WebhookEvent, deliver};
@@ -59,6 +63,8 @@ pub(crate) fn routes() -> Router<Arc<AppState>> {
             "/__sim/tenants/{ctx}/system-tokens/{client_id}",
             get(system_token),
         )
+        .route("/__sim/sessions", get(sessions).delete(end_sessions))
+        .route("/__sim/sessions/age", post(age_sessions))
         .route("/__sim/keys/rotate", post(rotate))
         .route("/__sim/tenants/{ctx}/webapi", get(webapi_snapshot))
         .route("/__sim/tenants/{ctx}/webapi/calls", get(webapi_calls))
@@ -278,6 +284,29 @@ async fn system_token(
         Some(t) => Json(json!({ "SystemToken": t })).into_response(),
         None => not_found("unknown tenant or app, or the app has no system-user key"),
     }
+}
+
+async fn sessions(State(st): State<Arc<AppState>>) -> Response {
+    Json(json!({ "sessions": session::count(&st) })).into_response()
+}
+
+async fn end_sessions(State(st): State<Arc<AppState>>) -> Response {
+    Json(json!({ "ok": true, "ended": session::end_all(&st) })).into_response()
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AgeBody {
+    seconds: u64,
+}
+
+async fn age_sessions(State(st): State<Arc<AppState>>, body: Bytes) -> Response {
+    let body: AgeBody = match parse(&body) {
+        Ok(b) => b,
+        Err(e) => return bad(e),
+    };
+    let aged = session::age_all(&st, Duration::from_secs(body.seconds));
+    Json(json!({ "ok": true, "sessions": aged })).into_response()
 }
 
 #[derive(Deserialize, Default)]

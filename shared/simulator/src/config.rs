@@ -1,6 +1,7 @@
 //! What the simulator knows before it starts: registered apps, tenants and their users.
 
 use std::fmt;
+use std::path::PathBuf;
 use std::time::Duration;
 
 /// Everything [`crate::Simulator::start`] needs.
@@ -26,6 +27,13 @@ pub struct SimulatorConfig {
     /// How long the simulator waits for a webhook target (the test POST at save time and
     /// [`crate::SimulatorHandle::deliver_webhook`]). Default 5 seconds.
     pub webhook_timeout: Duration,
+    /// Where the simulator keeps its state across restarts (default `None`: nothing survives the
+    /// process). When set, the state is loaded from this file at start if it exists, and written
+    /// to it shortly after every change and at [`crate::SimulatorHandle::shutdown`]: the tenants'
+    /// WebAPI data, tenant states, consents, system and refresh tokens. Codes, access tokens,
+    /// tickets, sign-in sessions, the request log and fault rules are not kept. A file that cannot
+    /// be loaded stops the start with [`crate::StateFileError`].
+    pub state_file: Option<PathBuf>,
 }
 
 impl Default for SimulatorConfig {
@@ -38,6 +46,7 @@ impl Default for SimulatorConfig {
             code_lifetime: Duration::from_secs(600),
             udef_publish_duration: Duration::ZERO,
             webhook_timeout: Duration::from_secs(5),
+            state_file: None,
         }
     }
 }
@@ -55,6 +64,7 @@ impl fmt::Debug for SimulatorConfig {
             .field("code_lifetime", &self.code_lifetime)
             .field("udef_publish_duration", &self.udef_publish_duration)
             .field("webhook_timeout", &self.webhook_timeout)
+            .field("state_file", &self.state_file)
             .finish()
     }
 }

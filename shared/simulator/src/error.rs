@@ -13,4 +13,8 @@ pub enum SimulatorError {
     SystemUserKey { client_id: String, reason: String },
     #[error("invalid simulator configuration: {0}")]
     Config(String),
+    /// The state file ([`crate::SimulatorConfig::state_file`]) cannot be loaded; the inner error
+    /// says what to do.
+    #[error(transparent)]
+    StateFile(#[from] crate::persist::StateFileError),
 }

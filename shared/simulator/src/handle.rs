@@ -1,6 +1,7 @@
 //! Starting the simulator and the handle tests use to script it.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
@@ -13,6 +14,7 @@ use url::Url;
 use crate::config::SimulatorConfig;
 use crate::error::SimulatorError;
 use crate::faults::Faults;
+use crate::persist::StateFileError;
 use crate::record::RecordedRequest;
 use crate::routes::Route;
 use crate::server::{Routers, serve};
@@ -58,12 +60,16 @@ impl Simulator {
             routers,
             Arc::clone(&shutdown),
         ));
+        let stop_writer = Arc::new(Notify::new());
+        let writer = crate::persist::spawn_writer(Arc::clone(&state), Arc::clone(&stop_writer));
         tracing::info!(%base_url, "SuperOffice simulator listening");
         Ok(SimulatorHandle {
             state,
             base_url,
             shutdown,
             task: Arc::new(Mutex::new(Some(task))),
+            stop_writer,
+            writer: Arc::new(Mutex::new(writer)),
         })
     }
 }
@@ -75,6 +81,10 @@ pub struct SimulatorHandle {
     base_url: Url,
     shutdown: Arc<Notify>,
     task: Arc<Mutex<Option<JoinHandle<()>>>>,
+    /// Ends the state file writer (after its last write).
+    stop_writer: Arc<Notify>,
+    /// The state file writer, when there is a state file.
+    writer: Arc<Mutex<Option<JoinHandle<()>>>>,
 }
 
 impl std::fmt::Debug for SimulatorHandle {
@@ -195,6 +205,26 @@ impl SimulatorHandle {
         store
             .tenant(ctx)
             .is_some_and(|t| store.has_consent(&t.cfg.context_id, client_id))
+    }
+
+    /// Ends every SuperID sign-in session, as if every browser had signed out: the next
+    /// authorization request of any browser shows the sign-in page. Returns how many were live.
+    /// Also `DELETE /__sim/sessions`.
+    pub fn end_sign_in_sessions(&self) -> usize {
+        crate::oidc::session::end_all(&self.state)
+    }
+
+    /// How many SuperID sign-in sessions are live (one per browser that signed in and has not
+    /// signed out, for 8 hours).
+    pub fn sign_in_sessions(&self) -> usize {
+        crate::oidc::session::count(&self.state)
+    }
+
+    /// Makes every live sign-in session's last sign-in `by` older, so a test can check `max_age`
+    /// and the id_token's `auth_time` without waiting. Returns how many sessions there were. Also
+    /// `POST /__sim/sessions/age` `{"seconds": n}`.
+    pub fn age_sign_in_sessions(&self, by: Duration) -> usize {
+        crate::oidc::session::age_all(&self.state, by)
     }
 
     /// Switches to a freshly generated signing key. With `keep_old_in_jwks` the previous keys stay
@@ -329,12 +359,38 @@ impl SimulatorHandle {
         deliver(&self.state, ctx, webhook_id, event).await
     }
 
-    /// Stops accepting connections and drops all open ones (including hanging requests).
+    /// Writes the state file now, if there is one and anything changed since the last write
+    /// (changes are otherwise written a moment after they happen, and at [`Self::shutdown`]).
+    pub async fn save_state(&self) -> Result<(), StateFileError> {
+        let state = Arc::clone(&self.state);
+        match tokio::task::spawn_blocking(move || state.save_state()).await {
+            Ok(result) => result,
+            // Only a panic in the save could end the task early, and a save does not panic.
+            Err(e) => Err(StateFileError::Unwritable {
+                path: self
+                    .state
+                    .state_file_path()
+                    .map(Path::to_path_buf)
+                    .unwrap_or_default(),
+                source: std::io::Error::other(e.to_string()),
+            }),
+        }
+    }
+
+    /// Stops accepting connections and drops all open ones (including hanging requests), then
+    /// writes the state file a last time (a failure is logged; call [`Self::save_state`] first to
+    /// see it).
     pub async fn shutdown(self) {
         self.shutdown.notify_one();
         let task = self.task.lock().unwrap_or_else(|p| p.into_inner()).take();
         if let Some(task) = task {
             let _ = task.await;
+        }
+        // After the server: no request can change anything the last write would miss.
+        self.stop_writer.notify_one();
+        let writer = self.writer.lock().unwrap_or_else(|p| p.into_inner()).take();
+        if let Some(writer) = writer {
+            let _ = writer.await;
         }
     }
 }

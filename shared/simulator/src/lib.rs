@@ -3,7 +3,8 @@
 //! It serves, on one loopback HTTP port, the parts of SuperOffice that a partner app's backend talks to:
 //!
 //! - SuperID's OpenID Connect provider: discovery, JWKS, the authorize endpoint with a sign-in and a
-//!   consent page, the token endpoint (authorization code with PKCE, refresh token), revocation and
+//!   consent page and a sign-in session (single sign-on: [`SESSION_COOKIE`], `prompt`, `max_age`,
+//!   `auth_time`), the token endpoint (authorization code with PKCE, refresh token), revocation and
 //!   logout ([`Route::Discovery`], [`Route::Jwks`], [`Route::Authorize`], [`Route::Token`]);
 //! - the partner system-user service `POST /Login/api/PartnerSystemUser/Authenticate`
 //!   ([`Route::SystemUser`]);
@@ -16,6 +17,9 @@
 //!   shows what a tenant holds;
 //! - a scripting API under `/__sim/` ([`Route::Admin`]) so another process (a browser test) can
 //!   inject faults and change tenants the same way Rust code does through [`SimulatorHandle`].
+//!
+//! With [`SimulatorConfig::state_file`] the tenants' data, consents and system tokens survive a
+//! restart (see `persist.rs` for what is kept, when it is written and why).
 //!
 //! The "shard" path segment stands for a tenant's API host: the real `https://sod2.superoffice.com/Cust12345/api/`
 //! becomes `http://127.0.0.1:PORT/sod2/Cust12345/api/` here, because everything runs on one port.
@@ -47,6 +51,7 @@ mod handle;
 mod html;
 mod keys;
 mod oidc;
+mod persist;
 mod record;
 mod routes;
 mod server;
@@ -61,6 +66,7 @@ pub use config::{AppRegistration, SimulatorConfig, TenantConfig, UserConfig};
 pub use error::SimulatorError;
 pub use faults::{FaultAction, FaultRule, Faults};
 pub use handle::{Simulator, SimulatorHandle};
+pub use persist::StateFileError;
 pub use record::RecordedRequest;
 pub use routes::Route;
 pub use state::TenantStatus;
@@ -75,6 +81,10 @@ pub const CLAIM_PREFIX: &str = "http://schemes.superoffice.net/identity/";
 
 /// The NetServer release the simulated tenants report (tenant state `Version`, the `Api` info page).
 pub const NETSERVER_LABEL: &str = "Release_11.10_2026.02.24-02";
+
+/// The name of SuperID's sign-in session cookie, set by the simulator's sign-in page on its own
+/// origin (path `/login/`) and ended by `/login/logout`.
+pub const SESSION_COOKIE: &str = "SuperIdSession";
 
 /// The text SuperOffice answers with (HTTP 421) when a tenant is called on the wrong subdomain.
 pub const WRONG_SUBDOMAIN_TEXT: &str = "Wrong subdomain used to access tenant";

@@ -15,6 +15,8 @@ use crate::config::{AppRegistration, SimulatorConfig, TenantConfig, UserConfig};
 use crate::error::SimulatorError;
 use crate::faults::Faults;
 use crate::keys::{SigningKey, parse_system_user_key};
+use crate::oidc::session::SignInSession;
+use crate::persist::{Changes, StateFile, StateFileError};
 use crate::record::RequestLog;
 use crate::util::random_alnum;
 use crate::webapi::data::{UdefEntity, WebApiStore};
@@ -145,9 +147,19 @@ pub(crate) struct PendingAuthorize {
     pub(crate) code_challenge: Option<(String, PkceMethod)>,
     pub(crate) login_hint: Option<String>,
     pub(crate) tenant_filter: Option<String>,
-    /// (ctx, email) once the user has signed in.
-    pub(crate) chosen: Option<(String, String)>,
+    /// Who signed in, once they have (interactively, or through their sign-in session when only
+    /// the consent page is left).
+    pub(crate) chosen: Option<SignedIn>,
     pub(crate) created: Instant,
+}
+
+/// A user who has signed in for a pending authorization request.
+#[derive(Debug, Clone)]
+pub(crate) struct SignedIn {
+    pub(crate) ctx: String,
+    pub(crate) email: String,
+    /// When they last signed in interactively (the id_token's `auth_time`).
+    pub(crate) auth_time: SystemTime,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -164,6 +176,8 @@ pub(crate) struct AuthCode {
     pub(crate) email: String,
     pub(crate) nonce: Option<String>,
     pub(crate) code_challenge: Option<(String, PkceMethod)>,
+    /// When the user last signed in interactively, in Unix seconds (the id_token's `auth_time`).
+    pub(crate) auth_time: i64,
     pub(crate) issued: Instant,
     pub(crate) used: bool,
     /// The refresh token issued when the code was redeemed (revoked if the code is replayed).
@@ -175,6 +189,9 @@ pub(crate) struct Grant {
     pub(crate) client_id: String,
     pub(crate) ctx: String,
     pub(crate) email: String,
+    /// The sign-in the grant came from, in Unix seconds: id_tokens issued on a refresh carry the
+    /// same `auth_time` (OpenID Connect: the time of the authentication, not of the refresh).
+    pub(crate) auth_time: i64,
 }
 
 #[derive(Debug, Clone)]
@@ -214,6 +231,8 @@ pub(crate) struct Store {
     pub(crate) refresh_tokens: HashMap<String, Grant>,
     pub(crate) access_tokens: HashMap<String, AccessGrant>,
     pub(crate) tickets: HashMap<String, Ticket>,
+    /// Sign-in sessions by their cookie value (see [`crate::oidc::session`]).
+    pub(crate) sessions: HashMap<String, SignInSession>,
 }
 
 impl Store {
@@ -271,6 +290,10 @@ pub(crate) struct AppState {
     pub(crate) log: RequestLog,
     /// Per-tenant WebAPI data (UDFs, lists, web panels, preferences, webhooks).
     pub(crate) webapi: WebApiStore,
+    /// Told whenever something the state file keeps may have changed.
+    pub(crate) changes: Changes,
+    /// Where the state survives a restart, if configured.
+    pub(crate) state_file: Option<StateFile>,
 }
 
 /// Shard names that would collide with the simulator's own top-level paths.
@@ -382,14 +405,16 @@ impl AppState {
             });
         }
 
+        let changes = Changes::default();
         let webapi = WebApiStore::new(
             store.tenants.iter().map(|t| t.cfg.context_id.as_str()),
             config.udef_publish_duration,
             config.webhook_timeout,
+            changes.clone(),
         )
         .map_err(SimulatorError::Config)?;
 
-        Ok(Self {
+        let state = Self {
             base,
             apps,
             code_lifetime: config.code_lifetime,
@@ -399,7 +424,26 @@ impl AppState {
             faults: Faults::default(),
             log: RequestLog::default(),
             webapi,
-        })
+            changes,
+            state_file: config.state_file.map(StateFile::new),
+        };
+        if let Some(file) = &state.state_file {
+            file.load_into(&state)?;
+        }
+        Ok(state)
+    }
+
+    pub(crate) fn state_file_path(&self) -> Option<&std::path::Path> {
+        self.state_file.as_ref().map(StateFile::path)
+    }
+
+    /// Writes the state file now if the state changed since the last write (blocking I/O). Without
+    /// a state file there is nothing to do.
+    pub(crate) fn save_state(&self) -> Result<(), StateFileError> {
+        match &self.state_file {
+            Some(file) => file.save(self).map(|_| ()),
+            None => Ok(()),
+        }
     }
 
     pub(crate) fn store(&self) -> MutexGuard<'_, Store> {
@@ -457,6 +501,7 @@ impl AppState {
             Some(t) => {
                 t.status = status;
                 t.valid_until = valid_until;
+                self.changes.mark();
                 true
             }
             None => false,
@@ -471,6 +516,7 @@ impl AppState {
         Ok(match store.tenant_mut(ctx) {
             Some(t) => {
                 t.shard = new_shard.to_owned();
+                self.changes.mark();
                 true
             }
             None => false,
@@ -510,6 +556,7 @@ impl AppState {
                 .entry((ctx, client_id.to_owned()))
                 .or_insert_with(|| new_system_token(&app.reg.name));
         }
+        self.changes.mark();
         true
     }
 
@@ -539,6 +586,7 @@ impl AppState {
                 new_system_token(&app.reg.name),
             );
         }
+        self.changes.mark();
         true
     }
 

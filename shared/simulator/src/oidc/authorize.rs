@@ -2,40 +2,141 @@
 //! page (one radio button per configured user), then a consent page when the tenant has not yet
 //! approved the app, and finally returns `code` and `state` to the app by `form_post` or `query`.
 //!
+//! A browser with a sign-in session (see [`super::session`]) skips the sign-in page: it gets the
+//! code at once when its tenant has approved the app, or the consent page when not. `prompt=login`
+//! (or `select_account`) and a `max_age` the session is older than ask for a new sign-in;
+//! `prompt=none` never shows a page and answers `login_required` or `consent_required` instead.
+//!
 //! Page element ids for browser tests: `user-{email}` (radio buttons), `continue`, `cancel`,
 //! `approve`, `response-form` (the form_post form; its fallback button is `continue`), `error`.
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant, SystemTime};
 
 use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use url::Url;
 
+use super::session::{self, SignInSession};
 use crate::html::{error_page, page};
 use crate::routes::AUTHORIZE_PATH;
-use crate::state::{App, AppState, AuthCode, PendingAuthorize, PkceMethod};
-use crate::util::{Params, clip, html_escape, random_urlsafe};
+use crate::state::{App, AppState, AuthCode, PendingAuthorize, PkceMethod, SignedIn};
+use crate::util::{Params, clip, html_escape, random_urlsafe, unix_seconds};
 
 pub(crate) async fn authorize_get(
     State(st): State<Arc<AppState>>,
+    headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Response {
     let params = Params::parse(query.unwrap_or_default().as_bytes());
-    start(&st, &params)
+    start(&st, &headers, &params)
 }
 
 /// A POST either continues a pending sign-in (it carries `pending`) or is an authorization request
 /// sent as a form (OpenID Connect allows both GET and POST).
-pub(crate) async fn authorize_post(State(st): State<Arc<AppState>>, body: Bytes) -> Response {
+pub(crate) async fn authorize_post(
+    State(st): State<Arc<AppState>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let params = Params::parse(&body);
     if params.get("pending").is_some() {
-        step(&st, &params)
+        step(&st, &headers, &params)
     } else {
-        start(&st, &params)
+        start(&st, &headers, &params)
     }
+}
+
+/// What the `prompt` parameter asks for (OpenID Connect Core §3.1.2.1).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+struct Prompt {
+    /// `none`: answer without showing any page.
+    none: bool,
+    /// `login` or `select_account`: show the sign-in page (it is also the account chooser) even
+    /// with a session.
+    login: bool,
+}
+
+impl Prompt {
+    /// Space-separated values. `consent` is accepted and changes nothing: SuperOffice's consent is
+    /// an authorization record an administrator makes once per tenant, and while it exists there is
+    /// nothing to ask. Unknown values are refused rather than ignored, so a typo shows at once.
+    fn parse(value: Option<&str>) -> Result<Self, String> {
+        let mut prompt = Prompt::default();
+        let mut values = 0;
+        for v in value.unwrap_or_default().split_ascii_whitespace() {
+            values += 1;
+            match v {
+                "none" => prompt.none = true,
+                "login" | "select_account" => prompt.login = true,
+                "consent" => {}
+                other => {
+                    return Err(format!(
+                        "prompt value {} is not one of none, login, consent, select_account",
+                        clip(other, 40)
+                    ));
+                }
+            }
+        }
+        if prompt.none && values > 1 {
+            return Err("prompt=none cannot be combined with other prompt values".into());
+        }
+        Ok(prompt)
+    }
+}
+
+/// `max_age`: at most this long since the user's last interactive sign-in, in whole seconds.
+fn parse_max_age(value: Option<&str>) -> Result<Option<Duration>, &'static str> {
+    match value {
+        None => Ok(None),
+        Some(v) => v
+            .parse::<u64>()
+            .map(|secs| Some(Duration::from_secs(secs)))
+            .map_err(|_| "max_age must be a whole number of seconds"),
+    }
+}
+
+/// The browser's session if it can answer this request without a sign-in; otherwise why not (for
+/// the `error_description` of `login_required`).
+fn usable_session(
+    st: &AppState,
+    headers: &HeaderMap,
+    prompt: Prompt,
+    max_age: Option<Duration>,
+    request: &PendingAuthorize,
+) -> Result<SignInSession, &'static str> {
+    if prompt.login {
+        return Err("prompt asks for a new sign-in");
+    }
+    let s = session::current(st, headers).ok_or("there is no sign-in session")?;
+    if let Some(max_age) = max_age {
+        // A clock that went back counts as "just signed in". max_age=0 always asks (OpenID
+        // Connect: it is equivalent to prompt=login), even within the same instant.
+        let age = s.auth_time.elapsed().unwrap_or(Duration::ZERO);
+        if max_age.is_zero() || age > max_age {
+            return Err("the last sign-in is older than max_age");
+        }
+    }
+    if request
+        .tenant_filter
+        .as_deref()
+        .is_some_and(|f| !f.eq_ignore_ascii_case(&s.ctx))
+    {
+        // Users here belong to one tenant; another tenant means another user.
+        return Err("the signed-in user is not in the tenant acr_values names");
+    }
+    if request
+        .login_hint
+        .as_deref()
+        .is_some_and(|h| !h.eq_ignore_ascii_case(&s.email))
+    {
+        // Our decision (OpenID Connect leaves it open): the app asked for someone else, so the
+        // session's user is not silently substituted.
+        return Err("login_hint names another user than the signed-in one");
+    }
+    Ok(s)
 }
 
 /// Where and how the result goes back to the app.
@@ -94,7 +195,7 @@ impl Delivery {
     }
 }
 
-fn start(st: &AppState, p: &Params) -> Response {
+fn start(st: &AppState, headers: &HeaderMap, p: &Params) -> Response {
     // Until client_id and redirect_uri are known good, errors are shown here and never redirected.
     let Some(client_id) = p.get("client_id") else {
         return error_page(
@@ -184,14 +285,14 @@ fn start(st: &AppState, p: &Params) -> Response {
     {
         return delivery.error("invalid_scope", "scope must include openid");
     }
-    if p.get("prompt")
-        .is_some_and(|s| s.split_ascii_whitespace().any(|s| s == "none"))
-    {
-        return delivery.error(
-            "login_required",
-            "prompt=none: the simulator keeps no sign-in session",
-        );
-    }
+    let prompt = match Prompt::parse(p.get("prompt")) {
+        Ok(prompt) => prompt,
+        Err(e) => return delivery.error("invalid_request", &e),
+    };
+    let max_age = match parse_max_age(p.get("max_age")) {
+        Ok(max_age) => max_age,
+        Err(e) => return delivery.error("invalid_request", e),
+    };
     let code_challenge = match (p.get("code_challenge"), p.get("code_challenge_method")) {
         (None, None) => None,
         (None, Some(_)) => {
@@ -249,13 +350,80 @@ fn start(st: &AppState, p: &Params) -> Response {
         chosen: None,
         created: Instant::now(),
     };
-    let id = random_urlsafe(24);
-    {
-        let mut store = st.store();
-        store.prune(st.code_lifetime);
-        store.pending.insert(id.clone(), pending.clone());
+
+    match usable_session(st, headers, prompt, max_age, &pending) {
+        Ok(signed_in) => single_sign_on(st, app, prompt, pending, signed_in, &delivery),
+        Err(why) if prompt.none => {
+            delivery.error("login_required", &format!("prompt=none, but {why}"))
+        }
+        Err(_) => {
+            let id = remember(st, pending.clone());
+            signin_page(st, app, &id, &pending, None)
+        }
     }
-    signin_page(st, app, &id, &pending, None)
+}
+
+/// Stores a pending request until the next step of the pages; returns its id.
+fn remember(st: &AppState, pending: PendingAuthorize) -> String {
+    let id = random_urlsafe(24);
+    let mut store = st.store();
+    store.prune(st.code_lifetime);
+    store.pending.insert(id.clone(), pending);
+    id
+}
+
+/// Answers a request for a browser that is already signed in: the code at once when the user's
+/// tenant has approved the app, else the consent page (for an administrator).
+fn single_sign_on(
+    st: &AppState,
+    app: &App,
+    prompt: Prompt,
+    mut pending: PendingAuthorize,
+    s: SignInSession,
+    delivery: &Delivery,
+) -> Response {
+    let (consented, found) = {
+        let store = st.store();
+        (
+            store.has_consent(&s.ctx, &app.reg.client_id),
+            store
+                .user(&s.ctx, &s.email)
+                .map(|(t, u)| (t.cfg.company_name.clone(), u.clone())),
+        )
+    };
+    let Some((company, user)) = found else {
+        // Users are fixed at start, so a session always names one; answer as if signed out.
+        return delivery.error("login_required", "the signed-in user no longer exists");
+    };
+    pending.chosen = Some(SignedIn {
+        ctx: s.ctx.clone(),
+        email: user.email.clone(),
+        auth_time: s.auth_time,
+    });
+    if consented {
+        return issue_code(st, pending, delivery);
+    }
+    if prompt.none {
+        return delivery.error(
+            "consent_required",
+            &format!(
+                "prompt=none, but {company} has not approved {}",
+                app.reg.name
+            ),
+        );
+    }
+    if !user.is_administrator {
+        return delivery.error("access_denied", &not_approved(app, &company));
+    }
+    let id = remember(st, pending);
+    consent_page(app, &id, &company, &s.ctx, &user.full_name(), &user.email)
+}
+
+fn not_approved(app: &App, company: &str) -> String {
+    format!(
+        "{} has not been approved for {company}; an administrator must sign in and approve it first.",
+        app.reg.name
+    )
 }
 
 /// RFC 7636: 43..=128 characters of the unreserved set.
@@ -265,7 +433,7 @@ pub(crate) fn is_pkce_string(s: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~'))
 }
 
-fn step(st: &AppState, p: &Params) -> Response {
+fn step(st: &AppState, headers: &HeaderMap, p: &Params) -> Response {
     let id = p.get("pending").unwrap_or_default();
     let pending = {
         let mut store = st.store();
@@ -318,72 +486,87 @@ fn step(st: &AppState, p: &Params) -> Response {
                 Some("Choose one of the listed users."),
             );
         };
+        // The user has signed in: from now on the browser's session answers for them, whatever
+        // happens next on these pages (as at SuperID, where the sign-in comes before the consent).
+        let auth_time = SystemTime::now();
+        let cookie = session::start(st, headers, &ctx, &user.email, auth_time);
         let consented = {
             let mut store = st.store();
             if let Some(pend) = store.pending.get_mut(id) {
-                pend.chosen = Some((ctx.clone(), user.email.clone()));
+                pend.chosen = Some(SignedIn {
+                    ctx: ctx.clone(),
+                    email: user.email.clone(),
+                    auth_time,
+                });
             }
             store.has_consent(&ctx, &app.reg.client_id)
         };
-        if consented {
-            return finish(st, id, &delivery);
-        }
-        if !user.is_administrator {
+        let resp = if consented {
+            finish(st, id, &delivery)
+        } else if !user.is_administrator {
             st.store().pending.remove(id);
-            return delivery.error(
-                "access_denied",
-                &format!(
-                    "{} has not been approved for {company}; an administrator must sign in and approve it first.",
-                    app.reg.name
-                ),
-            );
-        }
-        return consent_page(app, id, &company, &ctx, &user.full_name(), &user.email);
+            delivery.error("access_denied", &not_approved(app, &company))
+        } else {
+            consent_page(app, id, &company, &ctx, &user.full_name(), &user.email)
+        };
+        return with_cookie(resp, cookie);
     }
 
     if action == "approve" {
-        let Some((ctx, email)) = pending.chosen.clone() else {
+        let Some(signed_in) = pending.chosen.as_ref() else {
             return signin_page(st, app, id, &pending, Some("Sign in first."));
         };
         let is_admin = st
             .store()
-            .user(&ctx, &email)
+            .user(&signed_in.ctx, &signed_in.email)
             .is_some_and(|(_, u)| u.is_administrator);
         if !is_admin {
             st.store().pending.remove(id);
             return delivery.error("access_denied", "Only an administrator can approve.");
         }
-        st.grant_consent(&ctx, &app.reg.client_id);
+        st.grant_consent(&signed_in.ctx, &app.reg.client_id);
         return finish(st, id, &delivery);
     }
 
     signin_page(st, app, id, &pending, Some("Choose a user to sign in as."))
 }
 
-/// Issues the code for a signed-in, consented pending request and sends it to the app.
+fn with_cookie(mut resp: Response, cookie: HeaderValue) -> Response {
+    resp.headers_mut().append(header::SET_COOKIE, cookie);
+    resp
+}
+
+/// Issues the code for a pending request whose user has signed in and approved, and ends it.
 fn finish(st: &AppState, id: &str, delivery: &Delivery) -> Response {
+    let Some(p) = st.store().pending.remove(id) else {
+        return error_page(
+            StatusCode::BAD_REQUEST,
+            "Sign-in expired",
+            "This sign-in request was already completed.",
+        );
+    };
+    issue_code(st, p, delivery)
+}
+
+/// Issues a code for a request whose user has signed in (`chosen`) and sends it to the app.
+fn issue_code(st: &AppState, p: PendingAuthorize, delivery: &Delivery) -> Response {
+    let Some(signed_in) = p.chosen else {
+        return error_page(StatusCode::BAD_REQUEST, "Sign-in", "No user was chosen.");
+    };
     let code = random_urlsafe(48);
     {
         let mut store = st.store();
-        let Some(p) = store.pending.remove(id) else {
-            return error_page(
-                StatusCode::BAD_REQUEST,
-                "Sign-in expired",
-                "This sign-in request was already completed.",
-            );
-        };
-        let Some((ctx, email)) = p.chosen else {
-            return error_page(StatusCode::BAD_REQUEST, "Sign-in", "No user was chosen.");
-        };
+        store.prune(st.code_lifetime);
         store.codes.insert(
             code.clone(),
             AuthCode {
                 client_id: p.client_id,
                 redirect_uri: p.redirect_uri,
-                ctx,
-                email,
+                ctx: signed_in.ctx,
+                email: signed_in.email,
                 nonce: p.nonce,
                 code_challenge: p.code_challenge,
+                auth_time: unix_seconds(signed_in.auth_time),
                 issued: Instant::now(),
                 used: false,
                 refresh_token: None,

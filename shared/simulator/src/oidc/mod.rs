@@ -1,9 +1,10 @@
-//! SuperID's OpenID Connect provider: discovery, JWKS, authorize (sign-in + consent), tokens,
-//! revocation and logout.
+//! SuperID's OpenID Connect provider: discovery, JWKS, authorize (sign-in + consent), the sign-in
+//! session (single sign-on), tokens, revocation and logout.
 
 pub(crate) mod authorize;
 pub(crate) mod discovery;
 pub(crate) mod logout;
+pub(crate) mod session;
 pub(crate) mod token;
 
 use axum::Json;

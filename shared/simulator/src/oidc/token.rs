@@ -200,6 +200,8 @@ fn authorization_code(st: &AppState, app: &App, p: &Params) -> Result<Value, Tok
                 store
                     .access_tokens
                     .retain(|_, a| a.refresh_token.as_deref() != Some(rt.as_str()));
+                // Refresh tokens are kept in the state file.
+                st.changes.mark();
             }
             return Err(TokenError::bad(
                 "invalid_grant",
@@ -263,6 +265,7 @@ fn authorization_code(st: &AppState, app: &App, p: &Params) -> Result<Value, Tok
         client_id: client_id.clone(),
         ctx: issued.ctx.clone(),
         email: issued.email.clone(),
+        auth_time: issued.auth_time,
     };
     if !st.store().has_consent(&grant.ctx, client_id) {
         return Err(TokenError::bad(
@@ -285,6 +288,7 @@ fn authorization_code(st: &AppState, app: &App, p: &Params) -> Result<Value, Tok
             c.refresh_token = Some(refresh_token.clone());
         }
     }
+    st.changes.mark();
     if let Some(obj) = response.as_object_mut() {
         obj.insert("refresh_token".into(), Value::String(refresh_token));
     }
@@ -350,7 +354,8 @@ fn server_error(what: &str) -> TokenError {
 }
 
 /// The id_token claims as SuperOffice issues them (see `vendor/id-token-claims-example.json`);
-/// every SuperOffice claim is a string, `iat` is a number as in real tokens.
+/// every SuperOffice claim is a string, `iat` is a number as in real tokens, and so is `auth_time`
+/// (the last interactive sign-in).
 fn id_token(
     st: &AppState,
     app: &App,
@@ -375,6 +380,9 @@ fn id_token(
         put("iat", json!(now));
         put("nbf", json!(now - NOT_BEFORE_SKEW_SECS));
         put("exp", json!(now + ID_TOKEN_LIFETIME_SECS));
+        // Always present (OpenID Connect requires it only with max_age): apps that check how
+        // recent a sign-in is read it.
+        put("auth_time", json!(grant.auth_time));
         if let Some(nonce) = nonce {
             put("nonce", json!(nonce));
         }
@@ -437,6 +445,7 @@ pub(crate) async fn revoke(
             store
                 .access_tokens
                 .retain(|_, a| a.refresh_token.as_deref() != Some(token));
+            st.changes.mark();
         }
         let owned_access = store
             .access_tokens

@@ -8,7 +8,10 @@ use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
+
+use crate::persist::Changes;
 
 use super::model::{
     ListEntity, ListItemEntity, Preference, UdefFieldInfo, UserGroup, WebPanelEntity, Webhook,
@@ -72,7 +75,7 @@ impl UdefEntity {
 }
 
 /// The admin (unpublished) and published versions of one entity's layout.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub(crate) struct UdefLayout {
     pub(crate) admin: Vec<UdefFieldInfo>,
     pub(crate) published: Vec<UdefFieldInfo>,
@@ -80,7 +83,8 @@ pub(crate) struct UdefLayout {
     pub(crate) version: i32,
     /// The next `UdefIdentity` (and `SuperOffice:{n}` prog-id number).
     pub(crate) next_identity: i32,
-    /// A publish "runs" until then.
+    /// A publish "runs" until then. Not kept in the state file: a restart ends a running publish.
+    #[serde(skip)]
     pub(crate) publishing_until: Option<Instant>,
     pub(crate) publishes: u32,
 }
@@ -105,7 +109,7 @@ impl UdefLayout {
 }
 
 /// What a list's items are.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) enum ListKind {
     /// Items stored with the list.
     Plain,
@@ -115,7 +119,7 @@ pub(crate) enum ListKind {
     UserGroup,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct ListDef {
     pub(crate) entity: ListEntity,
     pub(crate) built_in: bool,
@@ -123,7 +127,7 @@ pub(crate) struct ListDef {
     pub(crate) items: Vec<ListItemEntity>,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct WebPanel {
     pub(crate) entity: WebPanelEntity,
     /// The client id of the app that created it, when the request carried the app's
@@ -131,7 +135,7 @@ pub(crate) struct WebPanel {
     pub(crate) owner: Option<String>,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct StoredWebhook {
     pub(crate) entity: Webhook,
     pub(crate) created_by_client_id: String,
@@ -144,9 +148,13 @@ pub(crate) const USERGROUP_LIST_ID: i32 = 11;
 /// `ListTableId` of user-defined lists (`udlist`), for list-type fields.
 pub(crate) const UDLIST_TABLE_ID: i32 = 136;
 
-/// One tenant's WebAPI data.
-#[derive(Debug, Clone)]
+/// One tenant's WebAPI data. It is also what the state file keeps of a tenant's WebAPI (see
+/// [`crate::persist`]), in this layout: a change here that old files cannot be read into needs a
+/// new state-file version.
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct TenantData {
+    /// By [`UdefEntity`] order; written by entity name.
+    #[serde(with = "udef_layouts")]
     pub(crate) udefs: [UdefLayout; 6],
     pub(crate) next_udef_field_id: i32,
     pub(crate) next_column_id: i32,
@@ -157,7 +165,8 @@ pub(crate) struct TenantData {
     pub(crate) web_panels: Vec<WebPanel>,
     pub(crate) next_web_panel_id: i32,
     /// (list id, item id) → the user groups the item is visible for; absent = all groups.
-    pub(crate) visibility: HashMap<(i32, i32), Vec<i32>>,
+    #[serde(with = "visibility_entries")]
+    pub(crate) visibility: Visibility,
     pub(crate) preferences: Vec<Preference>,
     pub(crate) next_preference_id: i32,
     pub(crate) webhooks: Vec<StoredWebhook>,
@@ -391,9 +400,99 @@ impl TenantData {
     }
 }
 
+/// `udefs` in JSON: an object by entity name (`"Contact": {…}`), so the file does not depend on the
+/// order of [`UdefEntity`]; every entity must be there once.
+mod udef_layouts {
+    use serde::de::Error as _;
+    use serde::ser::SerializeMap as _;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    use super::{UdefEntity, UdefLayout};
+
+    pub(super) fn serialize<S: Serializer>(
+        layouts: &[UdefLayout; 6],
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        let mut map = s.serialize_map(Some(UdefEntity::ALL.len()))?;
+        for entity in UdefEntity::ALL {
+            map.serialize_entry(entity.as_str(), &layouts[entity.index()])?;
+        }
+        map.end()
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<[UdefLayout; 6], D::Error> {
+        let by_name = std::collections::BTreeMap::<String, UdefLayout>::deserialize(d)?;
+        let mut layouts: [Option<UdefLayout>; 6] = Default::default();
+        for (name, layout) in by_name {
+            let entity = UdefEntity::parse(&name)
+                .ok_or_else(|| D::Error::custom(format!("udefs: unknown entity {name:?}")))?;
+            if layouts[entity.index()].replace(layout).is_some() {
+                return Err(D::Error::custom(format!("udefs: {name} appears twice")));
+            }
+        }
+        let missing: Vec<&str> = UdefEntity::ALL
+            .into_iter()
+            .filter(|e| layouts[e.index()].is_none())
+            .map(UdefEntity::as_str)
+            .collect();
+        if !missing.is_empty() {
+            return Err(D::Error::custom(format!(
+                "udefs: no layout for {}",
+                missing.join(", ")
+            )));
+        }
+        Ok(layouts.map(Option::unwrap_or_default))
+    }
+}
+
+/// (list id, item id) → the user-group ids the item is visible for.
+pub(crate) type Visibility = HashMap<(i32, i32), Vec<i32>>;
+
+/// `visibility` in JSON, whose object keys must be strings: a list of
+/// `{"list": 22, "item": 3, "groups": [1, 2]}`, sorted so that unchanged data serializes to the
+/// same bytes (the state file is only rewritten when its bytes change).
+mod visibility_entries {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    use super::Visibility;
+
+    #[derive(Serialize, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Entry {
+        list: i32,
+        item: i32,
+        groups: Vec<i32>,
+    }
+
+    pub(super) fn serialize<S: Serializer>(map: &Visibility, s: S) -> Result<S::Ok, S::Error> {
+        let mut entries: Vec<Entry> = map
+            .iter()
+            .map(|(&(list, item), groups)| Entry {
+                list,
+                item,
+                groups: groups.clone(),
+            })
+            .collect();
+        entries.sort_by_key(|e| (e.list, e.item));
+        entries.serialize(s)
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Visibility, D::Error> {
+        let entries = Vec::<Entry>::deserialize(d)?;
+        Ok(entries
+            .into_iter()
+            .map(|e| ((e.list, e.item), e.groups))
+            .collect())
+    }
+}
+
 /// All tenants' WebAPI data, plus the settings that shape it.
 pub(crate) struct WebApiStore {
     tenants: Mutex<HashMap<String, TenantData>>,
+    /// Told after every mutable access, so the state file (if any) follows.
+    changes: Changes,
     publish_duration: Mutex<Duration>,
     /// Sends webhook calls (the test POST at save time and scripted events).
     pub(crate) http: reqwest::Client,
@@ -405,6 +504,7 @@ impl WebApiStore {
         contexts: impl IntoIterator<Item = &'a str>,
         publish_duration: Duration,
         webhook_timeout: Duration,
+        changes: Changes,
     ) -> Result<Self, String> {
         let http = reqwest::Client::builder()
             .no_proxy()
@@ -418,6 +518,7 @@ impl WebApiStore {
             .collect();
         Ok(Self {
             tenants: Mutex::new(tenants),
+            changes,
             publish_duration: Mutex::new(publish_duration),
             http,
             webhook_timeout,
@@ -428,10 +529,35 @@ impl WebApiStore {
         self.tenants.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Runs `f` on the tenant's data; `None` for an unknown tenant.
+    /// Runs `f` on the tenant's data; `None` for an unknown tenant. `f` may change it, so the state
+    /// file writer is told (it writes only if the bytes changed): every handler goes through here,
+    /// so no change can be missed by forgetting to report it.
     pub(crate) fn with<R>(&self, ctx: &str, f: impl FnOnce(&mut TenantData) -> R) -> Option<R> {
-        let mut tenants = self.lock();
-        tenants.get_mut(&ctx.to_ascii_lowercase()).map(f)
+        let result = {
+            let mut tenants = self.lock();
+            tenants.get_mut(&ctx.to_ascii_lowercase()).map(f)
+        };
+        if result.is_some() {
+            self.changes.mark();
+        }
+        result
+    }
+
+    /// Runs `f` on the tenant's data without changing it (nothing to tell the state file).
+    pub(crate) fn read<R>(&self, ctx: &str, f: impl FnOnce(&TenantData) -> R) -> Option<R> {
+        let tenants = self.lock();
+        tenants.get(&ctx.to_ascii_lowercase()).map(f)
+    }
+
+    /// Replaces a tenant's data (loading the state file); false for an unknown tenant.
+    pub(crate) fn replace(&self, ctx: &str, data: TenantData) -> bool {
+        match self.lock().get_mut(&ctx.to_ascii_lowercase()) {
+            Some(slot) => {
+                *slot = data;
+                true
+            }
+            None => false,
+        }
     }
 
     pub(crate) fn publish_duration(&self) -> Duration {

@@ -274,7 +274,7 @@ impl AppState {
     pub(crate) fn webapi_snapshot(&self, ctx: &str) -> Option<WebApiSnapshot> {
         let ctx = self.store().tenant(ctx)?.cfg.context_id.clone();
         let log = self.log.snapshot();
-        self.webapi.with(&ctx, |t| build(&ctx, t, &log))
+        self.webapi.read(&ctx, |t| build(&ctx, t, &log))
     }
 
     /// WebAPI requests about `ctx` whose path after `/api` contains the segments of `family` in a

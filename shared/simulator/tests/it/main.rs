@@ -4,6 +4,8 @@ mod code_flow;
 mod common;
 mod faults;
 mod shapes;
+mod sign_in_session;
+mod state_file;
 mod system_user;
 mod tenant;
 mod token_errors;

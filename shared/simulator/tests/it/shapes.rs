@@ -192,8 +192,12 @@ async fn id_token_matches_the_documented_claims() {
     assert_eq!(header["typ"], "JWT");
 
     let example = vendor_json("id-token-claims-example.json");
-    // Same claim names as the documented example.
-    assert_eq!(keys(&claims), keys(&example));
+    // The claim names of the documented example, plus the standard `auth_time` (when the user last
+    // signed in interactively), which apps checking for a recent sign-in (`max_age`) read.
+    let mut documented = keys(&example);
+    assert!(!documented.contains("auth_time"));
+    documented.insert("auth_time".to_owned());
+    assert_eq!(keys(&claims), documented);
     // Same types, except `iat`: a string in the doc example, a number in real tokens and ours.
     assert_same_shape(&example, &claims, &["iat"]);
     assert!(example["iat"].is_string());
@@ -204,6 +208,11 @@ async fn id_token_matches_the_documented_claims() {
         }
     }
     let iat = claims["iat"].as_i64().unwrap();
+    let auth_time = claims["auth_time"].as_i64().expect("auth_time is a number");
+    assert!(
+        auth_time <= iat && iat - auth_time < 60,
+        "{auth_time} vs {iat}"
+    );
     assert_eq!(claims["nbf"].as_i64().unwrap(), iat - 60);
     assert_eq!(claims["exp"].as_i64().unwrap(), iat + 300);
     sim.shutdown().await;
