@@ -116,7 +116,9 @@ async fn usage(app: &App) -> TenantUsage {
 
 /// Install then remove in a tenant seeded with `size`.
 async fn measure(size: SiteSize) -> (Figures, Figures) {
-    let app = tokio::task::spawn_blocking(start_app_elsewhere).await.unwrap();
+    let app = tokio::task::spawn_blocking(start_app_elsewhere)
+        .await
+        .unwrap();
     assert!(app.sim().seed_site("Cust12345", &size));
     app.sign_in_to_install("ada@demo.example").await;
     for route in [Route::WebApi, Route::TenantState, Route::SystemUser] {

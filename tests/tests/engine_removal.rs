@@ -45,7 +45,8 @@ async fn the_engine_removes_everything_the_install_created_and_forgets_it() {
     );
     assert_eq!(app.sim().webapi_calls("Cust12345", ""), calls_before + 1);
     assert_eq!(
-        app.sim().webapi_calls("Cust12345", "Agents/List/GetAppWebPanels"),
+        app.sim()
+            .webapi_calls("Cust12345", "Agents/List/GetAppWebPanels"),
         2,
         "the one call is the read-back, once per walk"
     );
