@@ -21,6 +21,10 @@ pub enum EntryState {
     Intent,
     /// Exists in SuperOffice with `superoffice_id`.
     Created,
+    /// Removed because the manifest no longer declares it (an app upgrade). Kept while the app is
+    /// installed, with its last id: a tenant restored from a backup may bring it back, and the
+    /// repair then removes it again rather than leaving an item nobody owns.
+    Removed,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -37,6 +41,10 @@ pub struct LedgerEntry {
     pub shown_as: String,
     pub state: EntryState,
     pub superoffice_id: Option<String>,
+    /// The manifest declaration this entry was made from ([`crate::manifest::Artifact::fingerprint`]);
+    /// `None` from versions before upgrades existed (treated as changed: updated once).
+    #[serde(default)]
+    pub fingerprint: Option<String>,
     pub updated_at: i64,
 }
 

@@ -106,6 +106,11 @@ pub struct Manifest {
 pub struct AppInfo {
     pub name: String,
     pub prog_id_prefix: String,
+    /// The manifest's version as people read it (the management page, `soapp manifest diff`).
+    /// Which tenants need an upgrade is decided by the manifest's fingerprint, not by this label,
+    /// so a release that forgets to change it still reaches every tenant.
+    #[serde(default)]
+    pub version: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -225,6 +230,20 @@ impl Artifact {
     /// `kind:identity`: the ledger's key for this artifact.
     pub fn key(&self) -> String {
         format!("{}:{}", self.kind(), self.identity())
+    }
+
+    /// What the artifact declares, as a short digest: a ledger entry whose fingerprint differs from
+    /// the manifest's is updated in the tenant. URLs are made on this deployment, so the base URL
+    /// counts for the kinds that carry one.
+    pub fn fingerprint(&self, base_url: &str) -> String {
+        let declared = serde_json::to_string(self).unwrap_or_default();
+        let base = match self {
+            Artifact::WebPanel(_) | Artifact::Button(_) | Artifact::Webhook(_) => {
+                base_url.trim_end_matches('/')
+            }
+            _ => "",
+        };
+        crate::store::secret_key(&format!("{base}\n{declared}"))[..16].to_owned()
     }
 
     /// A one-line description for the provisioned-items list.
@@ -452,6 +471,22 @@ impl Manifest {
         out.extend(self.preferences.iter().cloned().map(Artifact::Preference));
         out.extend(self.webhooks.iter().cloned().map(Artifact::Webhook));
         out
+    }
+
+    /// Every artifact's fingerprint in one digest: a tenant reconciled to this value holds exactly
+    /// this manifest (the rollout compares it).
+    pub fn fingerprint(&self, base_url: &str) -> String {
+        let all: Vec<String> = self
+            .artifacts()
+            .iter()
+            .map(|a| format!("{}={}", a.key(), a.fingerprint(base_url)))
+            .collect();
+        crate::store::secret_key(&all.join("\n"))[..16].to_owned()
+    }
+
+    /// The manifest's version label, or "unversioned".
+    pub fn version_label(&self) -> &str {
+        self.app.version.as_deref().unwrap_or("unversioned")
     }
 
     pub fn list(&self, key: &str) -> Option<&List> {

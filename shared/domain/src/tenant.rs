@@ -94,7 +94,83 @@ pub struct Tenant {
     pub waiting: Option<Waiting>,
     /// A sentence for the status page when the install failed.
     pub problem: Option<String>,
+    /// The manifest the tenant was last brought to in full (install, upgrade or repair finished).
+    #[serde(default)]
+    pub manifest: Option<AppliedManifest>,
+    /// An upgrade or repair asked for and not finished yet.
+    #[serde(default)]
+    pub reconciling: Option<Reconciling>,
+    /// SuperOffice suspended the tenant (a state-change push): its jobs are put back until it
+    /// resumes.
+    #[serde(default)]
+    pub suspended: bool,
+    /// SuperOffice deleted the tenant (a state-change push): every run ends at its next step, and
+    /// the queued purge removes everything the app keeps for it.
+    #[serde(default)]
+    pub deleted: bool,
+    /// What SuperOffice last told the app about the tenant (state-change pushes).
+    #[serde(default)]
+    pub platform: PlatformNotes,
     pub updated_at: i64,
+}
+
+/// A manifest a tenant was brought to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AppliedManifest {
+    /// [`crate::manifest::Manifest::fingerprint`].
+    pub fingerprint: String,
+    /// The manifest's version label.
+    pub version: String,
+    pub at: i64,
+}
+
+/// Why the app is changing an installed tenant's items.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Goal {
+    /// A new release of the app declares other items: follow the manifest, trusting the ledger.
+    Upgrade,
+    /// SuperOffice restored or upgraded the tenant: read what is really there and mend it.
+    Repair,
+}
+
+impl Goal {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Goal::Upgrade => "upgrade",
+            Goal::Repair => "repair",
+        }
+    }
+}
+
+/// An upgrade or repair under way.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Reconciling {
+    pub goal: Goal,
+    /// Unix seconds.
+    pub asked_at: i64,
+    /// Why, in words for the operator (`SuperOffice restored the tenant from a backup`).
+    pub why: String,
+    /// For an upgrade, the manifest's fingerprint it brings the tenant to.
+    #[serde(default)]
+    pub target: Option<String>,
+}
+
+/// What SuperOffice's state-change pushes said about the tenant.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlatformNotes {
+    /// The CRM version (`VersionName`) of the last push.
+    #[serde(default)]
+    pub crm_version: Option<String>,
+    /// The host the tenant moved to (`PublicEndpoint` of a Move push).
+    #[serde(default)]
+    pub public_endpoint: Option<String>,
+    /// When SuperOffice said it moved (unix seconds).
+    #[serde(default)]
+    pub moved_at: Option<i64>,
+    /// The last push: its change and when it came.
+    #[serde(default)]
+    pub last_change: Option<(String, i64)>,
 }
 
 /// A tenant read from the store with its version, for a versioned write back.
@@ -172,6 +248,11 @@ impl<I: Items> Tenants<I> {
                     uninstall_requested_by: None,
                     waiting: None,
                     problem: None,
+                    manifest: None,
+                    reconciling: None,
+                    suspended: false,
+                    deleted: false,
+                    platform: PlatformNotes::default(),
                     updated_at: now,
                 },
             };

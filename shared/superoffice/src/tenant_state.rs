@@ -174,7 +174,8 @@ pub struct TenantStateClient {
     retrier: Arc<Retrier>,
     clock: Arc<dyn Clock>,
     timeout: Duration,
-    cache: Mutex<HashMap<TenantId, (TenantState, SystemTime)>>,
+    /// State, kept until, fetched at.
+    cache: Mutex<HashMap<TenantId, (TenantState, SystemTime, SystemTime)>>,
 }
 
 /// However `ValidUntil` reads, an answer is kept at least this long (no hammering when it is in the
@@ -207,7 +208,7 @@ impl TenantStateClient {
         deadline: Option<SystemTime>,
     ) -> Result<TenantState, TenantStateError> {
         let now = self.clock.now();
-        if let Some((state, until)) = self.lock().get(ctx)
+        if let Some((state, until, _)) = self.lock().get(ctx)
             && now < *until
         {
             return Ok(state.clone());
@@ -235,7 +236,8 @@ impl TenantStateClient {
             .duration_since(now)
             .unwrap_or_default()
             .clamp(MIN_CACHE, MAX_CACHE);
-        self.lock().insert(ctx.clone(), (state.clone(), now + keep));
+        self.lock()
+            .insert(ctx.clone(), (state.clone(), now + keep, now));
         Ok(state)
     }
 
@@ -244,7 +246,19 @@ impl TenantStateClient {
         self.lock().remove(ctx);
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<TenantId, (TenantState, SystemTime)>> {
+    /// Forget the cached state if it was read before `at` (SuperOffice said the tenant moved then:
+    /// the next call reads where its API lives now, without a 421 first).
+    pub fn invalidate_if_older(&self, ctx: &TenantId, at: SystemTime) {
+        let mut cache = self.lock();
+        if cache.get(ctx).is_some_and(|(_, _, fetched)| *fetched < at) {
+            cache.remove(ctx);
+        }
+    }
+
+    #[allow(clippy::type_complexity)]
+    fn lock(
+        &self,
+    ) -> std::sync::MutexGuard<'_, HashMap<TenantId, (TenantState, SystemTime, SystemTime)>> {
         self.cache.lock().unwrap_or_else(|p| p.into_inner())
     }
 }

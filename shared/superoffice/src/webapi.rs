@@ -42,9 +42,17 @@ pub trait TenantApi: Send + Sync + 'static {
         request: &ApiRequest,
         deadline: Option<SystemTime>,
     ) -> impl std::future::Future<Output = Result<ApiResponse, WebApiError>> + Send;
+
+    /// SuperOffice said the tenant moved at `at` (a state-change push): what this client learned
+    /// about where the tenant's API lives before then is not used again.
+    fn tenant_moved(&self, _tenant: &crate::TenantId, _at: SystemTime) {}
 }
 
 impl TenantApi for WebApi {
+    fn tenant_moved(&self, tenant: &crate::TenantId, at: SystemTime) {
+        self.states.invalidate_if_older(tenant, at);
+    }
+
     fn call(
         &self,
         auth: &TenantAuth,

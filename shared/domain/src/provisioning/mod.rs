@@ -1,19 +1,27 @@
-//! The provisioning engine: puts the manifest's artifacts into a tenant, and takes them away again,
-//! resumably.
+//! The provisioning engine: one reconciler that brings a tenant to a desired set of artifacts,
+//! resumably. Install, upgrade, repair and uninstall are the same operation with a different
+//! desired state and a different view of the tenant:
 //!
-//! A run walks the manifest in order through one [`kinds::Provision`] implementation per kind of
-//! artifact. For each artifact it writes an intent to the ledger, has the kind find the artifact in
-//! SuperOffice by its stable identity or create it, and records the SuperOffice id. User-defined
-//! fields count as created only once published (publishing renumbers their ids, so they are kept by
-//! ProgId). A run that cannot finish in the time it has returns when to continue instead of
-//! sleeping; the next run skips what the ledger already holds. Every WebAPI call checks the
-//! tenant's state first (the platform client refuses to call a tenant that is not running).
+//! | operation | desired | what the tenant holds is learned from |
+//! |---|---|---|
+//! | install | the manifest | the ledger (each step finds its artifact by identity anyway) |
+//! | upgrade (a release changed the manifest) | the manifest | the ledger and its fingerprints |
+//! | repair (SuperOffice restored or upgraded the tenant) | the manifest | targeted reads of every artifact |
+//! | uninstall | nothing | the ledger |
 //!
-//! The uninstall walks the ledger backwards through the same kinds (`remove`), forgetting each
-//! entry once its artifact is gone, reads back that SuperOffice holds no panel of the app's, and
-//! then removes everything the app keeps for the tenant, leaving one audit record. An uninstall
-//! asked for while an install runs wins: the install stops at its next step and the uninstall
-//! removes what it had created.
+//! [`plan::plan`] turns desired, ledger and (for a repair) observations into steps (create,
+//! update, adopt, remove, forget); the engine applies them through one [`kinds::Provision`]
+//! implementation per kind of artifact, with the ledger's discipline: an intent before a creation,
+//! the SuperOffice id recorded after it, an entry forgotten (uninstall) or marked removed (upgrade)
+//! only once its artifact is gone. User-defined fields count as created only once published
+//! (publishing renumbers their ids, so they are kept by ProgId). A run that cannot finish in the
+//! time it has returns when to continue instead of sleeping; the next run plans again from the
+//! ledger and does only what is left. Every WebAPI call checks the tenant's state first (the
+//! platform client refuses to call a tenant that is not running).
+//!
+//! An uninstall asked for while an install, upgrade or repair runs wins: the run stops at its next
+//! step and the uninstall removes what it had created. SuperOffice deleting the tenant ends every
+//! run the same way, and the purge removes what the app kept.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -30,12 +38,14 @@ use crate::ledger::{EntryState, Ledger, LedgerEntry};
 use crate::manifest::{Artifact, Manifest};
 use crate::sealing::{self, Sealer};
 use crate::store::{Items, StoreError};
-use crate::tenant::{InstallStatus, Tenants, Waiting};
+use crate::tenant::{AppliedManifest, Goal, InstallStatus, Tenants, Waiting};
 
 mod kinds;
+pub mod plan;
 mod run;
 
-use kinds::{Ensured, Provision};
+use kinds::Ensured;
+use plan::{Action, Desired, Observations, Observed};
 use run::TenantRun;
 
 /// How a run ended.
@@ -147,6 +157,84 @@ impl Halt {
     }
 }
 
+/// Where a run learns what the tenant holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Look {
+    /// The ledger is trusted (install, upgrade, uninstall): no reads beyond what each step needs.
+    Ledger,
+    /// Every artifact is looked up in the tenant first (repair).
+    Tenant,
+}
+
+/// Looks up every artifact the plan may touch: the desired ones through their kind, and those the
+/// ledger holds but the manifest no longer declares by their recorded identity.
+async fn observe_all<A: TenantApi>(
+    run: &mut TenantRun<'_, A>,
+    desired: Desired<'_>,
+    ledger: &[LedgerEntry],
+) -> Result<Observations, Halt> {
+    let mut observed = Observations::new();
+    let artifacts: &[Artifact] = match desired {
+        Desired::Manifest(a) => a,
+        Desired::Nothing => &[],
+    };
+    for artifact in artifacts {
+        run.check_time()?;
+        observed.insert(artifact.key(), kinds::observe(run, artifact).await?);
+    }
+    for entry in ledger {
+        if observed.contains_key(&entry.key) {
+            continue;
+        }
+        run.check_time()?;
+        let found = if kinds::present(run, entry).await? {
+            Observed::Present {
+                id: entry.superoffice_id.clone().unwrap_or_default(),
+                as_declared: true,
+            }
+        } else {
+            Observed::Absent
+        };
+        observed.insert(entry.key.clone(), found);
+    }
+    Ok(observed)
+}
+
+/// One step of a previewed plan, owned (for `soapp manifest plan`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Planned {
+    pub action: Action,
+    pub key: String,
+    pub description: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PreviewError {
+    #[error("the app does not know this tenant")]
+    UnknownTenant,
+    #[error("the tenant could not be read: {0}")]
+    TenantUnreadable(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl PreviewError {
+    fn from_halt(h: Halt) -> Self {
+        match h {
+            Halt::Store(e) => PreviewError::Store(e),
+            Halt::Wait { reason, detail, .. } => {
+                PreviewError::TenantUnreadable(format!("{reason} {detail}").trim().to_owned())
+            }
+            Halt::Stop(p) | Halt::Revoked(p) => PreviewError::TenantUnreadable(p),
+            Halt::Superseded => PreviewError::TenantUnreadable("no longer installed".into()),
+        }
+    }
+}
+
+fn from_unix(secs: i64) -> SystemTime {
+    SystemTime::UNIX_EPOCH + Duration::from_secs(secs.max(0) as u64)
+}
+
 /// SuperOffice answered something the app cannot use: waiting does not mend it.
 pub(crate) fn bad_answer(what: &str) -> Halt {
     Halt::Stop(format!(
@@ -172,34 +260,16 @@ impl<I: Items, S: Sealer, A: TenantApi> Engine<I, S, A> {
             });
         };
         let record = record.value;
-        if record.status.is_uninstall() {
-            // An uninstall was asked for: it removes whatever this install created.
-            tracing::info!(tenant = %tenant, reason = "install_superseded", "an uninstall was asked for; the install ends");
+        if record.status.is_uninstall() || record.deleted {
+            // An uninstall was asked for (it removes whatever this install created), or SuperOffice
+            // deleted the tenant.
+            tracing::info!(tenant = %tenant, reason = "install_superseded", "the install is no longer wanted; it ends");
             return Ok(Run::Done);
         }
-        let secrets = async {
-            let system_token = self
-                .open_sealed(
-                    tenant,
-                    &record.sealed_system_token,
-                    "system_token",
-                    "The app's recorded access to this tenant cannot be opened. An administrator must approve the app again: sign in from the install page.",
-                )
-                .await?;
-            let webhook_secret = self
-                .webhook_secret(tenant, &record.sealed_webhook_secret)
-                .await?;
-            Ok::<_, Halt>((system_token, webhook_secret))
-        };
-        let (system_token, webhook_secret) = match secrets.await {
-            Ok(s) => s,
-            Err(halt) => return self.halt(tenant, halt).await,
-        };
-        let artifacts = self.manifest.artifacts();
         let proceed = self
             .tenants
             .update(tenant, now, |t| {
-                if t.status.is_uninstall() {
+                if t.status.is_uninstall() || t.deleted {
                     return false;
                 }
                 if t.status != InstallStatus::Installed {
@@ -213,7 +283,151 @@ impl<I: Items, S: Sealer, A: TenantApi> Engine<I, S, A> {
         if proceed != Some(true) {
             return Ok(Run::Done);
         }
+        let artifacts = self.manifest.artifacts();
+        if let Err(halt) = self
+            .reconcile(
+                tenant,
+                &record,
+                Desired::Manifest(&artifacts),
+                Look::Ledger,
+                deadline,
+            )
+            .await
+        {
+            return self.halt(tenant, halt).await;
+        }
+        self.finished(tenant, None).await?;
+        tracing::info!(
+            tenant = %tenant,
+            reason = "installed",
+            artifacts = artifacts.len(),
+            "install finished"
+        );
+        Ok(Run::Done)
+    }
 
+    /// Brings an installed tenant to the manifest: an app upgrade ([`Goal::Upgrade`], trusting the
+    /// ledger: only what the new release changed is touched) or a repair ([`Goal::Repair`], after
+    /// SuperOffice restored or upgraded the tenant: every artifact is looked up, what is missing is
+    /// made again, what a restore brought back after the app removed it is removed again).
+    /// Resumable like the install. A tenant not installed (yet) is left to its install, which ends
+    /// in the same state; one being uninstalled or deleted is left alone.
+    pub async fn reconcile_installed(
+        &self,
+        tenant: &TenantId,
+        goal: Goal,
+        deadline: SystemTime,
+    ) -> Result<Run, StoreError> {
+        let now = self.now_secs();
+        let Some(record) = self.tenants.get(tenant, now).await? else {
+            return Ok(Run::Done);
+        };
+        let record = record.value;
+        let due = match record.status {
+            InstallStatus::Installed => true,
+            // A repair also mends an install that stopped or is under way (the install's ledger
+            // may say "created" for what a restore took away).
+            InstallStatus::Installing | InstallStatus::Queued | InstallStatus::Failed => {
+                goal == Goal::Repair && !record.consent_revoked
+            }
+            _ => false,
+        };
+        if !due || record.deleted {
+            tracing::info!(tenant = %tenant, goal = goal.as_str(), status = record.status.as_str(), reason = "reconcile_not_due", "nothing to bring up to date");
+            self.tenants
+                .update(tenant, now, |t| {
+                    if t.reconciling.as_ref().is_some_and(|r| r.goal == goal) {
+                        t.reconciling = None;
+                    }
+                })
+                .await?;
+            return Ok(Run::Done);
+        }
+        self.tenants
+            .update(tenant, now, |t| t.waiting = None)
+            .await?;
+        let artifacts = self.manifest.artifacts();
+        let look = match goal {
+            Goal::Upgrade => Look::Ledger,
+            Goal::Repair => Look::Tenant,
+        };
+        if let Err(halt) = self
+            .reconcile(
+                tenant,
+                &record,
+                Desired::Manifest(&artifacts),
+                look,
+                deadline,
+            )
+            .await
+        {
+            return self.halt(tenant, halt).await;
+        }
+        self.finished(tenant, Some(goal)).await?;
+        tracing::info!(tenant = %tenant, reason = "reconciled", goal = goal.as_str(), version = self.manifest.version_label(), "the tenant holds the manifest's items");
+        Ok(Run::Done)
+    }
+
+    /// Records that the tenant holds the manifest's artifacts (install, upgrade or repair done).
+    async fn finished(&self, tenant: &TenantId, goal: Option<Goal>) -> Result<(), StoreError> {
+        let applied = AppliedManifest {
+            fingerprint: self.manifest.fingerprint(&self.base_url),
+            version: self.manifest.version_label().to_owned(),
+            at: self.now_secs(),
+        };
+        self.tenants
+            .update(tenant, self.now_secs(), |t| {
+                // An uninstall asked for meanwhile keeps its status: it removes what was created.
+                if t.status.is_uninstall() || t.deleted {
+                    return;
+                }
+                let installing = t.status == InstallStatus::Installing;
+                if installing || goal == Some(Goal::Repair) {
+                    t.status = InstallStatus::Installed;
+                    t.problem = None;
+                }
+                t.waiting = None;
+                t.manifest = Some(applied.clone());
+                if goal.is_some() || installing {
+                    t.reconciling = None;
+                }
+            })
+            .await?;
+        Ok(())
+    }
+
+    /// The one reconciler: opens the tenant's secrets, reads the ledger (and, for [`Look::Tenant`],
+    /// what the tenant holds), plans ([`plan::plan`]) and applies the plan.
+    async fn reconcile(
+        &self,
+        tenant: &TenantId,
+        record: &crate::tenant::Tenant,
+        desired: Desired<'_>,
+        look: Look,
+        deadline: SystemTime,
+    ) -> Result<(), Halt> {
+        let uninstall = matches!(desired, Desired::Nothing);
+        let system_token = self
+            .open_sealed(
+                tenant,
+                &record.sealed_system_token,
+                "system_token",
+                if uninstall {
+                    "The app's recorded access to this tenant cannot be opened. An administrator must approve the app again before the app can remove its items."
+                } else {
+                    "The app's recorded access to this tenant cannot be opened. An administrator must approve the app again: sign in from the install page."
+                },
+            )
+            .await?;
+        let webhook_secret = if uninstall {
+            None
+        } else {
+            self.webhook_secret(tenant, &record.sealed_webhook_secret)
+                .await?
+        };
+        if let Some(moved) = record.platform.moved_at {
+            self.api.tenant_moved(tenant, from_unix(moved));
+        }
         let auth = TenantAuth {
             tenant: tenant.clone(),
             system_token,
@@ -229,52 +443,73 @@ impl<I: Items, S: Sealer, A: TenantApi> Engine<I, S, A> {
             user_groups: None,
             panels_changed: false,
         };
-        let entries: HashMap<String, LedgerEntry> = self
-            .ledger
-            .entries(tenant, now)
-            .await?
-            .into_iter()
-            .map(|e| (e.key.clone(), e))
-            .collect();
-        if let Err(halt) = self.ensure_all(&mut run, &artifacts, &entries).await {
-            return self.halt(tenant, halt).await;
+        let ledger = self.ledger.entries(tenant, self.now_secs()).await?;
+        let observed = match look {
+            Look::Ledger => None,
+            Look::Tenant => Some(observe_all(&mut run, desired, &ledger).await?),
+        };
+        let base_url = run.base_url;
+        let plan = plan::plan(desired, &ledger, observed.as_ref(), |a| {
+            a.fingerprint(base_url)
+        });
+        if !plan.is_empty() {
+            let counts: Vec<String> = plan
+                .counts()
+                .iter()
+                .map(|(a, n)| format!("{}={n}", a.as_str()))
+                .collect();
+            tracing::info!(tenant = %tenant, reason = "plan", plan = %counts.join(" "), "reconciling");
         }
-        self.tenants
-            .update(tenant, self.now_secs(), |t| {
-                // An uninstall asked for meanwhile keeps its status: it removes what was created.
-                if t.status == InstallStatus::Installing {
-                    t.status = InstallStatus::Installed;
-                    t.waiting = None;
-                    t.problem = None;
-                }
-            })
-            .await?;
-        tracing::info!(
-            tenant = %tenant,
-            reason = "installed",
-            artifacts = artifacts.len(),
-            "install finished"
-        );
-        Ok(Run::Done)
+        self.apply(&mut run, &plan, uninstall).await
     }
 
-    /// Walks the manifest: every artifact the ledger does not hold as created is ensured, between an
+    /// Applies a plan: removals first (newest first; fields are forgotten once their entity is
+    /// published), then the desired artifacts in the manifest's order, each creation between an
     /// intent and a record. Fields wait for their entity's publish, which happens before the next
-    /// artifact of another kind (a panel may show a field) and at the end.
-    async fn ensure_all(
+    /// artifact of another kind (a panel may show a field) and at the end. Removed entries are kept
+    /// as [`EntryState::Removed`] while the app stays installed, and forgotten by an uninstall.
+    async fn apply(
         &self,
         run: &mut TenantRun<'_, A>,
-        artifacts: &[Artifact],
-        entries: &HashMap<String, LedgerEntry>,
+        plan: &plan::Plan<'_>,
+        uninstall: bool,
     ) -> Result<(), Halt> {
-        let mut awaiting: Vec<(u32, &Artifact, String)> = Vec::new();
-        for (i, artifact) in artifacts.iter().enumerate() {
-            let seq = i as u32;
-            if let Some(entry) = entries
-                .get(&artifact.key())
-                .filter(|e| e.state == EntryState::Created)
-            {
-                if let Artifact::List(l) = artifact
+        let mut publish: Vec<String> = Vec::new();
+        let mut settle_after_publish: Vec<&LedgerEntry> = Vec::new();
+        for step in plan.steps.iter().filter(|s| s.artifact.is_none()) {
+            let Some(entry) = step.entry else { continue };
+            match step.action {
+                Action::Remove => {
+                    run.check_time()?;
+                    self.check_still_wanted(run.tenant, uninstall).await?;
+                    match kinds::remove(run, entry).await? {
+                        kinds::Gone::Now => self.settle(run.tenant, entry, uninstall).await?,
+                        kinds::Gone::AfterPublish { entity } => {
+                            if !publish.contains(&entity) {
+                                publish.push(entity);
+                            }
+                            settle_after_publish.push(entry);
+                        }
+                    }
+                }
+                Action::Forget => self.settle(run.tenant, entry, uninstall).await?,
+                _ => {}
+            }
+        }
+        for entity in &publish {
+            kinds::field::publish(run, entity).await?;
+        }
+        for entry in settle_after_publish {
+            self.settle(run.tenant, entry, uninstall).await?;
+        }
+
+        let mut awaiting: Vec<(&plan::Step<'_>, String)> = Vec::new();
+        for step in plan.steps.iter() {
+            let Some(artifact) = step.artifact else {
+                continue;
+            };
+            if step.action == Action::Keep {
+                if let (Artifact::List(l), Some(entry)) = (artifact, step.entry)
                     && let Some(id) = kinds::recorded_id(entry.superoffice_id.as_deref())
                 {
                     run.list_ids.insert(l.key.clone(), id);
@@ -285,26 +520,51 @@ impl<I: Items, S: Sealer, A: TenantApi> Engine<I, S, A> {
                 self.publish_awaiting(run, &mut awaiting).await?;
             }
             run.check_time()?;
-            self.check_not_uninstalling(run.tenant).await?;
-            self.intent(run.tenant, seq, artifact).await?;
-            let ensured = match artifact {
-                Artifact::List(a) => a.ensure(run).await?,
-                Artifact::UserDefinedField(a) => a.ensure(run).await?,
-                Artifact::WebPanel(a) => a.ensure(run).await?,
-                Artifact::Button(a) => a.ensure(run).await?,
-                Artifact::Preference(a) => a.ensure(run).await?,
-                Artifact::Webhook(a) => a.ensure(run).await?,
+            self.check_still_wanted(run.tenant, uninstall).await?;
+            let ensured = match step.action {
+                Action::Create => {
+                    self.intent(run.tenant, step.seq, artifact).await?;
+                    kinds::ensure(run, artifact).await?
+                }
+                Action::Update => {
+                    let id = step.entry.and_then(|e| e.superoffice_id.as_deref());
+                    kinds::update(run, artifact, id).await?
+                }
+                Action::Adopt => Ensured::Exists(step.adopt_id.clone().unwrap_or_default()),
+                Action::Keep | Action::Remove | Action::Forget => continue,
             };
             match ensured {
-                Ensured::Exists(id) => self.record(run.tenant, seq, artifact, id).await?,
-                Ensured::AwaitsPublish { entity } => awaiting.push((seq, artifact, entity)),
+                Ensured::Exists(id) => self.record(run.tenant, step.seq, artifact, id).await?,
+                Ensured::AwaitsPublish { entity } => awaiting.push((step, entity)),
             }
         }
         self.publish_awaiting(run, &mut awaiting).await?;
+        if uninstall {
+            kinds::remove_app_panels_left(run).await?;
+        }
         if run.panels_changed {
             superoffice::api::webpanels::flush_caches(&run.api)
                 .await
                 .map_err(|e| run.halt(e))?;
+        }
+        Ok(())
+    }
+
+    /// A removed (or found gone) artifact's entry: forgotten by an uninstall, kept as removed
+    /// otherwise (see [`EntryState::Removed`]).
+    async fn settle(
+        &self,
+        tenant: &TenantId,
+        entry: &LedgerEntry,
+        uninstall: bool,
+    ) -> Result<(), Halt> {
+        if uninstall {
+            self.ledger.forget(tenant, entry).await?;
+        } else if entry.state != EntryState::Removed {
+            let mut removed = entry.clone();
+            removed.state = EntryState::Removed;
+            removed.updated_at = self.now_secs();
+            self.ledger.write(tenant, &removed).await?;
         }
         Ok(())
     }
@@ -314,35 +574,97 @@ impl<I: Items, S: Sealer, A: TenantApi> Engine<I, S, A> {
     async fn publish_awaiting(
         &self,
         run: &TenantRun<'_, A>,
-        awaiting: &mut Vec<(u32, &Artifact, String)>,
+        awaiting: &mut Vec<(&plan::Step<'_>, String)>,
     ) -> Result<(), Halt> {
-        let mut entities: Vec<String> = awaiting.iter().map(|(_, _, e)| e.clone()).collect();
+        let mut entities: Vec<String> = awaiting.iter().map(|(_, e)| e.clone()).collect();
         entities.sort();
         entities.dedup();
         for entity in entities {
             kinds::field::publish(run, &entity).await?;
-            let fields: Vec<(u32, &Artifact)> = awaiting
-                .iter()
-                .filter(|(_, _, e)| *e == entity)
-                .map(|(seq, a, _)| (*seq, *a))
-                .collect();
-            for (seq, artifact) in fields {
-                let Artifact::UserDefinedField(f) = artifact else {
+            for (step, _) in awaiting.iter().filter(|(_, e)| *e == entity) {
+                let Some(artifact @ Artifact::UserDefinedField(f)) = step.artifact else {
                     continue;
                 };
                 // ProgId is the identity (ids change at every publish); the id is for reference.
                 let id = kinds::field::published_id(run, &entity, &f.prog_id).await?;
                 self.record(
                     run.tenant,
-                    seq,
+                    step.seq,
                     artifact,
                     kinds::field::recorded(&f.prog_id, id),
                 )
                 .await?;
             }
-            awaiting.retain(|(_, _, e)| *e != entity);
+            awaiting.retain(|(_, e)| *e != entity);
         }
         Ok(())
+    }
+
+    /// The plan for `tenant` without applying it (`soapp manifest plan`): against the ledger, or,
+    /// with `look_in_tenant`, against what the tenant holds (read-only calls).
+    pub async fn preview(
+        &self,
+        tenant: &TenantId,
+        look_in_tenant: bool,
+        deadline: SystemTime,
+    ) -> Result<Vec<Planned>, PreviewError> {
+        let now = self.now_secs();
+        let record = self
+            .tenants
+            .get(tenant, now)
+            .await?
+            .ok_or(PreviewError::UnknownTenant)?
+            .value;
+        let artifacts = self.manifest.artifacts();
+        let desired = if record.status.is_uninstall() {
+            Desired::Nothing
+        } else {
+            Desired::Manifest(&artifacts)
+        };
+        let ledger = self.ledger.entries(tenant, now).await?;
+        let observed = if look_in_tenant {
+            let system_token = self
+                .open_sealed(tenant, &record.sealed_system_token, "system_token", "")
+                .await
+                .map_err(PreviewError::from_halt)?;
+            let auth = TenantAuth {
+                tenant: tenant.clone(),
+                system_token,
+            };
+            let mut run = TenantRun {
+                api: Tenant::new(&*self.api, &auth, Some(deadline)),
+                tenant,
+                base_url: self.base_url.trim_end_matches('/'),
+                clock: &*self.clock,
+                deadline,
+                webhook_secret: None,
+                list_ids: HashMap::new(),
+                user_groups: None,
+                panels_changed: false,
+            };
+            Some(
+                observe_all(&mut run, desired, &ledger)
+                    .await
+                    .map_err(PreviewError::from_halt)?,
+            )
+        } else {
+            None
+        };
+        let base = self.base_url.trim_end_matches('/');
+        let plan = plan::plan(desired, &ledger, observed.as_ref(), |a| a.fingerprint(base));
+        Ok(plan
+            .steps
+            .iter()
+            .map(|s| Planned {
+                action: s.action,
+                key: s.key.clone(),
+                description: match (s.artifact, s.entry) {
+                    (Some(a), _) => a.describe(base),
+                    (None, Some(e)) => e.description.clone(),
+                    (None, None) => String::new(),
+                },
+            })
+            .collect())
     }
 
     /// The uninstall of `tenant`: every artifact removed ([`Engine::remove_all`]), the panels
@@ -359,8 +681,9 @@ impl<I: Items, S: Sealer, A: TenantApi> Engine<I, S, A> {
             return Ok(Run::Done);
         };
         let record = record.value;
-        if record.status != InstallStatus::Uninstalling {
-            // Stopped (waiting for a person) or never asked for: nothing to do for this delivery.
+        if record.status != InstallStatus::Uninstalling || record.deleted {
+            // Stopped (waiting for a person), never asked for, or the tenant deleted (its purge is
+            // queued): nothing to do for this delivery.
             tracing::info!(tenant = %tenant, status = record.status.as_str(), reason = "uninstall_not_due", "no uninstall is due");
             return Ok(Run::Done);
         }
@@ -375,26 +698,42 @@ impl<I: Items, S: Sealer, A: TenantApi> Engine<I, S, A> {
             other => return Ok(other),
         }
         // Nothing of the app's is left in SuperOffice: forget the tenant, keep the audit record.
+        self.purge(tenant, "uninstall", record.uninstall_requested_by.clone())
+            .await?;
+        Ok(Run::Done)
+    }
+
+    /// Removes everything the app keeps for the tenant, leaving one audit record of `action`.
+    /// SuperOffice's Delete push ends here too, without a call to the tenant.
+    pub async fn purge(
+        &self,
+        tenant: &TenantId,
+        action: &str,
+        by: Option<String>,
+    ) -> Result<crate::purge::Purged, StoreError> {
         crate::audit::Audit::new(self.items.clone())
             .record(&crate::audit::AuditRecord {
                 tenant: tenant.clone(),
-                action: "uninstall".into(),
+                action: action.into(),
                 at: self.now_secs(),
-                by: record.uninstall_requested_by.clone(),
+                by,
                 result: "completed".into(),
             })
             .await?;
         let purged = crate::purge::Purge::new(self.items.clone())
             .tenant(tenant)
             .await?;
-        tracing::info!(tenant = %tenant, reason = "uninstalled", sessions = purged.sessions, items = purged.items, "uninstall finished");
-        Ok(Run::Done)
+        tracing::info!(tenant = %tenant, reason = "purged", action, sessions = purged.sessions, items = purged.items, "everything kept for the tenant removed");
+        Ok(purged)
     }
 
-    /// Stops an install run at its next step when an uninstall was asked for meanwhile.
-    async fn check_not_uninstalling(&self, tenant: &TenantId) -> Result<(), Halt> {
+    /// Stops a run at its next step when it is no longer wanted: an uninstall was asked for while an
+    /// install, upgrade or repair ran, or SuperOffice deleted the tenant.
+    async fn check_still_wanted(&self, tenant: &TenantId, uninstall: bool) -> Result<(), Halt> {
         match self.tenants.get(tenant, self.now_secs()).await? {
-            Some(t) if t.value.status.is_uninstall() => Err(Halt::Superseded),
+            None => Err(Halt::Superseded),
+            Some(t) if t.value.deleted => Err(Halt::Superseded),
+            Some(t) if !uninstall && t.value.status.is_uninstall() => Err(Halt::Superseded),
             _ => Ok(()),
         }
     }
@@ -413,76 +752,20 @@ impl<I: Items, S: Sealer, A: TenantApi> Engine<I, S, A> {
         let Some(record) = self.tenants.get(tenant, now).await? else {
             return Ok(Run::Done);
         };
-        let system_token = match self
-            .open_sealed(
+        if let Err(halt) = self
+            .reconcile(
                 tenant,
-                &record.value.sealed_system_token,
-                "system_token",
-                "The app's recorded access to this tenant cannot be opened. An administrator must approve the app again before the app can remove its items.",
+                &record.value,
+                Desired::Nothing,
+                Look::Ledger,
+                deadline,
             )
             .await
         {
-            Ok(t) => t,
-            Err(halt) => return self.halt(tenant, halt).await,
-        };
-        let auth = TenantAuth {
-            tenant: tenant.clone(),
-            system_token,
-        };
-        let mut run = TenantRun {
-            api: Tenant::new(&*self.api, &auth, Some(deadline)),
-            tenant,
-            base_url: self.base_url.trim_end_matches('/'),
-            clock: &*self.clock,
-            deadline,
-            webhook_secret: None,
-            list_ids: HashMap::new(),
-            user_groups: None,
-            panels_changed: false,
-        };
-        let mut entries = self.ledger.entries(tenant, now).await?;
-        entries.reverse();
-        if let Err(halt) = self.remove_entries(&mut run, &entries).await {
             return self.halt(tenant, halt).await;
         }
-        tracing::info!(tenant = %tenant, reason = "artifacts_removed", artifacts = entries.len(), "artifacts removed");
+        tracing::info!(tenant = %tenant, reason = "artifacts_removed", "artifacts removed");
         Ok(Run::Done)
-    }
-
-    async fn remove_entries(
-        &self,
-        run: &mut TenantRun<'_, A>,
-        entries: &[LedgerEntry],
-    ) -> Result<(), Halt> {
-        let mut publish: Vec<String> = Vec::new();
-        for entry in entries {
-            run.check_time()?;
-            match kinds::remove(run, entry).await? {
-                kinds::Gone::Now => {}
-                kinds::Gone::AfterPublish { entity } => {
-                    if !publish.contains(&entity) {
-                        publish.push(entity);
-                    }
-                }
-            }
-            // Forgotten only once gone: a field still awaiting its publish is forgotten after it.
-            if !matches!(entry.kind.as_str(), "user_defined_field") {
-                self.ledger.forget(run.tenant, entry).await?;
-            }
-        }
-        for entity in &publish {
-            kinds::field::publish(run, entity).await?;
-        }
-        for entry in entries.iter().filter(|e| e.kind == "user_defined_field") {
-            self.ledger.forget(run.tenant, entry).await?;
-        }
-        kinds::remove_app_panels_left(run).await?;
-        if run.panels_changed {
-            superoffice::api::webpanels::flush_caches(&run.api)
-                .await
-                .map_err(|e| run.halt(e))?;
-        }
-        Ok(())
     }
 
     /// The tenant's webhook secret: opened if sealed already, else made and sealed now (before any
@@ -636,6 +919,7 @@ impl<I: Items, S: Sealer, A: TenantApi> Engine<I, S, A> {
             shown_as: artifact.describe_for_customer(),
             state,
             superoffice_id: id,
+            fingerprint: Some(artifact.fingerprint(&self.base_url)),
             updated_at: self.now_secs(),
         }
     }

@@ -40,6 +40,35 @@ pub struct PublishedField {
     pub prog_id: String,
     #[serde(rename = "UDefFieldId", default)]
     pub udef_field_id: i64,
+    #[serde(default)]
+    pub field_label: String,
+    #[serde(default)]
+    pub short_label: String,
+    #[serde(default)]
+    pub tooltip: String,
+    #[serde(default)]
+    pub is_mandatory: bool,
+    #[serde(default)]
+    pub text_length: Option<i64>,
+}
+
+impl PublishedField {
+    /// Whether the published field shows what `spec` declares (labels, tooltip, mandatory, text
+    /// length; its type and list cannot change in place).
+    pub fn matches(&self, spec: &FieldSpec<'_>) -> bool {
+        let short = if spec.short_label.is_empty() {
+            spec.label
+        } else {
+            spec.short_label
+        };
+        self.field_label == spec.label
+            && self.short_label == short
+            && self.tooltip == spec.tooltip
+            && self.is_mandatory == spec.mandatory
+            && spec
+                .text_length
+                .is_none_or(|n| self.text_length == Some(i64::from(n)))
+    }
 }
 
 /// The field with this ProgId in the entity's admin (unpublished) layout, if any.
@@ -94,6 +123,23 @@ pub async fn create<A: TenantApi>(
     t.send(&put(format!("{entity}/UdefLayout")).json(json!([info])))
         .await
         .map(|_| ())
+}
+
+/// Changes the field with this ProgId in the admin layout to what `spec` declares (its labels,
+/// tooltip, mandatory flag, text length); a publish makes the change visible. `false`: the admin
+/// layout has no such field.
+pub async fn update<A: TenantApi>(
+    t: &Tenant<'_, A>,
+    entity: &str,
+    spec: &FieldSpec<'_>,
+) -> Result<bool, WebApiError> {
+    let Some(Value::Object(mut info)) = find_in_admin_layout(t, entity, spec.prog_id).await? else {
+        return Ok(false);
+    };
+    fill(&mut info, spec);
+    t.send(&put(format!("{entity}/UdefLayout")).json(json!([info])))
+        .await
+        .map(|_| true)
 }
 
 /// Sets what the app declares on SuperOffice's default field; everything else keeps SuperOffice's

@@ -6,7 +6,7 @@
 use serde::Deserialize;
 use serde_json::json;
 
-use super::{Removed, Tenant, delete, post};
+use super::{Removed, Tenant, delete, post, put};
 use crate::Secret;
 use crate::webapi::{ApiRequest, TenantApi, WebApiError};
 
@@ -27,6 +27,27 @@ pub struct WebhookEntity {
     pub webhook_id: i64,
     #[serde(default)]
     pub name: String,
+    #[serde(default)]
+    pub events: Vec<String>,
+    #[serde(default)]
+    pub target_url: String,
+    /// `Active`, `Stopped`, `TooManyErrors`, …
+    #[serde(default)]
+    pub state: String,
+}
+
+impl WebhookEntity {
+    /// Whether the webhook is active and sends the declared events to the declared target (the
+    /// secret cannot be read back).
+    pub fn matches(&self, spec: &WebhookSpec<'_>) -> bool {
+        let mut have: Vec<&str> = self.events.iter().map(String::as_str).collect();
+        let mut want: Vec<&str> = spec.events.iter().map(String::as_str).collect();
+        have.sort_unstable();
+        want.sort_unstable();
+        self.state.eq_ignore_ascii_case("active")
+            && have == want
+            && self.target_url == spec.target_url
+    }
 }
 
 /// The id of the webhook named exactly `name`, if any.
@@ -34,14 +55,21 @@ pub async fn find_by_name<A: TenantApi>(
     t: &Tenant<'_, A>,
     name: &str,
 ) -> Result<Option<i64>, WebApiError> {
+    Ok(find(t, name).await?.map(|w| w.webhook_id))
+}
+
+/// The webhook named exactly `name`, if any.
+pub async fn find<A: TenantApi>(
+    t: &Tenant<'_, A>,
+    name: &str,
+) -> Result<Option<WebhookEntity>, WebApiError> {
     let found: Vec<WebhookEntity> = t
         .json::<Option<Vec<WebhookEntity>>>(&ApiRequest::get("Webhook").query("nameFilter", name))
         .await?
         .unwrap_or_default();
     Ok(found
-        .iter()
-        .find(|w| w.name == name && w.webhook_id > 0)
-        .map(|w| w.webhook_id))
+        .into_iter()
+        .find(|w| w.name == name && w.webhook_id > 0))
 }
 
 /// Creates an active webhook; its id. A [`WebApiError::Rejected`] with status 400 usually means
@@ -66,6 +94,26 @@ pub async fn create<A: TenantApi>(
         ));
     }
     Ok(created.webhook_id)
+}
+
+/// Changes an existing webhook to what `w` declares (`PUT Webhook/{id}`), active again, with the
+/// tenant's secret.
+pub async fn update<A: TenantApi>(
+    t: &Tenant<'_, A>,
+    id: i64,
+    w: &WebhookSpec<'_>,
+) -> Result<(), WebApiError> {
+    t.send(&put(format!("Webhook/{id}")).json(json!({
+        "WebhookId": id,
+        "Name": w.name,
+        "Events": w.events,
+        "TargetUrl": w.target_url,
+        "Secret": w.secret.expose(),
+        "State": "Active",
+        "Type": "webhook",
+    })))
+    .await
+    .map(|_| ())
 }
 
 /// Deletes the webhook with this id.

@@ -36,6 +36,24 @@ pub struct PanelEntity {
     pub prog_id: String,
     #[serde(default)]
     pub deleted: bool,
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub tooltip: String,
+    #[serde(default)]
+    pub url: String,
+    #[serde(default)]
+    pub visible_in: String,
+}
+
+impl PanelEntity {
+    /// Whether the panel shows what `spec` declares (name, tooltip, where, which page).
+    pub fn matches(&self, spec: &PanelSpec<'_>) -> bool {
+        self.name == spec.name
+            && self.tooltip == spec.tooltip
+            && self.url == spec.url
+            && self.visible_in.eq_ignore_ascii_case(spec.visible_in)
+    }
 }
 
 /// A user group (the fields the app reads).
@@ -90,6 +108,20 @@ pub async fn create<A: TenantApi>(
         ));
     }
     Ok(created)
+}
+
+/// Changes an existing panel to what `spec` declares (`PUT List/WebPanel/Items/{id}` with the whole
+/// entity, as for a new one); its visibility to user groups is kept.
+pub async fn update<A: TenantApi>(
+    t: &Tenant<'_, A>,
+    panel: i64,
+    spec: &PanelSpec<'_>,
+) -> Result<(), WebApiError> {
+    let mut entity = body(spec);
+    entity["WebPanelId"] = json!(panel);
+    t.send(&put(format!("List/WebPanel/Items/{panel}")).json(entity))
+        .await
+        .map(|_| ())
 }
 
 /// The JSON body of a new panel: shown in the web client and Central, at SuperOffice's samples'

@@ -3,7 +3,9 @@
 //! renumbers fields at every publish, so the ledger keeps the ProgId as the identity and the published
 //! id for reference). An entity is published only when a field of ours is waiting for it: publishing
 //! is the heaviest operation on SuperOffice's side, and a re-run or resume that finds every field
-//! published publishes nothing. Removal deletes the field by ProgId and leaves the entity to be
+//! published publishes nothing. An update changes the labels, tooltip, mandatory flag and text
+//! length in the admin layout and publishes; a field's type cannot change in place (a new type is a
+//! new field, with a new ProgId). Removal deletes the field by ProgId and leaves the entity to be
 //! published.
 
 use std::time::Duration;
@@ -15,6 +17,7 @@ use superoffice::webapi::WebApiError;
 use super::{Ensured, Gone, Provision};
 use crate::manifest::UserDefinedField;
 use crate::provisioning::Halt;
+use crate::provisioning::plan::Observed;
 use crate::provisioning::run::{STEP_MARGIN, TenantRun};
 
 impl<A: TenantApi> Provision<A> for UserDefinedField {
@@ -32,31 +35,66 @@ impl<A: TenantApi> Provision<A> for UserDefinedField {
             .await
             .map_err(|e| run.halt(e))?;
         if existing.is_none() {
-            let list = match &self.list {
-                Some(key) => Some(run.list_ids.get(key).copied().ok_or_else(|| {
-                    Halt::Stop(format!(
-                        "the list {key} of field {} does not exist",
-                        self.prog_id
-                    ))
-                })?),
-                None => None,
-            };
-            let spec = FieldSpec {
-                prog_id: &self.prog_id,
-                label: &self.label,
-                short_label: &self.short_label,
-                tooltip: &self.tooltip,
-                mandatory: self.mandatory,
-                text_length: self.text_length,
-                list,
-            };
-            udef::create(&run.api, &self.entity, &self.field_type, &spec)
+            let list = self.list_id(run)?;
+            udef::create(&run.api, &self.entity, &self.field_type, &self.spec(list))
                 .await
                 .map_err(|e| run.halt(e))?;
         }
         Ok(Ensured::AwaitsPublish {
             entity: self.entity.clone(),
         })
+    }
+
+    async fn observe(&self, run: &mut TenantRun<'_, A>) -> Result<Observed, Halt> {
+        // A field only in the admin layout is not in the CRM yet: absent, and a create finds it
+        // there and publishes it.
+        Ok(
+            match udef::find_published(&run.api, &self.entity, &self.prog_id)
+                .await
+                .map_err(|e| run.halt(e))?
+            {
+                None => Observed::Absent,
+                Some(f) => Observed::Present {
+                    id: recorded(&self.prog_id, f.udef_field_id),
+                    as_declared: f.matches(&self.spec(None)),
+                },
+            },
+        )
+    }
+
+    async fn update(&self, run: &mut TenantRun<'_, A>, _id: Option<&str>) -> Result<Ensured, Halt> {
+        let list = self.list_id(run).ok().flatten();
+        let changed = udef::update(&run.api, &self.entity, &self.spec(list))
+            .await
+            .map_err(|e| run.halt(e))?;
+        if !changed {
+            // Not in the admin layout (removed by hand, or by a restore): made again.
+            return self.ensure(run).await;
+        }
+        Ok(Ensured::AwaitsPublish {
+            entity: self.entity.clone(),
+        })
+    }
+
+    async fn present(
+        run: &mut TenantRun<'_, A>,
+        identity: &str,
+        _id: Option<&str>,
+    ) -> Result<bool, Halt> {
+        let Some((entity, prog_id)) = identity.split_once(':') else {
+            return Ok(false);
+        };
+        if udef::find_published(&run.api, entity, prog_id)
+            .await
+            .map_err(|e| run.halt(e))?
+            .is_some()
+        {
+            return Ok(true);
+        }
+        Ok(udef::find_in_admin_layout(&run.api, entity, prog_id)
+            .await
+            .map_err(|e| run.halt(e))?
+            .is_some())
     }
 
     async fn remove(
@@ -75,6 +113,33 @@ impl<A: TenantApi> Provision<A> for UserDefinedField {
         Ok(Gone::AfterPublish {
             entity: entity.to_owned(),
         })
+    }
+}
+
+impl UserDefinedField {
+    fn spec(&self, list: Option<i64>) -> FieldSpec<'_> {
+        FieldSpec {
+            prog_id: &self.prog_id,
+            label: &self.label,
+            short_label: &self.short_label,
+            tooltip: &self.tooltip,
+            mandatory: self.mandatory,
+            text_length: self.text_length,
+            list,
+        }
+    }
+
+    /// The SuperOffice id of the list a list-type field shows (made earlier in the run).
+    fn list_id<A: TenantApi>(&self, run: &TenantRun<'_, A>) -> Result<Option<i64>, Halt> {
+        match &self.list {
+            Some(key) => run.list_ids.get(key).copied().map(Some).ok_or_else(|| {
+                Halt::Stop(format!(
+                    "the list {key} of field {} does not exist",
+                    self.prog_id
+                ))
+            }),
+            None => Ok(None),
+        }
     }
 }
 

@@ -7,6 +7,7 @@ use superoffice::webapi::TenantApi;
 use super::{Ensured, Gone, Provision};
 use crate::manifest::Preference;
 use crate::provisioning::Halt;
+use crate::provisioning::plan::Observed;
 use crate::provisioning::run::TenantRun;
 
 impl<A: TenantApi> Provision<A> for Preference {
@@ -31,6 +32,37 @@ impl<A: TenantApi> Provision<A> for Preference {
             .map_err(|e| run.halt(e))?;
         }
         Ok(Ensured::Exists(format!("{}/{}", self.section, self.key)))
+    }
+
+    async fn observe(&self, run: &mut TenantRun<'_, A>) -> Result<Observed, Halt> {
+        let current = preferences::get(&run.api, &self.section, &self.key)
+            .await
+            .map_err(|e| run.halt(e))?;
+        Ok(match current {
+            None => Observed::Absent,
+            Some((level, value)) => Observed::Present {
+                id: format!("{}/{}", self.section, self.key),
+                as_declared: value == self.value && level == self.level,
+            },
+        })
+    }
+
+    async fn update(&self, run: &mut TenantRun<'_, A>, _id: Option<&str>) -> Result<Ensured, Halt> {
+        self.ensure(run).await
+    }
+
+    async fn present(
+        run: &mut TenantRun<'_, A>,
+        identity: &str,
+        _id: Option<&str>,
+    ) -> Result<bool, Halt> {
+        let Some((section, key)) = identity.split_once('/') else {
+            return Ok(false);
+        };
+        Ok(preferences::get(&run.api, section, key)
+            .await
+            .map_err(|e| run.halt(e))?
+            .is_some())
     }
 
     async fn remove(
