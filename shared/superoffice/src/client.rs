@@ -12,7 +12,7 @@ use tokio::sync::OnceCell;
 use crate::clock::{Clock, Jitter};
 use crate::discovery::{Discovery, DiscoveryError};
 use crate::jwks::{KeySource, KeyStore, KeyStoreSettings};
-use crate::jwt::{IdTokenRules, IdTokenValidator};
+use crate::jwt::{IdTokenRules, IdTokenValidator, StateChangeRules, StateChangeValidator};
 use crate::keys::KeySet;
 use crate::retry::{Retrier, RetryBudget, RetryPolicy};
 use crate::system_user::{SystemUserClient, SystemUserClientParts, SystemUserKey};
@@ -93,6 +93,7 @@ pub struct SuperOffice {
     discovery: OnceCell<Discovery>,
     keys: OnceCell<Arc<KeyStore>>,
     validator: OnceCell<IdTokenValidator>,
+    state_change: OnceCell<StateChangeValidator>,
     tenant_states: Arc<TenantStateClient>,
 }
 
@@ -124,6 +125,7 @@ impl SuperOffice {
             discovery: OnceCell::new(),
             keys: OnceCell::new(),
             validator: OnceCell::new(),
+            state_change: OnceCell::new(),
             tenant_states,
         }
     }
@@ -203,6 +205,21 @@ impl SuperOffice {
                 let keys = self.key_store().await?.clone();
                 Ok(IdTokenValidator::new(
                     IdTokenRules::new(self.config.environment.clone(), &self.config.client_id),
+                    keys,
+                    self.clock.clone(),
+                ))
+            })
+            .await
+    }
+
+    /// The validator for SuperOffice's tenant state-change pushes (issuer, client id and keys
+    /// pinned as for id_tokens).
+    pub async fn state_change_validator(&self) -> Result<&StateChangeValidator, DiscoveryError> {
+        self.state_change
+            .get_or_try_init(|| async {
+                let keys = self.key_store().await?.clone();
+                Ok(StateChangeValidator::new(
+                    StateChangeRules::new(&self.config.environment, &self.config.client_id),
                     keys,
                     self.clock.clone(),
                 ))

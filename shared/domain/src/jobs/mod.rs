@@ -25,6 +25,24 @@ pub enum JobKind {
     Install,
     /// Remove everything the app created in the tenant, then everything it keeps for it.
     Uninstall,
+    /// Bring an installed tenant to a new release's manifest (the rollout queues these).
+    Upgrade,
+    /// Read what the tenant really holds and mend it (after SuperOffice restored or upgraded it).
+    Repair,
+    /// SuperOffice deleted the tenant: remove everything the app keeps for it, without calling it.
+    Purge,
+}
+
+impl JobKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobKind::Install => "install",
+            JobKind::Uninstall => "uninstall",
+            JobKind::Upgrade => "upgrade",
+            JobKind::Repair => "repair",
+            JobKind::Purge => "purge",
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -53,6 +71,18 @@ impl Job {
             id: format!("uninstall-{tenant}-{run}"),
             tenant: tenant.clone(),
             kind: JobKind::Uninstall,
+        }
+    }
+}
+
+impl Job {
+    /// A job of `kind` for a tenant; `run` names this queueing (as for [`Job::install`]: the same
+    /// run sent twice within five minutes is one job).
+    pub fn new(kind: JobKind, tenant: &TenantId, run: impl std::fmt::Display) -> Self {
+        Self {
+            id: format!("{}-{tenant}-{run}", kind.as_str()),
+            tenant: tenant.clone(),
+            kind,
         }
     }
 }

@@ -12,6 +12,7 @@ use super::{GIVE_UP_AT, Job, JobHandler, JobKind, Outcome};
 use crate::provisioning::{Engine, Run, TenantApi};
 use crate::sealing::Sealer;
 use crate::store::Items;
+use crate::tenant::Goal;
 use crate::usage::DailyUsage;
 
 pub struct Worker<I, S, A> {
@@ -19,13 +20,47 @@ pub struct Worker<I, S, A> {
     pub usage: Arc<DailyUsage<I>>,
 }
 
+/// How long a job of a suspended tenant is put back for before it looks again.
+pub const SUSPENDED_RECHECK: Duration = Duration::from_secs(15 * 60);
+
+impl<I: Items, S: Sealer, A: TenantApi> Worker<I, S, A> {
+    /// SuperOffice deleted the tenant: everything kept for it goes, nothing is called. A tenant
+    /// already purged (or never known) is done.
+    async fn purge(&self, job: &Job) -> Result<Run, crate::store::StoreError> {
+        match self.engine.tenants.get(&job.tenant, 0).await? {
+            Some(t) if t.value.deleted => {
+                self.engine
+                    .purge(&job.tenant, "deleted_by_superoffice", None)
+                    .await?;
+            }
+            Some(_) => {
+                tracing::warn!(tenant = %job.tenant, reason = "purge_not_marked", "a purge job for a tenant not marked deleted; nothing removed");
+            }
+            None => {}
+        }
+        Ok(Run::Done)
+    }
+}
+
 impl<I: Items, S: Sealer, A: TenantApi> JobHandler for Worker<I, S, A> {
     async fn process(&self, job: &Job, delivery: u32, deadline: SystemTime) -> Outcome {
-        if delivery >= GIVE_UP_AT {
-            let what = match job.kind {
-                JobKind::Install => "install",
-                JobKind::Uninstall => "uninstall",
-            };
+        if job.kind != JobKind::Purge {
+            match self.engine.tenants.get(&job.tenant, 0).await {
+                Ok(Some(t)) if t.value.suspended && !t.value.deleted => {
+                    // Put back, not dropped: it runs when SuperOffice resumes the tenant (the
+                    // Resume push queues the work again at once; this is the fallback).
+                    tracing::info!(tenant = %job.tenant, job = job.kind.as_str(), reason = "tenant_suspended", "job put back while the tenant is suspended");
+                    return Outcome::RetryAfter(SUSPENDED_RECHECK);
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::error!(tenant = %job.tenant, reason = "store_unavailable", error = %e, "job failed; retrying");
+                    return Outcome::RetryAfter(Duration::from_secs(30));
+                }
+            }
+        }
+        if delivery >= GIVE_UP_AT && job.kind != JobKind::Purge {
+            let what = job.kind.as_str();
             let problem = format!(
                 "The {what} was put back {delivery} times (SuperOffice kept throttling or was unavailable) and has stopped. Press Try again to continue where it stopped."
             );
@@ -38,6 +73,17 @@ impl<I: Items, S: Sealer, A: TenantApi> JobHandler for Worker<I, S, A> {
         let run = match job.kind {
             JobKind::Install => self.engine.install(&job.tenant, deadline).await,
             JobKind::Uninstall => self.engine.uninstall(&job.tenant, deadline).await,
+            JobKind::Upgrade => {
+                self.engine
+                    .reconcile_installed(&job.tenant, Goal::Upgrade, deadline)
+                    .await
+            }
+            JobKind::Repair => {
+                self.engine
+                    .reconcile_installed(&job.tenant, Goal::Repair, deadline)
+                    .await
+            }
+            JobKind::Purge => self.purge(job).await,
         };
         let outcome = match run {
             Ok(Run::Done) | Ok(Run::Stopped { .. }) => Outcome::Done,
@@ -54,7 +100,7 @@ impl<I: Items, S: Sealer, A: TenantApi> JobHandler for Worker<I, S, A> {
                 Outcome::RetryAfter(Duration::from_secs(30))
             }
         };
-        if job.kind == JobKind::Uninstall
+        if matches!(job.kind, JobKind::Uninstall | JobKind::Purge)
             && outcome == Outcome::Done
             && matches!(self.engine.tenants.get(&job.tenant, 0).await, Ok(None))
         {

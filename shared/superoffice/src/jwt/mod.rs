@@ -19,12 +19,16 @@
 pub mod claims;
 pub mod compact;
 mod reason;
+pub mod state_change;
 pub mod strict_json;
 mod validate;
 mod validator;
 
 pub use claims::{IdToken, SO_CLAIM_PREFIX, SuperOfficeClaims, SystemUserToken};
 pub use reason::Reason;
+pub use state_change::{
+    StateChangeRules, StateChangeToken, StateChangeValidator, validate_state_change_token,
+};
 pub use validate::{
     DEFAULT_LEEWAY, DEFAULT_MAX_AGE, DEFAULT_MAX_TOKEN_BYTES, IdTokenRules, SystemUserRules,
     validate_id_token, validate_system_user_token,

@@ -234,7 +234,7 @@ pub fn validate_id_token(
 }
 
 /// `exp` (required), `nbf` and `iat` (optional here) against now and the leeway.
-fn check_times(
+pub(crate) fn check_times(
     r: &ClaimReader<'_, '_>,
     now: i64,
     leeway: u64,
