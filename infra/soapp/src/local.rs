@@ -22,6 +22,7 @@ use base64::Engine as _;
 use domain::Deployment;
 use domain::config::AppConfig;
 use install::Install;
+use lifecycle::StateChanges;
 use redirect::Redirect;
 use superoffice_simulator::{AppRegistration, Simulator, SimulatorConfig, SimulatorHandle};
 use tokio::net::TcpListener;
@@ -117,6 +118,7 @@ struct Apps {
     redirect: Redirect<Local>,
     install: Install<Local>,
     webhooks: Receiver<Local>,
+    lifecycle: StateChanges<Local>,
 }
 
 /// How long a local job may run before it is delivered again (a Lambda timeout).
@@ -194,6 +196,7 @@ pub async fn start(options: ServeOptions) -> Result<LocalApp, ServeError> {
         redirect: Redirect::new(&deployment),
         install: Install::new(&deployment),
         webhooks: Receiver::new(&deployment),
+        lifecycle: StateChanges::new(&deployment),
     });
 
     let router = axum::Router::new().fallback(dispatch).with_state(apps);
@@ -241,6 +244,8 @@ async fn dispatch(State(apps): State<Arc<Apps>>, req: http::Request<Body>) -> ht
                 Handler::handle(&apps.install, req, ctx).await
             } else if webhooks::serves(path) {
                 Handler::handle(&apps.webhooks, req, ctx).await
+            } else if lifecycle::serves(path) {
+                Handler::handle(&apps.lifecycle, req, ctx).await
             } else {
                 Problem::not_found().respond(&ctx)
             }

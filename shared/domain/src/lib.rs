@@ -22,6 +22,7 @@ pub mod audit;
 pub mod config;
 pub mod jobs;
 pub mod ledger;
+pub mod lifecycle;
 pub mod manifest;
 pub mod ports;
 pub mod provisioning;
