@@ -426,7 +426,8 @@ impl<I: Items, S: Sealer, A: TenantApi> Engine<I, S, A> {
                 .await?
         };
         if let Some(moved) = record.platform.moved_at {
-            self.api.tenant_moved(tenant, from_unix(moved));
+            // To the end of that second: a state read in the same second may predate the move.
+            self.api.tenant_moved(tenant, from_unix(moved + 1));
         }
         let auth = TenantAuth {
             tenant: tenant.clone(),
