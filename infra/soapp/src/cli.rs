@@ -33,6 +33,32 @@ enum Command {
 enum ManifestCommand {
     /// Print the list of provisioned items SuperOffice asks for, after validating the manifest.
     List(ManifestListArgs),
+    /// What a release with manifest NEW changes in a tenant that holds manifest OLD: one line per
+    /// item created, updated or removed (the same plan the upgrade applies). Exits 0 with a change,
+    /// 0 with "no change", 1 if either manifest is invalid, 2 if one cannot be read.
+    Diff(ManifestDiffArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ManifestDiffArgs {
+    /// The manifest installed tenants hold now.
+    #[arg(value_name = "OLD")]
+    pub old: std::path::PathBuf,
+    /// The manifest of the new release.
+    #[arg(value_name = "NEW")]
+    pub new: std::path::PathBuf,
+    /// The deployment's base URL (a changed one updates every panel, button and webhook).
+    #[arg(long, value_name = "URL", default_value = "https://app.example.com")]
+    pub base_url: String,
+    /// Text for people, JSON for tools.
+    #[arg(long, value_enum, default_value = "text")]
+    pub format: DiffFormat,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum DiffFormat {
+    Text,
+    Json,
 }
 
 #[derive(Debug, Args)]
@@ -142,6 +168,7 @@ impl Cli {
             Command::Doctor(args) => doctor_cmd::run(args),
             Command::Token(TokenCommand::Verify(args)) => token_verify::run(args),
             Command::Manifest(ManifestCommand::List(args)) => manifest_cmd::list(args),
+            Command::Manifest(ManifestCommand::Diff(args)) => manifest_cmd::diff(args),
         }
     }
 }

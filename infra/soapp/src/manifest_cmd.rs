@@ -1,27 +1,40 @@
 //! `soapp manifest list`: the list of provisioned items, from the validated manifest.
+//! `soapp manifest diff`: what an upgrade from one manifest to another does in a tenant.
 
 use std::process::ExitCode;
 
 use domain::config::ManifestSource;
 
-use crate::cli::{ListFormat, ManifestListArgs};
+use domain::ledger::{EntryState, LedgerEntry};
+use domain::manifest::Manifest;
+use domain::provisioning::plan::{self, Action, Desired};
+
+use crate::cli::{DiffFormat, ListFormat, ManifestDiffArgs, ManifestListArgs};
+
+/// The manifest at `source`, or the exit code for why not: unreadable is a usage problem (2);
+/// readable but invalid is a negative answer (1).
+fn load(source: &ManifestSource) -> Result<Manifest, ExitCode> {
+    match app::manifest(source) {
+        Ok(m) => Ok(m),
+        Err(app::StartError::ManifestInvalid { problems, .. }) => {
+            eprint!("error: {problems}");
+            Err(ExitCode::from(1))
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            Err(ExitCode::from(2))
+        }
+    }
+}
 
 pub fn list(args: ManifestListArgs) -> ExitCode {
     let source = match &args.manifest {
         None => ManifestSource::Demo,
         Some(path) => ManifestSource::File(path.clone()),
     };
-    let manifest = match app::manifest(&source) {
+    let manifest = match load(&source) {
         Ok(m) => m,
-        // Unreadable is a usage problem (2); readable but invalid is a negative answer (1).
-        Err(app::StartError::ManifestInvalid { problems, .. }) => {
-            eprint!("error: {problems}");
-            return ExitCode::from(1);
-        }
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::from(2);
-        }
+        Err(code) => return code,
     };
     let artifacts = manifest.artifacts();
     match args.format {
@@ -59,6 +72,84 @@ pub fn list(args: ManifestListArgs) -> ExitCode {
             println!(
                 "\nThe uninstall removes every item above (in reverse order) and all data the app keeps for the tenant."
             );
+        }
+    }
+    ExitCode::SUCCESS
+}
+
+pub fn diff(args: ManifestDiffArgs) -> ExitCode {
+    let (old, new) = match (
+        load(&ManifestSource::File(args.old.clone())),
+        load(&ManifestSource::File(args.new.clone())),
+    ) {
+        (Ok(o), Ok(n)) => (o, n),
+        (Err(code), _) | (_, Err(code)) => return code,
+    };
+    let base = args.base_url.trim_end_matches('/');
+    // A tenant that holds OLD in full: its ledger as the install left it.
+    let ledger: Vec<LedgerEntry> = old
+        .artifacts()
+        .iter()
+        .enumerate()
+        .map(|(i, a)| LedgerEntry {
+            seq: i as u32,
+            key: a.key(),
+            kind: a.kind().to_owned(),
+            description: a.describe(base),
+            shown_as: a.describe_for_customer(),
+            state: EntryState::Created,
+            superoffice_id: None,
+            fingerprint: Some(a.fingerprint(base)),
+            updated_at: 0,
+        })
+        .collect();
+    let artifacts = new.artifacts();
+    let plan = plan::plan(Desired::Manifest(&artifacts), &ledger, None, |a| {
+        a.fingerprint(base)
+    });
+    let changes: Vec<(Action, &str, String)> = plan
+        .changes()
+        .map(|s| {
+            let what = match (s.artifact, s.entry) {
+                (Some(a), _) => a.describe(base),
+                (None, Some(e)) => e.description.clone(),
+                (None, None) => String::new(),
+            };
+            (s.action, s.key.as_str(), what)
+        })
+        .collect();
+    match args.format {
+        DiffFormat::Json => {
+            let doc = serde_json::json!({
+                "from": old.version_label(),
+                "to": new.version_label(),
+                "from_fingerprint": old.fingerprint(base),
+                "to_fingerprint": new.fingerprint(base),
+                "changes": changes.iter().map(|(a, k, w)| serde_json::json!({
+                    "action": a.as_str(), "key": k, "description": w,
+                })).collect::<Vec<_>>(),
+            });
+            println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
+        }
+        DiffFormat::Text => {
+            println!(
+                "From {} to {}: {}",
+                old.version_label(),
+                new.version_label(),
+                if changes.is_empty() {
+                    "no change in any tenant".to_owned()
+                } else {
+                    format!("{} change(s) in every installed tenant", changes.len())
+                }
+            );
+            for (action, key, what) in &changes {
+                let sign = match action {
+                    Action::Create => "+",
+                    Action::Remove => "-",
+                    _ => "~",
+                };
+                println!("{sign} {:<6} {key}: {what}", action.as_str());
+            }
         }
     }
     ExitCode::SUCCESS
