@@ -50,6 +50,7 @@ mod faults;
 mod handle;
 mod html;
 mod keys;
+mod lifecycle;
 mod oidc;
 mod persist;
 mod record;
@@ -66,6 +67,10 @@ pub use config::{AppRegistration, SimulatorConfig, TenantConfig, UserConfig};
 pub use error::SimulatorError;
 pub use faults::{FaultAction, FaultRule, Faults};
 pub use handle::{Simulator, SimulatorHandle};
+pub use lifecycle::{
+    CrmVersion, Lifecycle, LifecycleError, PushDelivery, PushOptions, SnapshotContents, SnapshotId,
+    SnapshotInfo, StateChange, TOKEN_LIFETIME, TokenOptions,
+};
 pub use persist::StateFileError;
 pub use record::RecordedRequest;
 pub use routes::Route;
