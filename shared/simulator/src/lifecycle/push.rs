@@ -199,7 +199,7 @@ impl PushDelivery {
     /// The outcome in words, for people (the admin page).
     pub fn describe(&self) -> String {
         let sent = format!(
-            "Sent ChangeType {} ({}) for {} to {} at {}.",
+            "Sent ChangeType {} ({}) for {} to app {} at {}.",
             self.change.value(),
             self.change,
             self.context_id,
