@@ -9,8 +9,11 @@
 //! browser, and a browser also sends form POSTs that *other* sites' pages make it send. So a POST
 //! is accepted only with the page's form token (a random value per simulator process, put in a
 //! hidden field of every form and readable only by pages of the simulator's own origin), and it is
-//! refused if the browser says it came from another origin (`Origin`, `Sec-Fetch-Site`). There is
-//! no cookie, so there is no session to ride on.
+//! refused if the browser says it came from another origin (`Origin` other than the `Host` it was
+//! sent to, or `Sec-Fetch-Site` other than same-origin). The page and its forms answer only when the
+//! `Host` is an IP address or `localhost`: a site whose DNS name is made to point at 127.0.0.1 ("DNS
+//! rebinding") would otherwise be same-origin with the page and could read the token. There is no
+//! cookie, so there is no session to ride on.
 
 use std::sync::Arc;
 
@@ -30,7 +33,10 @@ pub(crate) const PAGE_PATH: &str = "/__sim/tenants";
 /// The name of the hidden field with the form token.
 const TOKEN_FIELD: &str = "form_token";
 
-pub(crate) async fn show(State(st): State<Arc<AppState>>) -> Response {
+pub(crate) async fn show(State(st): State<Arc<AppState>>, headers: HeaderMap) -> Response {
+    if let Err(why) = check_host(&headers) {
+        return outcome_page(StatusCode::FORBIDDEN, "Refused", None, Some(&why));
+    }
     page(StatusCode::OK, "Tenants", &render(&st), None)
 }
 
@@ -39,7 +45,7 @@ pub(crate) async fn act(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    if let Err(why) = check_origin(&st, &headers) {
+    if let Err(why) = check_host(&headers).and_then(|()| check_origin(&st, &headers)) {
         return outcome_page(StatusCode::FORBIDDEN, "Refused", None, Some(&why));
     }
     let form = Params::parse(&body);
@@ -85,13 +91,49 @@ pub(crate) async fn act(
     }
 }
 
+/// The `Host` the request was sent to, if it sent one.
+fn host(headers: &HeaderMap) -> Option<&str> {
+    headers.get(header::HOST).and_then(|h| h.to_str().ok())
+}
+
+/// The `Host` must be an IP address or `localhost` (with any port): never a DNS name that could
+/// have been pointed at the simulator by someone else.
+fn check_host(headers: &HeaderMap) -> Result<(), String> {
+    let Some(authority) = host(headers) else {
+        return Ok(());
+    };
+    let name = match authority.strip_prefix('[') {
+        // [::1]:port
+        Some(v6) => v6.split(']').next().unwrap_or(""),
+        None => authority.rsplit_once(':').map_or(authority, |(h, _)| h),
+    };
+    let local_name =
+        name.eq_ignore_ascii_case("localhost") || name.to_ascii_lowercase().ends_with(".localhost");
+    if local_name || name.parse::<std::net::IpAddr>().is_ok() {
+        Ok(())
+    } else {
+        Err(format!(
+            "The tenants page answers only at an IP address or localhost, not at {}: open it as http://127.0.0.1:PORT/__sim/tenants.",
+            clip(authority, 100)
+        ))
+    }
+}
+
 /// `Origin` (sent with every cross-origin POST, and by current browsers with same-origin ones too)
-/// must be the simulator's; `Sec-Fetch-Site`, where sent, must not be another site. A request
-/// without either (a test's HTTP client) passes on the form token alone.
+/// must be the origin the form was sent to (`http://` + `Host`, or the simulator's base URL
+/// without a `Host`); `Sec-Fetch-Site`, where sent, must not say another site. A request with
+/// neither (a test's HTTP client) passes on the form token alone.
 fn check_origin(st: &AppState, headers: &HeaderMap) -> Result<(), String> {
     if let Some(origin) = headers.get(header::ORIGIN) {
         let origin = origin.to_str().unwrap_or("");
-        if !origin.eq_ignore_ascii_case(&st.base) {
+        let same = match host(headers) {
+            Some(h) => {
+                origin.eq_ignore_ascii_case(&format!("http://{h}"))
+                    || origin.eq_ignore_ascii_case(&format!("https://{h}"))
+            }
+            None => origin.eq_ignore_ascii_case(&st.base),
+        };
+        if !same {
             return Err(format!(
                 "This form was sent from another origin ({}); only the simulator's own tenants page may change tenants.",
                 clip(origin, 100)
@@ -507,6 +549,31 @@ fn render(st: &AppState) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn with_host(host: &str) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert(header::HOST, host.parse().unwrap());
+        h
+    }
+
+    #[test]
+    fn only_addresses_and_localhost_are_hosts_of_the_page() {
+        for ok in [
+            "127.0.0.1:8080",
+            "127.0.0.1",
+            "[::1]:9000",
+            "localhost:3000",
+            "LOCALHOST",
+            "app.localhost:1",
+            "192.168.1.20:8080",
+        ] {
+            assert_eq!(check_host(&with_host(ok)), Ok(()), "{ok}");
+        }
+        for bad in ["evil.example:8080", "evil.example", "127.0.0.1.nip.io:80"] {
+            assert!(check_host(&with_host(bad)).is_err(), "{bad}");
+        }
+        assert_eq!(check_host(&HeaderMap::new()), Ok(()));
+    }
 
     #[test]
     fn forms_escape_what_they_carry() {

@@ -17,8 +17,10 @@ use crate::state::AppState;
 use crate::util::{b64url, clip, unix_now, unix_seconds};
 use crate::webapi::webhooks::new_guid;
 
-/// How much of the app's answer a [`PushDelivery`] keeps.
+/// How much of the app's answer a [`PushDelivery`] keeps, in characters.
 const ANSWER_KEPT: usize = 2000;
+/// How many bytes of the answer are read (enough for [`ANSWER_KEPT`] characters of UTF-8).
+const ANSWER_READ: usize = 4 * ANSWER_KEPT;
 
 /// How the pushed `Token` is made. The default is the token described in the module docs; each
 /// option spoils it in one way, so an app's tests can check that it refuses such a push.
@@ -176,7 +178,7 @@ pub struct PushDelivery {
     pub url: String,
     /// The app's HTTP status; `None` if it did not answer (connection refused, timeout).
     pub status: Option<u16>,
-    /// Why there is no status.
+    /// Why there is no status (or, with one, why the answer broke off).
     pub error: Option<String>,
     /// The start of the app's answer (up to 2,000 characters, lossy UTF-8).
     pub response_body: String,
@@ -402,17 +404,25 @@ pub(crate) async fn send(st: &AppState, p: Prepared) -> Result<PushDelivery, Lif
         .send()
         .await;
     let (status, error, response_body) = match result {
-        Ok(resp) => {
+        Ok(mut resp) => {
             let status = resp.status().as_u16();
-            // The whole answer is read within the same timeout.
-            match resp.bytes().await {
-                Ok(bytes) => (
-                    Some(status),
-                    None,
-                    clip(&String::from_utf8_lossy(&bytes), ANSWER_KEPT),
-                ),
-                Err(e) => (Some(status), Some(why(&e, st)), String::new()),
+            // Only the start of the answer is kept, so only that much is read (an app answering
+            // with a flood is not held in memory); all within the same timeout.
+            let mut kept = Vec::new();
+            let mut failure = None;
+            while kept.len() < ANSWER_READ {
+                match resp.chunk().await {
+                    Ok(Some(chunk)) => kept.extend_from_slice(&chunk),
+                    Ok(None) => break,
+                    Err(e) => {
+                        failure = Some(why(&e, st));
+                        break;
+                    }
+                }
             }
+            kept.truncate(ANSWER_READ);
+            let text = clip(&String::from_utf8_lossy(&kept), ANSWER_KEPT);
+            (Some(status), failure, text)
         }
         Err(e) => (None, Some(why(&e, st)), String::new()),
     };

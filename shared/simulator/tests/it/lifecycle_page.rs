@@ -266,6 +266,52 @@ async fn forged_form_posts_are_refused() {
     .await;
     assert_eq!(status, 200, "{page}");
     assert_eq!(sim.tenant_state("Cust12345"), Some(TenantStatus::Suspended));
+    // At localhost (the origin a person may type) the page works the same.
+    let port = url::Url::parse(&sim.issuer()).unwrap().port().unwrap();
+    let localhost = format!("localhost:{port}");
+    let local_origin = format!("http://{localhost}");
+    let (status, page) = submit_with(
+        &sim,
+        &[
+            ("form_token", token.as_str()),
+            ("ctx", "Cust12345"),
+            ("action", "resume"),
+        ],
+        &[
+            ("Host", localhost.as_str()),
+            ("Origin", local_origin.as_str()),
+        ],
+    )
+    .await;
+    assert_eq!(status, 200, "{page}");
+    assert_eq!(sim.tenant_state("Cust12345"), Some(TenantStatus::Running));
+    // A DNS name pointed at the simulator gets neither the page (with its token) nor the forms.
+    let rebound = format!("rebound.example:{port}");
+    let resp = client()
+        .get(url(&sim, PAGE))
+        .header("Host", rebound.as_str())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 403);
+    let html = resp.text().await.unwrap();
+    assert!(!html.contains(&token), "no token for a foreign host");
+    assert!(
+        text_of(&html, "error")
+            .unwrap()
+            .contains("IP address or localhost")
+    );
+    let (status, _) = submit_with(
+        &sim,
+        &fields,
+        &[
+            ("Host", rebound.as_str()),
+            ("Origin", &format!("http://{rebound}")),
+        ],
+    )
+    .await;
+    assert_eq!(status, 403);
+    assert_eq!(sim.tenant_state("Cust12345"), Some(TenantStatus::Running));
     // Another simulator's token is not this one's.
     let other = demo().await;
     let (_, other_token) = open(&other).await;

@@ -360,6 +360,21 @@ async fn raw_bodies_and_the_older_shape() {
     assert_eq!(d.request_body.len(), 3 * 1024 * 1024);
     assert!(d.describe().contains("did not accept"), "{}", d.describe());
     assert_eq!(rx.hits().len(), hits_before, "refused before the handler");
+
+    // A long answer is kept only in part.
+    rx.set_answer(&"é".repeat(500_000));
+    let d = sim
+        .push_state_change("Cust12345", StateChange::Resume)
+        .await
+        .unwrap();
+    assert_eq!(d.status, Some(200));
+    assert_eq!(d.error, None);
+    assert_eq!(
+        d.response_body.chars().count(),
+        2001,
+        "2,000 and an ellipsis"
+    );
+    assert!(d.response_body.starts_with("éé") && d.response_body.ends_with('…'));
     sim.shutdown().await;
 }
 
