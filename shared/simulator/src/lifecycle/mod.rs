@@ -67,11 +67,12 @@
 //!   approved the app, so an app can be tested against a push about a tenant it does not know.
 //! - **No sequence checks:** a Resume of a tenant that was never suspended is sent as asked, so
 //!   tests can send pushes out of order.
-//! - **`PublicEndpoint`** stands for a host name such as `sod3.superoffice.com`. Here a tenant host
-//!   is a path segment on the simulator's one port (see the crate docs), so it is the simulator's
-//!   authority and the tenant's shard without a scheme: `127.0.0.1:PORT/sod3`. The tenant's API is
-//!   then `http://{PublicEndpoint}/{ctx}/api/`, as `https://{PublicEndpoint}/{ctx}/api/` is at
-//!   SuperOffice.
+//! - **`PublicEndpoint`** is a host name such as `sod3.superoffice.com`. Here a tenant's host is a
+//!   shard path segment on the simulator's one port, and the shard `sod3` stands for the host
+//!   `sod3.superoffice.com` (see the crate docs), so `PublicEndpoint` is `{shard}.superoffice.com`:
+//!   host-shaped, as an app may check, but not a name that reaches the simulator. Where the API
+//!   really is comes from the tenant state API (`Endpoint`, `Api`), which is where an app should
+//!   look after a Move anyway.
 //! - **Nothing changes when nothing can be sent:** with a push requested but no state-change URL,
 //!   the tenant is left alone ([`LifecycleError::NoStateChangeUrl`]);
 //!   [`crate::SimulatorHandle::apply_tenant_lifecycle`] changes the tenant without a push.
@@ -498,18 +499,14 @@ impl AppState {
         }
     }
 
-    /// The tenant's host as a push's `PublicEndpoint`: `127.0.0.1:PORT/{shard}` (see the module
-    /// docs).
+    /// The tenant's host as a push's `PublicEndpoint`: `{shard}.superoffice.com`, the host the shard
+    /// stands for (see the module docs).
     pub(crate) fn public_endpoint(&self, ctx: &str) -> Result<String, LifecycleError> {
         let store = self.store();
         let tenant = store
             .tenant(ctx)
             .ok_or_else(|| LifecycleError::UnknownTenant(clip(ctx, 60)))?;
-        let authority = self
-            .base
-            .split_once("://")
-            .map_or(self.base.as_str(), |(_, rest)| rest);
-        Ok(format!("{authority}/{}", tenant.shard))
+        Ok(format!("{}.superoffice.com", tenant.shard))
     }
 
     /// Makes the change to the tenant, without a push. Everything is checked before anything is

@@ -313,10 +313,15 @@ fn effect_text(st: &AppState, ctx: &str, ev: &Lifecycle) -> (String, String) {
         ),
         Lifecycle::Move { .. } => {
             let host = st.public_endpoint(ctx).unwrap_or_default();
+            let api = st
+                .store()
+                .tenant(ctx)
+                .map(|t| format!("{}/api/", st.tenant_root(t)))
+                .unwrap_or_default();
             (
                 format!("{ctx}: moved"),
                 format!(
-                    "{ctx} moved to {host}: its API is now http://{host}/{ctx}/api/, and the old host answers 421."
+                    "{ctx} moved to {host}: here its API is now {api}, and the old host answers 421."
                 ),
             )
         }
@@ -442,15 +447,21 @@ fn render(st: &AppState) -> String {
     };
     for (ctx, company, status, approved) in tenants {
         let host = st.public_endpoint(&ctx).unwrap_or_default();
+        let api = st
+            .store()
+            .tenant(&ctx)
+            .map(|t| format!("{}/api/", st.tenant_root(t)))
+            .unwrap_or_default();
         let c = html_escape(&ctx);
         html.push_str(&format!(
             "<section id=\"tenant-{c}\">\n<h2>{c} – {}</h2>\n",
             html_escape(&company)
         ));
         html.push_str(&format!(
-            "<p>State: <strong id=\"state-{c}\">{}</strong>. Host: <span id=\"host-{c}\">{}</span>. Approved apps: {}.</p>\n",
+            "<p>State: <strong id=\"state-{c}\">{}</strong>. Host: <span id=\"host-{c}\">{}</span> (here {}). Approved apps: {}.</p>\n",
             html_escape(&status),
             html_escape(&host),
+            html_escape(&api),
             if approved.is_empty() {
                 "none".to_owned()
             } else {

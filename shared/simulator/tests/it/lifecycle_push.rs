@@ -107,10 +107,7 @@ async fn a_push_posts_the_documented_body_with_a_token_the_jwks_verifies() {
     assert_eq!(body["ContextIdentifier"], "Cust12345");
     assert_eq!(body["VersionName"], NETSERVER_LABEL);
     assert_eq!(body["FileVersion"], "11.10.721.0");
-    assert_eq!(
-        body["PublicEndpoint"],
-        format!("{}/sod2", authority(&sim)).as_str()
-    );
+    assert_eq!(body["PublicEndpoint"], "sod2.superoffice.com");
     let token = body["Token"].as_str().unwrap();
     assert_eq!(d.token.as_deref(), Some(token));
 

@@ -22,14 +22,6 @@ pub async fn registered_receiver(sim: &SimulatorHandle) -> Receiver {
     rx
 }
 
-/// `127.0.0.1:PORT`: the simulator's authority, with which `PublicEndpoint` starts.
-pub fn authority(sim: &SimulatorHandle) -> String {
-    sim.issuer()
-        .strip_prefix("http://")
-        .expect("the simulator is plain http")
-        .to_owned()
-}
-
 /// The body of the receiver's last request, as JSON.
 pub fn last_push(rx: &Receiver) -> Value {
     rx.hits().last().expect("a push arrived").json()
