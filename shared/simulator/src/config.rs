@@ -1,8 +1,11 @@
 //! What the simulator knows before it starts: registered apps, tenants and their users.
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
+
+use crate::lifecycle::CrmVersion;
 
 /// Everything [`crate::Simulator::start`] needs.
 #[derive(Clone)]
@@ -34,6 +37,24 @@ pub struct SimulatorConfig {
     /// tickets, sign-in sessions, the request log and fault rules are not kept. A file that cannot
     /// be loaded stops the start with [`crate::StateFileError`].
     pub state_file: Option<PathBuf>,
+    /// Each app's registered "Customer state change" URL, by client id: where SuperOffice POSTs
+    /// tenant lifecycle notifications (see [`crate::SimulatorHandle::tenant_lifecycle`] and
+    /// [`crate::SimulatorHandle::push_state_change`]). https, or plain http to a loopback address.
+    /// Can be changed while running with [`crate::SimulatorHandle::set_state_change_url`]. Default:
+    /// none.
+    ///
+    /// It belongs to the app's registration, but it is kept here rather than as a field of
+    /// [`AppRegistration`]: a new field there would break every `AppRegistration { … }` literal in
+    /// the code that starts simulators.
+    pub state_change_urls: BTreeMap<String, String>,
+    /// How long a state-change push waits for the app (connecting, sending and the whole answer).
+    /// Default 5 seconds; after that the push is reported as unanswered.
+    pub state_change_timeout: Duration,
+    /// The CRM version every tenant runs: the tenant state API's `Version`, the `Api` info page's
+    /// `NetServerLabel` / `NetServerVersion`, and a push's `VersionName` / `FileVersion`. An
+    /// upgrade ([`crate::Lifecycle::Upgrade`]) changes it. Default: [`crate::NETSERVER_LABEL`],
+    /// file version `11.10.721.0`.
+    pub crm_version: CrmVersion,
 }
 
 impl Default for SimulatorConfig {
@@ -47,6 +68,9 @@ impl Default for SimulatorConfig {
             udef_publish_duration: Duration::ZERO,
             webhook_timeout: Duration::from_secs(5),
             state_file: None,
+            state_change_urls: BTreeMap::new(),
+            state_change_timeout: Duration::from_secs(5),
+            crm_version: CrmVersion::default(),
         }
     }
 }
@@ -65,6 +89,9 @@ impl fmt::Debug for SimulatorConfig {
             .field("udef_publish_duration", &self.udef_publish_duration)
             .field("webhook_timeout", &self.webhook_timeout)
             .field("state_file", &self.state_file)
+            .field("state_change_urls", &self.state_change_urls)
+            .field("state_change_timeout", &self.state_change_timeout)
+            .field("crm_version", &self.crm_version)
             .finish()
     }
 }

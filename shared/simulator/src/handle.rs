@@ -14,6 +14,10 @@ use url::Url;
 use crate::config::SimulatorConfig;
 use crate::error::SimulatorError;
 use crate::faults::Faults;
+use crate::lifecycle::{
+    CrmVersion, Lifecycle, LifecycleError, PushDelivery, PushOptions, SnapshotId, SnapshotInfo,
+    StateChange,
+};
 use crate::persist::StateFileError;
 use crate::record::RecordedRequest;
 use crate::routes::Route;
@@ -357,6 +361,130 @@ impl SimulatorHandle {
         event: &WebhookEvent,
     ) -> Result<WebhookDelivery, WebhookError> {
         deliver(&self.state, ctx, webhook_id, event).await
+    }
+
+    /// The CRM version every tenant runs (a push's `VersionName` / `FileVersion`, the tenant state
+    /// API's `Version`).
+    pub fn crm_version(&self) -> CrmVersion {
+        self.state.lifecycle.crm_version()
+    }
+
+    /// Sets the CRM version without a push (an upgrade with a push:
+    /// [`Self::tenant_lifecycle`] with [`Lifecycle::Upgrade`]). Also `POST /__sim/crm-version`.
+    pub fn set_crm_version(&self, version: CrmVersion) -> Result<(), LifecycleError> {
+        self.state.set_crm_version(version)
+    }
+
+    /// Registers (or with `None` removes) the app's "Customer state change" URL: https, or http to
+    /// a loopback address. Also `POST /__sim/apps/{client_id}/state-change-url`.
+    pub fn set_state_change_url(
+        &self,
+        client_id: &str,
+        url: Option<&str>,
+    ) -> Result<(), LifecycleError> {
+        self.state.set_state_change_url(client_id, url)
+    }
+
+    /// The app's state-change URL, if it has one.
+    pub fn state_change_url(&self, client_id: &str) -> Option<String> {
+        self.state.lifecycle.url(client_id).map(|u| u.to_string())
+    }
+
+    /// Sends SuperOffice's state-change notification about the tenant as it is, changing nothing:
+    /// a POST of `{"ChangeType", "ContextIdentifier", "VersionName", "FileVersion", "Token",
+    /// "PublicEndpoint"}` to the app's state-change URL, with a fresh signed token. One attempt,
+    /// within [`crate::SimulatorConfig::state_change_timeout`]. `Err` only when nothing was sent; an
+    /// app that does not answer gives a delivery with `status: None` and the reason in `error`.
+    pub async fn push_state_change(
+        &self,
+        ctx: &str,
+        change: StateChange,
+    ) -> Result<PushDelivery, LifecycleError> {
+        self.push_state_change_with(ctx, change, &PushOptions::default())
+            .await
+    }
+
+    /// [`Self::push_state_change`] to a chosen app, with a spoiled token or a raw body.
+    pub async fn push_state_change_with(
+        &self,
+        ctx: &str,
+        change: StateChange,
+        options: &PushOptions,
+    ) -> Result<PushDelivery, LifecycleError> {
+        self.state.push_state_change(ctx, change, options).await
+    }
+
+    /// Makes the lifecycle change to the tenant as SuperOffice would (see [`Lifecycle`]), then
+    /// sends the push about it. The push's target is checked first: without a state-change URL
+    /// nothing changes ([`LifecycleError::NoStateChangeUrl`]). Also
+    /// `POST /__sim/tenants/{ctx}/lifecycle/{change}`.
+    pub async fn tenant_lifecycle(
+        &self,
+        ctx: &str,
+        event: &Lifecycle,
+    ) -> Result<PushDelivery, LifecycleError> {
+        self.tenant_lifecycle_with(ctx, event, &PushOptions::default())
+            .await
+    }
+
+    /// [`Self::tenant_lifecycle`] with push options.
+    pub async fn tenant_lifecycle_with(
+        &self,
+        ctx: &str,
+        event: &Lifecycle,
+        options: &PushOptions,
+    ) -> Result<PushDelivery, LifecycleError> {
+        self.state.run_lifecycle(ctx, event, options).await
+    }
+
+    /// Makes the lifecycle change to the tenant without a push (for a test that sends the push
+    /// itself, or at another time, with [`Self::push_state_change`]).
+    pub fn apply_tenant_lifecycle(
+        &self,
+        ctx: &str,
+        event: &Lifecycle,
+    ) -> Result<(), LifecycleError> {
+        self.state.apply_lifecycle(ctx, event)
+    }
+
+    /// Keeps a deep copy of the tenant's WebAPI data (fields, lists, user groups, web panels and
+    /// their visibility, preferences, webhooks) to restore later. Also
+    /// `POST /__sim/tenants/{ctx}/snapshots`.
+    pub fn snapshot_tenant(&self, ctx: &str) -> Result<SnapshotId, LifecycleError> {
+        self.snapshot_tenant_labelled(ctx, None)
+    }
+
+    /// [`Self::snapshot_tenant`] with a label (shown on the tenants page and in lists).
+    pub fn snapshot_tenant_labelled(
+        &self,
+        ctx: &str,
+        label: Option<&str>,
+    ) -> Result<SnapshotId, LifecycleError> {
+        self.state.lifecycle.snapshots.take(&self.state, ctx, label)
+    }
+
+    /// Puts the snapshot's data back into the tenant, without a push (with one:
+    /// [`Lifecycle::BackupRestored`]). Ids are as they were in the snapshot; id counters do not go
+    /// backwards, so nothing created afterwards gets an id that was handed out before.
+    pub fn restore_tenant(&self, ctx: &str, snapshot: SnapshotId) -> Result<(), LifecycleError> {
+        self.state
+            .lifecycle
+            .snapshots
+            .restore(&self.state, ctx, snapshot)
+    }
+
+    /// The tenant's snapshots, oldest first (empty for an unknown tenant). Also
+    /// `GET /__sim/tenants/{ctx}/snapshots`.
+    pub fn tenant_snapshots(&self, ctx: &str) -> Vec<SnapshotInfo> {
+        self.state.lifecycle.snapshots.list(ctx)
+    }
+
+    /// Drops a snapshot. Also `DELETE /__sim/tenants/{ctx}/snapshots/{id}`.
+    pub fn forget_snapshot(&self, ctx: &str, snapshot: SnapshotId) -> Result<(), LifecycleError> {
+        self.state
+            .lifecycle
+            .snapshots
+            .forget(&self.state, ctx, snapshot)
     }
 
     /// Writes the state file now, if there is one and anything changed since the last write

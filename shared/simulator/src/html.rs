@@ -10,6 +10,11 @@ fieldset{border:1px solid #999;padding:1rem}\
 .choice{margin:.4rem 0}\
 button{font-size:1rem;padding:.4rem 1rem;margin:.8rem .5rem 0 0}\
 .error{color:#a00}\
+.ok{color:#060}\
+table{border-collapse:collapse;margin:.5rem 0}\
+th,td{border:1px solid #ccc;padding:.2rem .4rem;text-align:left;vertical-align:top}\
+td form{display:inline}\
+section{border-top:1px solid #999;margin-top:1.5rem}\
 .note{color:#555;font-size:.9rem}";
 
 /// A complete page. `body` is trusted HTML built by the caller from escaped parts; `script`, if

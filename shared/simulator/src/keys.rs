@@ -17,6 +17,8 @@ use crate::util::{b64url, hex_upper};
 pub(crate) struct SigningKey {
     key_pair: RsaKeyPair,
     pkcs8: Vec<u8>,
+    /// SubjectPublicKeyInfo DER of the public half.
+    spki: Vec<u8>,
     kid: String,
     x5t: String,
     n: String,
@@ -52,6 +54,7 @@ impl SigningKey {
         Ok(Self {
             kid: hex_upper(thumb.as_ref()),
             x5t: b64url(thumb.as_ref()),
+            spki: spki.as_ref().to_vec(),
             key_pair,
             pkcs8,
             n,
@@ -65,6 +68,20 @@ impl SigningKey {
 
     pub(crate) fn pkcs8(&self) -> &[u8] {
         &self.pkcs8
+    }
+
+    /// The public key as PEM (`-----BEGIN PUBLIC KEY-----`, SubjectPublicKeyInfo, 64-column
+    /// base64, a newline at the end): the text an "alg confusion" attacker uses as an HMAC secret.
+    pub(crate) fn public_key_pem(&self) -> String {
+        let b64 = crate::util::b64std(&self.spki);
+        let mut pem = String::from("-----BEGIN PUBLIC KEY-----\n");
+        for line in b64.as_bytes().chunks(64) {
+            // Base64 is ASCII, so every chunk is valid UTF-8.
+            pem.push_str(std::str::from_utf8(line).unwrap_or_default());
+            pem.push('\n');
+        }
+        pem.push_str("-----END PUBLIC KEY-----\n");
+        pem
     }
 
     /// The JWK as SuperOffice publishes it (minus `x5c`, see the module docs).

@@ -15,8 +15,14 @@
 //!   owned by the calling app, preferences and webhooks (which the simulator calls, signed, like
 //!   SuperOffice: [`SimulatorHandle::deliver_webhook_event`]); [`SimulatorHandle::webapi_snapshot`]
 //!   shows what a tenant holds;
+//! - SuperOffice's tenant lifecycle: a change to a tenant (upgrade, backup restored from a
+//!   snapshot, suspend, resume, delete, move) and the signed "Customer state change" push to the
+//!   app that goes with it ([`SimulatorHandle::tenant_lifecycle`], [`Lifecycle`],
+//!   [`TokenOptions`] for forged pushes, [`SimulatorHandle::snapshot_tenant`]);
 //! - a scripting API under `/__sim/` ([`Route::Admin`]) so another process (a browser test) can
-//!   inject faults and change tenants the same way Rust code does through [`SimulatorHandle`].
+//!   inject faults and change tenants the same way Rust code does through [`SimulatorHandle`], and
+//!   a tenants page at `/__sim/tenants` where a person running the app locally presses buttons for
+//!   the same.
 //!
 //! With [`SimulatorConfig::state_file`] the tenants' data, consents and system tokens survive a
 //! restart (see `persist.rs` for what is kept, when it is written and why).
@@ -50,6 +56,7 @@ mod faults;
 mod handle;
 mod html;
 mod keys;
+mod lifecycle;
 mod oidc;
 mod persist;
 mod record;
@@ -66,6 +73,10 @@ pub use config::{AppRegistration, SimulatorConfig, TenantConfig, UserConfig};
 pub use error::SimulatorError;
 pub use faults::{FaultAction, FaultRule, Faults};
 pub use handle::{Simulator, SimulatorHandle};
+pub use lifecycle::{
+    CrmVersion, Lifecycle, LifecycleError, PushDelivery, PushOptions, SnapshotContents, SnapshotId,
+    SnapshotInfo, StateChange, TOKEN_LIFETIME, TokenOptions,
+};
 pub use persist::StateFileError;
 pub use record::RecordedRequest;
 pub use routes::Route;

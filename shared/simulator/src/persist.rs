@@ -6,7 +6,10 @@
 //! **Kept:** each tenant's WebAPI data ([`TenantData`]: user-defined fields, lists, user groups,
 //! web panels with their owning app, visibility, preferences, webhooks and the id counters), each
 //! tenant's state and shard, consents, system tokens, and refresh tokens (they last until consent
-//! is revoked, so a real SuperOffice restart would not forget them either).
+//! is revoked, so a real SuperOffice restart would not forget them either); the CRM version and
+//! the tenants' snapshots (see `lifecycle/`), so a person can restore a snapshot after restarting
+//! the local runner. Those two were added within version 1: a file without them loads (the
+//! configured CRM version, no snapshots), and an older simulator ignores them.
 //!
 //! **Not kept:** what is short-lived or belongs to one run: authorization codes, pending sign-ins,
 //! access tokens, system-user tickets, sign-in sessions, the request log, fault rules and running
@@ -43,8 +46,11 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
+use crate::lifecycle::CrmVersion;
+use crate::lifecycle::SnapshotId;
+use crate::lifecycle::snapshots::Stored;
 use crate::state::{AppState, Grant, TenantStatus, check_shard};
-use crate::util::parse_rfc3339;
+use crate::util::{parse_rfc3339, rfc3339_utc};
 use crate::webapi::data::TenantData;
 
 /// How long the writer lets a burst of changes settle before it writes.
@@ -114,6 +120,11 @@ struct Document {
     consents: Vec<ConsentRecord>,
     system_tokens: Vec<SystemTokenRecord>,
     refresh_tokens: Vec<RefreshTokenRecord>,
+    crm_version: CrmVersion,
+    /// The last snapshot id handed out, so ids are not reused after a restart even when the
+    /// newest snapshots were forgotten.
+    last_snapshot_id: u64,
+    snapshots: Vec<SnapshotRecord>,
 }
 
 /// [`Document`] as read: each tenant is parsed on its own, so an error can name the tenant.
@@ -123,6 +134,12 @@ struct RawDocument {
     consents: Vec<ConsentRecord>,
     system_tokens: Vec<SystemTokenRecord>,
     refresh_tokens: Vec<RefreshTokenRecord>,
+    #[serde(default)]
+    crm_version: Option<CrmVersion>,
+    #[serde(default)]
+    last_snapshot_id: u64,
+    #[serde(default)]
+    snapshots: Vec<serde_json::Value>,
 }
 
 /// Just enough to tell a state file of another version or another kind of file.
@@ -141,6 +158,17 @@ struct TenantRecord {
     state: String,
     /// RFC 3339; absent when the state API answers "now + `state_valid_for`".
     valid_until: Option<String>,
+    webapi: TenantData,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SnapshotRecord {
+    snapshot: u64,
+    context_id: String,
+    /// RFC 3339.
+    taken_at: String,
+    label: Option<String>,
     webapi: TenantData,
 }
 
@@ -220,6 +248,11 @@ impl StateFile {
         let doc: RawDocument =
             serde_json::from_slice(&bytes).map_err(|e| self.corrupt(e.to_string()))?;
         let tenants = self.check_tenants(doc.tenants)?;
+        if let Some(v) = &doc.crm_version {
+            v.check()
+                .map_err(|e| self.corrupt(format!("crm_version: {e}")))?;
+        }
+        let snapshots = self.check_snapshots(doc.snapshots)?;
         self.apply(
             st,
             tenants,
@@ -227,6 +260,27 @@ impl StateFile {
             doc.system_tokens,
             doc.refresh_tokens,
         );
+        if let Some(v) = doc.crm_version {
+            st.lifecycle.replace_crm_version(v);
+        }
+        let snapshots = snapshots
+            .into_iter()
+            .filter_map(|mut s| match st.store().tenant(&s.context_id) {
+                Some(t) => {
+                    s.context_id.clone_from(&t.cfg.context_id);
+                    Some(s)
+                }
+                None => {
+                    tracing::warn!(
+                        path = %self.path.display(),
+                        ctx = %s.context_id,
+                        "state file: skipping a snapshot the configuration has no tenant for"
+                    );
+                    None
+                }
+            })
+            .collect();
+        st.lifecycle.snapshots.load(doc.last_snapshot_id, snapshots);
         // What was loaded is what is on disk: no write until something changes.
         let loaded = serde_json::to_vec_pretty(&capture(st)).ok();
         *self.last.lock().unwrap_or_else(|p| p.into_inner()) = loaded;
@@ -267,6 +321,43 @@ impl StateFile {
                     status,
                     valid_until,
                     webapi: r.webapi,
+                })
+            })
+            .collect()
+    }
+
+    fn check_snapshots(
+        &self,
+        records: Vec<serde_json::Value>,
+    ) -> Result<Vec<Stored>, StateFileError> {
+        let mut seen = HashSet::new();
+        records
+            .into_iter()
+            .enumerate()
+            .map(|(i, value)| {
+                let name = value
+                    .get("snapshot")
+                    .and_then(serde_json::Value::as_u64)
+                    .map_or_else(|| format!("number {}", i + 1), |n| n.to_string());
+                let r: SnapshotRecord = serde_json::from_value(value)
+                    .map_err(|e| self.corrupt(format!("snapshot {name}: {e}")))?;
+                if r.snapshot == 0 || !seen.insert(r.snapshot) {
+                    return Err(self.corrupt(format!(
+                        "snapshot {name}: the id must be above 0 and appear once"
+                    )));
+                }
+                let taken_at = parse_rfc3339(&r.taken_at).ok_or_else(|| {
+                    self.corrupt(format!(
+                        "snapshot {name}: taken_at {:?} is not RFC 3339",
+                        r.taken_at
+                    ))
+                })?;
+                Ok(Stored {
+                    id: SnapshotId::new(r.snapshot),
+                    context_id: r.context_id,
+                    taken_at,
+                    label: r.label,
+                    data: r.webapi,
                 })
             })
             .collect()
@@ -448,6 +539,17 @@ fn capture(st: &AppState) -> Document {
             })
         })
         .collect();
+    let (last_snapshot_id, snapshots) = st.lifecycle.snapshots.capture();
+    let snapshots = snapshots
+        .into_iter()
+        .map(|s| SnapshotRecord {
+            snapshot: s.id.get(),
+            context_id: s.context_id,
+            taken_at: rfc3339_utc(s.taken_at),
+            label: s.label,
+            webapi: s.data,
+        })
+        .collect();
     Document {
         format: FORMAT.to_owned(),
         version: VERSION,
@@ -455,6 +557,9 @@ fn capture(st: &AppState) -> Document {
         consents,
         system_tokens,
         refresh_tokens,
+        crm_version: st.lifecycle.crm_version(),
+        last_snapshot_id,
+        snapshots,
     }
 }
 

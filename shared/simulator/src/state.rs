@@ -15,6 +15,7 @@ use crate::config::{AppRegistration, SimulatorConfig, TenantConfig, UserConfig};
 use crate::error::SimulatorError;
 use crate::faults::Faults;
 use crate::keys::{SigningKey, parse_system_user_key};
+use crate::lifecycle::LifecycleStore;
 use crate::oidc::session::SignInSession;
 use crate::persist::{Changes, StateFile, StateFileError};
 use crate::record::RequestLog;
@@ -294,6 +295,8 @@ pub(crate) struct AppState {
     pub(crate) changes: Changes,
     /// Where the state survives a restart, if configured.
     pub(crate) state_file: Option<StateFile>,
+    /// The CRM version, the apps' state-change URLs and the tenants' snapshots.
+    pub(crate) lifecycle: LifecycleStore,
 }
 
 /// Shard names that would collide with the simulator's own top-level paths.
@@ -364,6 +367,13 @@ impl AppState {
             });
         }
 
+        let lifecycle = LifecycleStore::new(
+            config.state_change_urls,
+            &apps,
+            config.state_change_timeout,
+            config.crm_version,
+        )?;
+
         let mut store = Store::default();
         for cfg in config.tenants {
             let ctx = cfg.context_id.clone();
@@ -426,6 +436,7 @@ impl AppState {
             webapi,
             changes,
             state_file: config.state_file.map(StateFile::new),
+            lifecycle,
         };
         if let Some(file) = &state.state_file {
             file.load_into(&state)?;

@@ -9,7 +9,6 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
-use crate::NETSERVER_LABEL;
 use crate::state::AppState;
 use crate::util::{clip, dotnet_utc};
 
@@ -41,7 +40,7 @@ pub(crate) async fn tenant_state(
         "IsRunning": tenant.status.is_running(),
         "ValidUntil": dotnet_utc(valid_until),
         "Api": format!("{root}/api"),
-        "Version": NETSERVER_LABEL,
+        "Version": st.lifecycle.crm_version().version_name,
     }))
     .into_response()
 }

@@ -79,6 +79,28 @@ pub(crate) fn dotnet_utc(t: SystemTime) -> String {
     )
 }
 
+/// RFC 3339 in UTC, `2026-02-23T09:52:01.934296512Z` (.NET's round-trip form for a time outside
+/// what RFC 3339 can write).
+pub(crate) fn rfc3339_utc(t: SystemTime) -> String {
+    time::OffsetDateTime::from(t)
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_else(|_| dotnet_utc(t))
+}
+
+/// `2026-02-23 09:52:01 UTC`, for people.
+pub(crate) fn human_utc(t: SystemTime) -> String {
+    let dt = time::OffsetDateTime::from(t).to_offset(time::UtcOffset::UTC);
+    format!(
+        "{:04}-{:02}-{:02} {:02}:{:02}:{:02} UTC",
+        dt.year(),
+        u8::from(dt.month()),
+        dt.day(),
+        dt.hour(),
+        dt.minute(),
+        dt.second()
+    )
+}
+
 /// Parses an RFC 3339 time (as accepted by the `/__sim` API).
 pub(crate) fn parse_rfc3339(s: &str) -> Option<SystemTime> {
     let dt = time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339).ok()?;
@@ -130,6 +152,29 @@ impl Params {
             .get(key)
             .map(String::as_str)
             .filter(|v| !v.is_empty())
+    }
+}
+
+/// A URL the simulator calls back (a webhook's `TargetUrl`, an app's state-change URL): https to
+/// any host, or plain http only to a loopback address, so a test or local run needs no TLS but
+/// nothing is sent in clear over a network. `what` names the URL in the error.
+pub(crate) fn check_callback_url(url: &str, what: &str) -> Result<url::Url, String> {
+    use url::Host;
+    let u = url::Url::parse(url)
+        .map_err(|e| format!("{what} {:?} is not a URL: {e}", clip(url, 200)))?;
+    let loopback = match u.host() {
+        Some(Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        Some(Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    };
+    match u.scheme() {
+        "https" if u.host().is_some() => Ok(u),
+        "http" if loopback => Ok(u),
+        _ => Err(format!(
+            "{what} {:?} must be https (plain http only to a loopback address)",
+            clip(url, 200)
+        )),
     }
 }
 

@@ -46,9 +46,10 @@ use axum::{Json, Router};
 use serde_json::{Value, json};
 use tower::ServiceExt as _;
 
+use crate::WRONG_SUBDOMAIN_TEXT;
+use crate::lifecycle::CrmVersion;
 use crate::state::{AppState, SYSTEM_USER_ASSOCIATE_ID, TICKET_LIFETIME, constant_time_eq};
 use crate::util::{Params, clip};
-use crate::{NETSERVER_LABEL, WRONG_SUBDOMAIN_TEXT};
 
 /// Who is calling, as established by the credentials.
 #[derive(Debug, Clone)]
@@ -338,7 +339,7 @@ pub(crate) async fn handle(
         return misdirected();
     }
     if (rest.is_empty() || rest == "/") && req.method() == Method::GET {
-        return api_info(&root);
+        return api_info(&root, &st.lifecycle.crm_version());
     }
     if !status.is_running() {
         return error(
@@ -386,14 +387,16 @@ pub(crate) fn misdirected() -> Response {
 }
 
 /// What `GET {Api}` returns: NetServer version information (see `vendor/tenant-state-api-info-example.json`).
-fn api_info(root: &str) -> Response {
+/// The label and version follow the simulated CRM version (an upgrade changes them).
+fn api_info(root: &str, version: &CrmVersion) -> Response {
+    let label = &version.version_name;
     Json(json!({
         "v1": format!("{root}/api/v1/"),
-        "NetServerVersion": "11.10.721.0",
+        "NetServerVersion": version.file_version,
         "NetServerAssembly": "11.10.0.0",
         "NetServerDate": "2026-02-24",
-        "NetServerLabel": NETSERVER_LABEL,
-        "NetServer": format!("SuperOffice 11.10 NetServer 11.10 Release (Build: {NETSERVER_LABEL})"),
+        "NetServerLabel": label,
+        "NetServer": format!("SuperOffice 11.10 NetServer 11.10 Release (Build: {label})"),
         "Services": "Services87",
         "ServicesCurrent": "Services88",
         "Version": "v1",

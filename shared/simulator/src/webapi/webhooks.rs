@@ -23,7 +23,7 @@ use axum::http::{HeaderMap, HeaderName, HeaderValue, header};
 use axum::routing::{get, post};
 use axum::{Extension, Router};
 use serde_json::{Map, Value, json};
-use url::{Host, Url};
+use url::Url;
 
 use super::data::StoredWebhook;
 use super::lists::with_tenant;
@@ -36,7 +36,7 @@ use super::{
     query, v1_root,
 };
 use crate::state::AppState;
-use crate::util::{b64std, clip, dotnet_utc, random_bytes};
+use crate::util::{b64std, check_callback_url, clip, dotnet_utc, random_bytes};
 
 type St = State<Arc<AppState>>;
 type Ext = Extension<Caller>;
@@ -186,22 +186,7 @@ pub(crate) fn signature(secret: &str, body: &[u8]) -> String {
 
 /// `https://…`, or `http://` to a loopback address (tests).
 fn check_target(url: &str) -> Result<Url, String> {
-    let u =
-        Url::parse(url).map_err(|e| format!("TargetUrl {:?} is not a URL: {e}", clip(url, 200)))?;
-    let loopback = match u.host() {
-        Some(Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
-        Some(Host::Ipv4(ip)) => ip.is_loopback(),
-        Some(Host::Ipv6(ip)) => ip.is_loopback(),
-        None => false,
-    };
-    match u.scheme() {
-        "https" if u.host().is_some() => Ok(u),
-        "http" if loopback => Ok(u),
-        _ => Err(format!(
-            "TargetUrl {:?} must be https (plain http only to a loopback address)",
-            clip(url, 200)
-        )),
-    }
+    check_callback_url(url, "TargetUrl")
 }
 
 fn check_event_name(e: &str) -> bool {

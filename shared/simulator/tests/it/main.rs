@@ -3,6 +3,11 @@
 mod code_flow;
 mod common;
 mod faults;
+mod lifecycle_page;
+mod lifecycle_push;
+mod lifecycle_snapshots;
+mod lifecycle_support;
+mod lifecycle_tenant;
 mod shapes;
 mod sign_in_session;
 mod state_file;

@@ -245,11 +245,13 @@ impl Hit {
     }
 }
 
-/// A tiny HTTP server on 127.0.0.1 that records every request and answers a settable status.
+/// A tiny HTTP server on 127.0.0.1 that records every request and answers a settable status (and
+/// body, empty by default). Bodies over axum's default limit (2 MiB) get 413 and are not recorded.
 pub struct Receiver {
     pub url: String,
     hits: Arc<Mutex<Vec<Hit>>>,
     status: Arc<AtomicU16>,
+    answer: Arc<Mutex<String>>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -257,18 +259,20 @@ impl Receiver {
     pub async fn start(status: u16) -> Self {
         let hits: Arc<Mutex<Vec<Hit>>> = Arc::default();
         let status = Arc::new(AtomicU16::new(status));
-        let (h, s) = (Arc::clone(&hits), Arc::clone(&status));
+        let answer: Arc<Mutex<String>> = Arc::default();
+        let (h, s, a) = (Arc::clone(&hits), Arc::clone(&status), Arc::clone(&answer));
         let app = axum::Router::new().fallback(
             move |method: axum::http::Method, headers: HeaderMap, body: Bytes| {
-                let (h, s) = (Arc::clone(&h), Arc::clone(&s));
+                let (h, s, a) = (Arc::clone(&h), Arc::clone(&s), Arc::clone(&a));
                 async move {
                     h.lock().expect("hits").push(Hit {
                         method: method.to_string(),
                         headers,
                         body,
                     });
-                    StatusCode::from_u16(s.load(Ordering::SeqCst))
-                        .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+                    let status = StatusCode::from_u16(s.load(Ordering::SeqCst))
+                        .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+                    (status, a.lock().expect("answer").clone())
                 }
             },
         );
@@ -283,8 +287,14 @@ impl Receiver {
             url: format!("http://{addr}/superoffice/webhook"),
             hits,
             status,
+            answer,
             task,
         }
+    }
+
+    /// The body of every answer from now on.
+    pub fn set_answer(&self, body: &str) {
+        *self.answer.lock().expect("answer") = body.to_owned();
     }
 
     pub fn hits(&self) -> Vec<Hit> {
