@@ -295,6 +295,11 @@ async fn start_simulator(
     let mut config = SimulatorConfig::demo(app);
     config.signing_key_pkcs8_der = Some(signing_key);
     config.state_file = Some(dir.join("state.json"));
+    // The simulator sends tenant state changes (its /__sim/tenants page) to the app's own receiver.
+    config.state_change_urls.insert(
+        DEMO_CLIENT_ID.into(),
+        format!("{}{}", app_url.trim_end_matches('/'), lifecycle::PATH),
+    );
     let sim = Simulator::start(config, "127.0.0.1:0".parse().expect("static address"))
         .await
         .map_err(|e| ServeError::Simulator(e.to_string()))?;
