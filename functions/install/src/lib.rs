@@ -89,14 +89,17 @@ impl<P: Ports> Install<P> {
 
     pub async fn handle(&self, req: WebRequest, ctx: &RequestContext) -> WebResponse {
         let path = req.uri().path().to_owned();
-        let result = match (req.method(), path.as_str()) {
+        let result = match (web::routing_method(req.method()), path.as_str()) {
             (&Method::GET, "/install") => self.start(&req).await,
             (&Method::POST, "/install") => self.queue(&req).await,
             (&Method::GET, "/install/status") => self.status(&req).await,
             (_, p) if serves(p) => Err(Refusal::Problem(Problem::method_not_allowed())),
             _ => Err(Refusal::Problem(Problem::not_found())),
         };
-        let response = result.unwrap_or_else(|r| r.respond(ctx));
+        let mut response = result.unwrap_or_else(|r| r.respond(ctx));
+        if req.method() == Method::HEAD {
+            response = web::head_response(response);
+        }
         web::log_request(ctx, req.method(), &path, response.status());
         response
     }
@@ -110,8 +113,26 @@ impl<P: Ports> Install<P> {
         }
     }
 
+    /// An administrator whose sign-in is recent enough to change the tenant (see
+    /// `web::guard::RECENT_SIGN_IN`); an older session signs in again and comes back.
+    async fn recent_admin(
+        &self,
+        req: &WebRequest,
+        return_to: &'static str,
+    ) -> Result<Session, Refusal> {
+        match self
+            .guard
+            .recent_administrator(req, self.now(), web::guard::RECENT_SIGN_IN)
+            .await
+        {
+            Ok(s) => Ok(s),
+            Err(Denied::SignIn | Denied::SignInAgain) => Err(Refusal::SignIn(return_to)),
+            Err(d) => Err(Refusal::Denied(d)),
+        }
+    }
+
     async fn start(&self, req: &WebRequest) -> Result<WebResponse, Refusal> {
-        let session = self.admin(req, "/install").await?;
+        let session = self.recent_admin(req, "/install").await?;
         let tenant = self
             .tenants
             .get(&session.tenant, self.now())
@@ -142,7 +163,7 @@ impl<P: Ports> Install<P> {
         if !self.guard.same_origin(req) {
             return Err(Denied::Forbidden("cross_origin_form").into());
         }
-        let session = self.admin(req, "/install").await?;
+        let session = self.recent_admin(req, "/install").await?;
         self.guard.form(req, &session)?;
         // A new run id for each install queued; made before the write so the closure stays pure.
         let new_run = superoffice::oidc::random_token().map_err(|_| Refusal::Queue)?;

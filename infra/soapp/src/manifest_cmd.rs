@@ -5,6 +5,7 @@ use std::process::ExitCode;
 use domain::config::ManifestSource;
 
 use crate::cli::{ListFormat, ManifestListArgs};
+use crate::output;
 
 pub fn list(args: ManifestListArgs) -> ExitCode {
     let source = match &args.manifest {
@@ -15,16 +16,16 @@ pub fn list(args: ManifestListArgs) -> ExitCode {
         Ok(m) => m,
         // Unreadable is a usage problem (2); readable but invalid is a negative answer (1).
         Err(app::StartError::ManifestInvalid { problems, .. }) => {
-            eprint!("error: {problems}");
+            output::stderr(&format!("error: {problems}"));
             return ExitCode::from(1);
         }
         Err(e) => {
-            eprintln!("error: {e}");
+            output::stderr(&format!("error: {e}\n"));
             return ExitCode::from(2);
         }
     };
     let artifacts = manifest.artifacts();
-    match args.format {
+    let text = match args.format {
         ListFormat::Json => {
             let items: Vec<_> = artifacts
                 .iter()
@@ -38,28 +39,33 @@ pub fn list(args: ManifestListArgs) -> ExitCode {
                 })
                 .collect();
             let doc = serde_json::json!({"app": manifest.app.name, "items": items});
-            println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
+            format!("{}\n", serde_json::to_string_pretty(&doc).unwrap_or_default())
         }
         ListFormat::Md => {
-            println!(
-                "# Items {} provisions into a SuperOffice tenant\n",
+            let mut md = format!(
+                "# Items {} provisions into a SuperOffice tenant\n\n",
                 manifest.app.name
             );
-            println!("| # | Kind | Identity | What |");
-            println!("|---|---|---|---|");
+            md.push_str("| # | Kind | Identity | What |\n");
+            md.push_str("|---|---|---|---|\n");
             for (i, a) in artifacts.iter().enumerate() {
-                println!(
-                    "| {} | {} | `{}` | {} |",
+                md.push_str(&format!(
+                    "| {} | {} | `{}` | {} |\n",
                     i + 1,
                     a.kind().replace('_', " "),
                     a.identity(),
                     a.describe(&args.base_url).replace('|', "\\|")
-                );
+                ));
             }
-            println!(
-                "\nThe uninstall removes every item above (in reverse order) and all data the app keeps for the tenant."
+            md.push_str(
+                "\nThe uninstall removes every item above (in reverse order) and all data the app keeps for the tenant.\n",
             );
+            md
         }
+    };
+    // `soapp manifest list | head` closes the pipe early: end quietly (see `output`).
+    match output::stdout(&text) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(code) => code,
     }
-    ExitCode::SUCCESS
 }

@@ -197,6 +197,13 @@ impl SimulatorHandle {
             .is_some_and(|t| store.has_consent(&t.cfg.context_id, client_id))
     }
 
+    /// Simulates a provider that reuses a sign-in `age` old and ignores `max_age`: id_tokens
+    /// carry `auth_time = now - age`. `None` (the default): every sign-in happens on the
+    /// simulator's pages, so `auth_time` is now (and sent when the request asked for `max_age`).
+    pub fn remember_sign_in(&self, age: Option<Duration>) {
+        self.state.store().remembered_sign_in = age;
+    }
+
     /// Switches to a freshly generated signing key. With `keep_old_in_jwks` the previous keys stay
     /// in the JWKS after the new one; without, only the new key is published.
     pub fn rotate_signing_key(&self, keep_old_in_jwks: bool) {

@@ -145,6 +145,8 @@ pub(crate) struct PendingAuthorize {
     pub(crate) code_challenge: Option<(String, PkceMethod)>,
     pub(crate) login_hint: Option<String>,
     pub(crate) tenant_filter: Option<String>,
+    /// OIDC `max_age` (seconds), when the request asked for one.
+    pub(crate) max_age: Option<u64>,
     /// (ctx, email) once the user has signed in.
     pub(crate) chosen: Option<(String, String)>,
     pub(crate) created: Instant,
@@ -164,6 +166,9 @@ pub(crate) struct AuthCode {
     pub(crate) email: String,
     pub(crate) nonce: Option<String>,
     pub(crate) code_challenge: Option<(String, PkceMethod)>,
+    /// The id_token's `auth_time`: present when the request asked for `max_age` (OIDC Core
+    /// §3.1.2.1) or a remembered sign-in is simulated.
+    pub(crate) auth_time: Option<i64>,
     pub(crate) issued: Instant,
     pub(crate) used: bool,
     /// The refresh token issued when the code was redeemed (revoked if the code is replayed).
@@ -214,6 +219,9 @@ pub(crate) struct Store {
     pub(crate) refresh_tokens: HashMap<String, Grant>,
     pub(crate) access_tokens: HashMap<String, AccessGrant>,
     pub(crate) tickets: HashMap<String, Ticket>,
+    /// When set, the simulator behaves like a provider that reuses a sign-in this old and ignores
+    /// `max_age`: id_tokens carry `auth_time = now - age`. `None`: every sign-in is fresh.
+    pub(crate) remembered_sign_in: Option<Duration>,
 }
 
 impl Store {

@@ -17,7 +17,7 @@ use url::Url;
 use crate::html::{error_page, page};
 use crate::routes::AUTHORIZE_PATH;
 use crate::state::{App, AppState, AuthCode, PendingAuthorize, PkceMethod};
-use crate::util::{Params, clip, html_escape, random_urlsafe};
+use crate::util::{Params, clip, html_escape, random_urlsafe, unix_now};
 
 pub(crate) async fn authorize_get(
     State(st): State<Arc<AppState>>,
@@ -237,6 +237,18 @@ fn start(st: &AppState, p: &Params) -> Response {
         },
     };
 
+    let max_age = match p.get("max_age") {
+        None => None,
+        Some(v) if !v.is_empty() && v.len() <= 9 && v.bytes().all(|b| b.is_ascii_digit()) => {
+            v.parse::<u64>().ok()
+        }
+        Some(_) => {
+            return delivery.error(
+                "invalid_request",
+                "max_age must be a whole number of seconds",
+            );
+        }
+    };
     let pending = PendingAuthorize {
         client_id: app.reg.client_id.clone(),
         redirect_uri: redirect_uri.to_owned(),
@@ -246,6 +258,7 @@ fn start(st: &AppState, p: &Params) -> Response {
         code_challenge,
         login_hint: p.get("login_hint").map(str::to_owned),
         tenant_filter,
+        max_age,
         chosen: None,
         created: Instant::now(),
     };
@@ -375,6 +388,11 @@ fn finish(st: &AppState, id: &str, delivery: &Delivery) -> Response {
         let Some((ctx, email)) = p.chosen else {
             return error_page(StatusCode::BAD_REQUEST, "Sign-in", "No user was chosen.");
         };
+        // The user just signed in on our pages, unless a remembered sign-in is simulated.
+        let auth_time = match store.remembered_sign_in {
+            Some(age) => Some(unix_now() - i64::try_from(age.as_secs()).unwrap_or(i64::MAX)),
+            None => p.max_age.map(|_| unix_now()),
+        };
         store.codes.insert(
             code.clone(),
             AuthCode {
@@ -384,6 +402,7 @@ fn finish(st: &AppState, id: &str, delivery: &Delivery) -> Response {
                 email,
                 nonce: p.nonce,
                 code_challenge: p.code_challenge,
+                auth_time,
                 issued: Instant::now(),
                 used: false,
                 refresh_token: None,

@@ -275,7 +275,10 @@ fn authorization_code(st: &AppState, app: &App, p: &Params) -> Result<Value, Tok
         st,
         app,
         &grant,
-        issued.nonce.as_deref(),
+        IdTokenExtras {
+            nonce: issued.nonce.as_deref(),
+            auth_time: issued.auth_time,
+        },
         Some(&refresh_token),
     )?;
     {
@@ -312,7 +315,14 @@ fn refresh(st: &AppState, app: &App, p: &Params) -> Result<Value, TokenError> {
         grant
     };
     // As documented: a new access token and id_token, no new refresh token.
-    issue_tokens(st, app, &grant, None, Some(rt))
+    issue_tokens(st, app, &grant, IdTokenExtras::default(), Some(rt))
+}
+
+/// The id_token claims that come from the sign-in rather than the grant.
+#[derive(Debug, Clone, Copy, Default)]
+struct IdTokenExtras<'a> {
+    nonce: Option<&'a str>,
+    auth_time: Option<i64>,
 }
 
 /// Access token + id_token for a grant; records the access token for the WebAPI.
@@ -320,10 +330,10 @@ fn issue_tokens(
     st: &AppState,
     app: &App,
     grant: &Grant,
-    nonce: Option<&str>,
+    extras: IdTokenExtras<'_>,
     refresh_token: Option<&str>,
 ) -> Result<Value, TokenError> {
-    let id_token = id_token(st, app, grant, nonce)?;
+    let id_token = id_token(st, app, grant, extras)?;
     let access_token = format!("8A:{}.{}", grant.ctx, b64std(&random_bytes(120)));
     st.store().access_tokens.insert(
         access_token.clone(),
@@ -355,7 +365,7 @@ fn id_token(
     st: &AppState,
     app: &App,
     grant: &Grant,
-    nonce: Option<&str>,
+    extras: IdTokenExtras<'_>,
 ) -> Result<String, TokenError> {
     let mut claims = Map::new();
     {
@@ -375,8 +385,11 @@ fn id_token(
         put("iat", json!(now));
         put("nbf", json!(now - NOT_BEFORE_SKEW_SECS));
         put("exp", json!(now + ID_TOKEN_LIFETIME_SECS));
-        if let Some(nonce) = nonce {
+        if let Some(nonce) = extras.nonce {
             put("nonce", json!(nonce));
+        }
+        if let Some(auth_time) = extras.auth_time {
+            put("auth_time", json!(auth_time));
         }
         let mut so = |k: &str, v: String| {
             claims.insert(format!("{CLAIM_PREFIX}{k}"), Value::String(v));
