@@ -65,8 +65,8 @@ impl App {
         format!("{}{path}", self.app.url)
     }
 
-    /// `GET /login{query}`: the authorize URL and the whole `Set-Cookie` line of the browser-binding
-    /// cookie (`__Host-signin`), attributes included.
+    /// `GET /login{query}`: the authorize URL and the whole `Set-Cookie` line of the sign-in's
+    /// cookie (`__Host-signin-{state id}`), attributes included.
     pub async fn login(&self, query: &str) -> (Url, String) {
         let r = self
             .http
@@ -78,7 +78,7 @@ impl App {
         let location = Url::parse(r.headers()["location"].to_str().unwrap()).unwrap();
         (
             location,
-            set_cookie(&r, "__Host-signin").expect("a binding cookie"),
+            sign_in_cookie(&r).expect("a sign-in cookie"),
         )
     }
 
@@ -274,8 +274,18 @@ pub fn set_cookie(r: &reqwest::Response, name: &str) -> Option<String> {
         .map(str::to_owned)
 }
 
+/// The whole `Set-Cookie` line of the sign-in cookie the response sets (not one it clears).
+pub fn sign_in_cookie(r: &reqwest::Response) -> Option<String> {
+    r.headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|c| c.starts_with("__Host-signin-") && !c.contains("Max-Age=0"))
+        .map(str::to_owned)
+}
+
 /// `name=value` of a `Set-Cookie` line.
-fn pair(set_cookie: &str) -> String {
+pub fn pair(set_cookie: &str) -> String {
     set_cookie.split(';').next().unwrap_or("").to_owned()
 }
 
