@@ -30,6 +30,8 @@ impl App {
     }
 
     pub async fn start_with(settings: &[(&str, &str)]) -> App {
+        // The app's logs are kept and scanned for secrets (crate::logs).
+        crate::logs::capture();
         let data = tempfile::tempdir().unwrap();
         let app = local::start(ServeOptions {
             listen: "127.0.0.1:0".parse().unwrap(),
