@@ -78,10 +78,7 @@ impl App {
             .unwrap();
         assert_eq!(r.status(), StatusCode::SEE_OTHER);
         let location = Url::parse(r.headers()["location"].to_str().unwrap()).unwrap();
-        (
-            location,
-            sign_in_cookie(&r).expect("a sign-in cookie"),
-        )
+        (location, sign_in_cookie(&r).expect("a sign-in cookie"))
     }
 
     /// `GET /login{query}`: the authorize URL and the browser-binding cookie as a browser sends it

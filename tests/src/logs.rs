@@ -142,7 +142,10 @@ pub fn findings(line: &str) -> Vec<Finding> {
 
     // A JWT (header or payload segment: base64url of `{"`).
     for (at, _) in line.match_indices("eyJ") {
-        let run = bytes[at..].iter().take_while(|b| is_token_char(**b)).count();
+        let run = bytes[at..]
+            .iter()
+            .take_while(|b| is_token_char(**b))
+            .count();
         if run >= 10 {
             flag("jwt", at, run);
         }
@@ -168,7 +171,10 @@ pub fn findings(line: &str) -> Vec<Finding> {
             } else {
                 rest.split_once('=').map_or("", |(_, v)| v)
             };
-            let value_len = value.bytes().take_while(|b| is_token_char(*b) || *b == b'.').count();
+            let value_len = value
+                .bytes()
+                .take_while(|b| is_token_char(*b) || *b == b'.')
+                .count();
             if value_len > 0 {
                 flag("cookie_value", at, name.len() + value_len);
             }
@@ -270,11 +276,20 @@ mod tests {
             ("authorization: SOTicket 7T:abc", "credential_marker"),
             ("access 8A:Cust12345.AbCdEf", "credential_marker"),
             ("cookie: __Host-session=abcdef", "cookie_value"),
-            ("set __Host-signin-AAAAAAAAAAAAAAAA=v1.x.1.sign_in.0.Lw", "cookie_value"),
+            (
+                "set __Host-signin-AAAAAAAAAAAAAAAA=v1.x.1.sign_in.0.Lw",
+                "cookie_value",
+            ),
             ("GET /callback?code=Zm9vYmFyYmF6cXV4&x=1", "oauth_parameter"),
             ("form state=abcdefghij", "oauth_parameter"),
-            ("client_secret=83d0f3bcb9afbc7eb9d0682e9b86db52", "oauth_parameter"),
-            ("detail=k2Jf9xQz_Lm3Np7Rt5Vw8Yb1Cd4Eg6Hj0KaZs", "random_secret"),
+            (
+                "client_secret=83d0f3bcb9afbc7eb9d0682e9b86db52",
+                "oauth_parameter",
+            ),
+            (
+                "detail=k2Jf9xQz_Lm3Np7Rt5Vw8Yb1Cd4Eg6Hj0KaZs",
+                "random_secret",
+            ),
         ] {
             assert!(rules(line).contains(&rule), "{line:?}: {:?}", rules(line));
         }

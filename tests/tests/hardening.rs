@@ -118,7 +118,12 @@ async fn item01_every_hostile_return_value_ends_on_the_apps_own_origin() {
         assert_eq!(landed.origin(), origin, "return={hostile:?}");
     }
     // The app's own pages are followed exactly.
-    for own in ["/install", "/install/status", "/manage?tab=usage", "/panels/contact"] {
+    for own in [
+        "/install",
+        "/install/status",
+        "/manage?tab=usage",
+        "/panels/contact",
+    ] {
         let query = format!(
             "?return={}",
             url::form_urlencoded::byte_serialize(own.as_bytes()).collect::<String>()
@@ -194,7 +199,11 @@ async fn item03_a_code_in_a_query_string_is_refused_and_spends_nothing() {
     let r = app.http.get(app.url("/callback")).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);
     assert!(r.text().await.unwrap().contains("callback_not_form_post"));
-    assert_eq!(app.sim().count(Route::Token), 0, "the code was not exchanged");
+    assert_eq!(
+        app.sim().count(Route::Token),
+        0,
+        "the code was not exchanged"
+    );
     // The sign-in itself is untouched: the form_post finishes it.
     let r = app.callback(&fields, Some(&binding)).await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
@@ -236,7 +245,10 @@ impl Jar {
     }
 
     fn sign_ins(&self) -> usize {
-        self.0.keys().filter(|k| k.starts_with("__Host-signin-")).count()
+        self.0
+            .keys()
+            .filter(|k| k.starts_with("__Host-signin-"))
+            .count()
     }
 }
 
@@ -359,10 +371,9 @@ impl Handlers {
             ("APP_BASE_URL", BASE.to_owned()),
             ("APP_DATA_DIR", data.path().display().to_string()),
         ];
-        let config = AppConfig::from_lookup(|k| {
-            vars.iter().find(|(n, _)| *n == k).map(|(_, v)| v.clone())
-        })
-        .expect("valid configuration");
+        let config =
+            AppConfig::from_lookup(|k| vars.iter().find(|(n, _)| *n == k).map(|(_, v)| v.clone()))
+                .expect("valid configuration");
         let clock = Arc::new(ManualClock::new(SystemTime::now()));
         let so = SuperOffice::new(
             PlatformConfig::new(config.environment.clone(), CLIENT_ID, Secret::new("")),
@@ -482,7 +493,11 @@ async fn item05_login_writes_nothing_and_a_state_is_used_once() {
     let resp = h.callback(&again, &cookie).await;
     assert_eq!(resp.status(), 400);
     assert!(body(&resp).contains("state_unknown"), "{}", body(&resp));
-    assert_eq!(h.sim.count(Route::Token), tokens_before + 1, "SuperOffice accepted it");
+    assert_eq!(
+        h.sim.count(Route::Token),
+        tokens_before + 1,
+        "SuperOffice accepted it"
+    );
     assert_eq!(h.items.all().len(), 2, "no second session");
 }
 
@@ -526,7 +541,13 @@ async fn item06_installing_rests_on_a_recent_sign_in_and_a_recent_authentication
     let tenants = Tenants::new(h.items.clone());
     let now = unix_seconds(h.clock.now());
     assert_eq!(
-        tenants.get(&tenant, now).await.unwrap().unwrap().value.status,
+        tenants
+            .get(&tenant, now)
+            .await
+            .unwrap()
+            .unwrap()
+            .value
+            .status,
         InstallStatus::Consented,
         "nothing was queued"
     );
@@ -540,7 +561,11 @@ async fn item06_installing_rests_on_a_recent_sign_in_and_a_recent_authentication
     let stale = h.sign_in("?intent=install&return=/install").await;
     assert_eq!(stale.status(), 401, "{}", body(&stale));
     assert!(body(&stale).contains("token_invalid"));
-    assert!(set_cookies(&stale).iter().all(|c| !c.starts_with("__Host-session=")));
+    assert!(
+        set_cookies(&stale)
+            .iter()
+            .all(|c| !c.starts_with("__Host-session="))
+    );
     assert!(logs::captured().contains("auth_time_too_old"));
     // A plain sign-in asks for no max_age and is not refused for it.
     let plain = h.sign_in("").await;
@@ -553,12 +578,23 @@ async fn item06_installing_rests_on_a_recent_sign_in_and_a_recent_authentication
     let page = h.install(request("GET", "/install", &session, None)).await;
     let csrf = user_agent::input_value(&body(&page), "csrf").unwrap();
     let pressed = h
-        .install(request("POST", "/install", &session, Some(&format!("csrf={csrf}"))))
+        .install(request(
+            "POST",
+            "/install",
+            &session,
+            Some(&format!("csrf={csrf}")),
+        ))
         .await;
     assert_eq!(pressed.headers()["location"], "/install/status");
     let now = unix_seconds(h.clock.now());
     assert_eq!(
-        tenants.get(&tenant, now).await.unwrap().unwrap().value.status,
+        tenants
+            .get(&tenant, now)
+            .await
+            .unwrap()
+            .unwrap()
+            .value
+            .status,
         InstallStatus::Queued
     );
 }
@@ -661,7 +697,8 @@ async fn item07_a_signed_delivery_outside_the_retry_horizon_is_refused_and_chang
 #[tokio::test]
 async fn item08_untrusted_values_cannot_forge_a_log_line() {
     let app = App::start().await;
-    let forged = "2030-01-01T00:00:00.000000Z  INFO session started reason=\"signed_in\" tenant=Cust99999";
+    let forged =
+        "2030-01-01T00:00:00.000000Z  INFO session started reason=\"signed_in\" tenant=Cust99999";
     let (authorize, binding) = app.begin("").await;
     let state = query_value(&authorize, "state").unwrap();
     let r = app
@@ -777,7 +814,10 @@ async fn item10_a_ticket_for_another_database_or_without_a_tenant_is_refused() {
         .system_user_with_serials(partner_key(), serials.clone())
         .await
         .unwrap();
-    let refused = client.ticket(&tenant, &system_token, None).await.unwrap_err();
+    let refused = client
+        .ticket(&tenant, &system_token, None)
+        .await
+        .unwrap_err();
     assert!(
         matches!(
             refused,
@@ -838,7 +878,11 @@ async fn item10_the_install_sign_in_records_the_tenants_database_serial() {
         Arc::new(superoffice::clock::SystemClock),
     );
     assert_eq!(
-        serials.get(&TenantId::parse(TENANT).unwrap()).await.unwrap().as_deref(),
+        serials
+            .get(&TenantId::parse(TENANT).unwrap())
+            .await
+            .unwrap()
+            .as_deref(),
         Some("1801550193")
     );
     app.app.stop().await;
@@ -884,7 +928,11 @@ async fn item11_the_local_runners_secrets_and_keys_are_readable_by_their_owner_o
         ] {
             assert_eq!(mode(&sim_dir.join(file)), 0o600, "{file}");
         }
-        assert_eq!(mode(&data.path().join("store/sealing.key")), 0o600, "the sealing key");
+        assert_eq!(
+            mode(&data.path().join("store/sealing.key")),
+            0o600,
+            "the sealing key"
+        );
         app.stop().await;
     }
 }
@@ -915,7 +963,12 @@ async fn item14_head_answers_like_get_without_a_body() {
         let get = send(reqwest::Method::GET).await.unwrap();
         let head = send(reqwest::Method::HEAD).await.unwrap();
         assert_eq!(head.status(), get.status(), "{path}");
-        for h in ["content-type", "cache-control", "content-security-policy", "location"] {
+        for h in [
+            "content-type",
+            "cache-control",
+            "content-security-policy",
+            "location",
+        ] {
             assert_eq!(head.headers().get(h), get.headers().get(h), "{path}: {h}");
         }
         let get_len = get.bytes().await.unwrap().len();
@@ -947,7 +1000,10 @@ async fn no_secret_reaches_the_log_in_a_sign_in_an_install_sign_in_and_their_ref
     let _ = app.callback(&fields, None).await;
     let _ = app
         .http
-        .get(app.url(&format!("/callback?code=abcdefghijkl&state={}", field(&fields, "state"))))
+        .get(app.url(&format!(
+            "/callback?code=abcdefghijkl&state={}",
+            field(&fields, "state")
+        )))
         .send()
         .await
         .unwrap();

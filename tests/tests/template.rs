@@ -1500,8 +1500,15 @@ fn the_webhook_route_and_the_sign_in_routes_each_have_a_throttle_of_their_own() 
     for route in ["GET /login", "POST /callback", "GET /callback"] {
         let (rate, burst) = limits(route);
         assert!(rate > 0 && burst >= rate, "{route}");
-        assert!(rate < default_rate, "{route}: below the default, so a flood there stays there");
-        assert_ne!((rate, burst), webhook, "{route} shares the webhook route's budget");
+        assert!(
+            rate < default_rate,
+            "{route}: below the default, so a flood there stays there"
+        );
+        assert_ne!(
+            (rate, burst),
+            webhook,
+            "{route} shares the webhook route's budget"
+        );
     }
     assert!(
         webhook.0 >= default_rate,
@@ -1576,7 +1583,10 @@ fn the_api_raises_alarms_on_its_4xx_5xx_and_throttled_rates() {
 
     // Throttling: a 429 in the access log (HTTP APIs publish no throttle metric).
     let filter = t.resource("HttpApiThrottledMetric")["Properties"].clone();
-    assert_eq!(filter["LogGroupName"], json!({"Ref": "HttpApiAccessLogGroup"}));
+    assert_eq!(
+        filter["LogGroupName"],
+        json!({"Ref": "HttpApiAccessLogGroup"})
+    );
     assert_eq!(filter["FilterPattern"], json!("{ $.status = \"429\" }"));
     let format = t.resource("HttpApi")["Properties"]["AccessLogSettings"]["Format"]
         .as_str()
@@ -1612,7 +1622,11 @@ fn a_failed_jwks_refresh_on_last_known_good_keys_raises_an_alarm_in_every_functi
         ("WorkerJwksLastKnownGoodMetric", "WorkerLogGroup"),
     ] {
         let filter = t.resource(filter_name)["Properties"].clone();
-        assert_eq!(filter["LogGroupName"], json!({"Ref": log_group}), "{filter_name}");
+        assert_eq!(
+            filter["LogGroupName"],
+            json!({"Ref": log_group}),
+            "{filter_name}"
+        );
         assert_eq!(
             filter["FilterPattern"],
             json!(format!("{{ $.{metric} = 1 }}")),
@@ -1626,7 +1640,12 @@ fn a_failed_jwks_refresh_on_last_known_good_keys_raises_an_alarm_in_every_functi
         assert_metric_alarm(t, "JwksLastKnownGoodAlarm", &filter);
     }
     // The line the filters read is what superoffice::metrics writes.
-    let line = superoffice::metrics::emf_line(metric, "jwks_refresh_failed", "f", std::time::SystemTime::now());
+    let line = superoffice::metrics::emf_line(
+        metric,
+        "jwks_refresh_failed",
+        "f",
+        std::time::SystemTime::now(),
+    );
     let v: Value = serde_json::from_str(&line).unwrap();
     assert_eq!(v[metric], json!(1));
 }

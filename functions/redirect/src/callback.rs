@@ -123,8 +123,11 @@ pub async fn finish<P: Ports>(
             TokenError::KeysUnavailable(k) => Failure::SuperOfficeUnavailable { cause: k.code() },
         })?;
     if let Some(max_age) = pending.max_age {
-        match token.authenticated_within(std::time::Duration::from_secs(max_age), now, DEFAULT_LEEWAY)
-        {
+        match token.authenticated_within(
+            std::time::Duration::from_secs(max_age),
+            now,
+            DEFAULT_LEEWAY,
+        ) {
             Ok(true) => {}
             // SuperOffice does not document max_age: a provider that ignores it sends no
             // auth_time. The administrator claim is fresh all the same (this id_token was issued

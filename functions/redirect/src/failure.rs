@@ -205,9 +205,11 @@ impl From<Denied> for Failure {
             Denied::Forbidden(reason) => Failure::Forbidden { reason },
             Denied::Unavailable(e) => Failure::StoreUnavailable(e),
             // Signing out needs no session and no administrator: these do not reach here.
-            Denied::SignIn | Denied::SignInAgain | Denied::NotAdministrator(_) => Failure::Forbidden {
-                reason: "not_signed_in",
-            },
+            Denied::SignIn | Denied::SignInAgain | Denied::NotAdministrator(_) => {
+                Failure::Forbidden {
+                    reason: "not_signed_in",
+                }
+            }
         }
     }
 }

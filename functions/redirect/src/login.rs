@@ -134,7 +134,11 @@ mod tests {
         // Kept: the three newest live ones (500, 400, 300), leaving room for the new one.
         assert_eq!(
             gone,
-            ["__Host-signin-0", "__Host-signin-4", "__Host-signin-garbage"]
+            [
+                "__Host-signin-0",
+                "__Host-signin-4",
+                "__Host-signin-garbage"
+            ]
         );
         let none = http::Request::builder().body(Bytes::new()).unwrap();
         assert!(sign_ins_to_forget(&none, 550).is_empty());

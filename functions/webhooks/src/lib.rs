@@ -309,6 +309,9 @@ mod tests {
         assert!(!within_window(now - 601, now));
         assert!(within_window(now + 300, now));
         assert!(!within_window(now + 301, now));
-        assert!(!within_window(now - 86_400, now), "yesterday's delivery, replayed");
+        assert!(
+            !within_window(now - 86_400, now),
+            "yesterday's delivery, replayed"
+        );
     }
 }

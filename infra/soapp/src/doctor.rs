@@ -24,27 +24,87 @@ use superoffice::transport::{ReqwestTransport, Transport};
 /// each is for: `soapp doctor --help` prints this list, and a test checks that the configuration
 /// reads no variable missing from it.
 pub const VARIABLES: &[(&str, &str)] = &[
-    ("SO_ENVIRONMENT", "the SuperOffice environment: sod, qaonline (stage), online, or the base URL of an OpenID Connect provider (required)"),
-    ("SO_CLIENT_ID", "the app's client id for that environment, from the Developer Portal (required)"),
-    ("SO_CLIENT_SECRET_ARN", "the Secrets Manager secret holding the client secret (in Lambda; one of the three client secret variables is required)"),
-    ("SO_CLIENT_SECRET_FILE", "a file holding the client secret (outside Lambda)"),
-    ("SO_CLIENT_SECRET", "the client secret itself (outside Lambda only; prefer the file)"),
-    ("SO_SYSTEM_USER_KEY_ARN", "the Secrets Manager secret holding the system-user RSA private key (the job worker needs it)"),
-    ("SO_SYSTEM_USER_KEY_FILE", "a file holding the system-user private key, PEM or RSA XML (outside Lambda)"),
-    ("SO_SYSTEM_USER_KEY", "the system-user private key itself (outside Lambda only; prefer the file)"),
-    ("APP_BASE_URL", "the deployment's public https address; {APP_BASE_URL}/callback is the redirect URI (required)"),
-    ("APP_TABLE_NAME", "the DynamoDB table (in AWS; this or APP_DATA_DIR)"),
-    ("APP_DATA_DIR", "the folder of the embedded store (local runs; this or APP_TABLE_NAME)"),
-    ("APP_KMS_KEY_ARN", "the KMS key that seals tenants' system tokens and webhook secrets (in AWS)"),
-    ("APP_SEALING_KEY_FILE", "the local sealing key file (local runs; default {APP_DATA_DIR}/sealing.key)"),
-    ("APP_QUEUE_URL", "the SQS FIFO jobs queue (the install and worker functions)"),
-    ("APP_TENANT_RATE", "requests per second to one tenant's WebAPI, 1 to 100 (default 10)"),
-    ("APP_MAX_INLINE_WAIT", "the longest Retry-After waited in place, in seconds up to 300 (default 30); longer re-queues the job"),
-    ("APP_SESSION_HOURS", "how long a sign-in session lasts, 1 to 24 hours (default 8)"),
+    (
+        "SO_ENVIRONMENT",
+        "the SuperOffice environment: sod, qaonline (stage), online, or the base URL of an OpenID Connect provider (required)",
+    ),
+    (
+        "SO_CLIENT_ID",
+        "the app's client id for that environment, from the Developer Portal (required)",
+    ),
+    (
+        "SO_CLIENT_SECRET_ARN",
+        "the Secrets Manager secret holding the client secret (in Lambda; one of the three client secret variables is required)",
+    ),
+    (
+        "SO_CLIENT_SECRET_FILE",
+        "a file holding the client secret (outside Lambda)",
+    ),
+    (
+        "SO_CLIENT_SECRET",
+        "the client secret itself (outside Lambda only; prefer the file)",
+    ),
+    (
+        "SO_SYSTEM_USER_KEY_ARN",
+        "the Secrets Manager secret holding the system-user RSA private key (the job worker needs it)",
+    ),
+    (
+        "SO_SYSTEM_USER_KEY_FILE",
+        "a file holding the system-user private key, PEM or RSA XML (outside Lambda)",
+    ),
+    (
+        "SO_SYSTEM_USER_KEY",
+        "the system-user private key itself (outside Lambda only; prefer the file)",
+    ),
+    (
+        "APP_BASE_URL",
+        "the deployment's public https address; {APP_BASE_URL}/callback is the redirect URI (required)",
+    ),
+    (
+        "APP_TABLE_NAME",
+        "the DynamoDB table (in AWS; this or APP_DATA_DIR)",
+    ),
+    (
+        "APP_DATA_DIR",
+        "the folder of the embedded store (local runs; this or APP_TABLE_NAME)",
+    ),
+    (
+        "APP_KMS_KEY_ARN",
+        "the KMS key that seals tenants' system tokens and webhook secrets (in AWS)",
+    ),
+    (
+        "APP_SEALING_KEY_FILE",
+        "the local sealing key file (local runs; default {APP_DATA_DIR}/sealing.key)",
+    ),
+    (
+        "APP_QUEUE_URL",
+        "the SQS FIFO jobs queue (the install and worker functions)",
+    ),
+    (
+        "APP_TENANT_RATE",
+        "requests per second to one tenant's WebAPI, 1 to 100 (default 10)",
+    ),
+    (
+        "APP_MAX_INLINE_WAIT",
+        "the longest Retry-After waited in place, in seconds up to 300 (default 30); longer re-queues the job",
+    ),
+    (
+        "APP_SESSION_HOURS",
+        "how long a sign-in session lasts, 1 to 24 hours (default 8)",
+    ),
     ("APP_LOG_FORMAT", "json (default) or text"),
-    ("APP_MANIFEST", "the provisioning manifest file (required in Lambda; the demo manifest elsewhere)"),
-    ("LAMBDA_TASK_ROOT", "set by Lambda: a relative APP_MANIFEST is read from this folder"),
-    ("AWS_LAMBDA_FUNCTION_NAME", "set by Lambda: when present, secret values must come from Secrets Manager, not variables or files"),
+    (
+        "APP_MANIFEST",
+        "the provisioning manifest file (required in Lambda; the demo manifest elsewhere)",
+    ),
+    (
+        "LAMBDA_TASK_ROOT",
+        "set by Lambda: a relative APP_MANIFEST is read from this folder",
+    ),
+    (
+        "AWS_LAMBDA_FUNCTION_NAME",
+        "set by Lambda: when present, secret values must come from Secrets Manager, not variables or files",
+    ),
 ];
 
 /// The text after `soapp doctor --help`'s options: [`VARIABLES`], and the AWS SDK's own.
@@ -401,7 +461,10 @@ mod tests {
         let read = names_read();
         assert!(read.len() > 10, "the lookup was not consulted: {read:?}");
         let missing: Vec<_> = read.difference(&listed).collect();
-        assert!(missing.is_empty(), "read but not in `soapp doctor --help`: {missing:?}");
+        assert!(
+            missing.is_empty(),
+            "read but not in `soapp doctor --help`: {missing:?}"
+        );
         let stale: Vec<_> = listed.difference(&read).collect();
         assert!(stale.is_empty(), "listed but never read: {stale:?}");
         let help = variables_help();

@@ -39,7 +39,10 @@ pub fn list(args: ManifestListArgs) -> ExitCode {
                 })
                 .collect();
             let doc = serde_json::json!({"app": manifest.app.name, "items": items});
-            format!("{}\n", serde_json::to_string_pretty(&doc).unwrap_or_default())
+            format!(
+                "{}\n",
+                serde_json::to_string_pretty(&doc).unwrap_or_default()
+            )
         }
         ListFormat::Md => {
             let mut md = format!(

@@ -146,11 +146,8 @@ impl StartedSignIn {
 
     /// Whether `state` is this sign-in's (constant time).
     pub fn is_for(&self, state: &str) -> bool {
-        aws_lc_rs::constant_time::verify_slices_are_equal(
-            self.state().as_bytes(),
-            state.as_bytes(),
-        )
-        .is_ok()
+        aws_lc_rs::constant_time::verify_slices_are_equal(self.state().as_bytes(), state.as_bytes())
+            .is_ok()
     }
 
     /// When the sign-in can no longer be finished.
@@ -424,7 +421,11 @@ mod tests {
                 .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_')),
             "cookie-safe"
         );
-        assert_ne!(started().state(), s.state(), "every sign-in has its own state");
+        assert_ne!(
+            started().state(),
+            s.state(),
+            "every sign-in has its own state"
+        );
     }
 
     #[test]

@@ -141,7 +141,11 @@ impl CircuitBreakers {
             Circuit::Closed { .. } => Ok(()),
             Circuit::Open { until } if now < *until => Err(open(*until)),
             Circuit::Open { .. } => {
-                tracing::info!(reason = "circuit_half_open", endpoint, "probing a tenant endpoint again");
+                tracing::info!(
+                    reason = "circuit_half_open",
+                    endpoint,
+                    "probing a tenant endpoint again"
+                );
                 *circuit = Circuit::HalfOpen {
                     admitted: 1,
                     succeeded: 0,
@@ -164,16 +168,20 @@ impl CircuitBreakers {
         let circuit = circuits.entry(endpoint.to_owned()).or_default();
         let opened = |circuit: &mut Circuit| {
             let until = now + self.settings.open_for;
-            tracing::warn!(reason = "circuit_opened", endpoint, "a tenant endpoint keeps failing; calls to it stop for a while");
+            tracing::warn!(
+                reason = "circuit_opened",
+                endpoint,
+                "a tenant endpoint keeps failing; calls to it stop for a while"
+            );
             *circuit = Circuit::Open { until };
         };
         match circuit {
             Circuit::Closed { outcomes } => {
                 outcomes.push_back((now, success));
                 while outcomes.len() > MAX_OUTCOMES
-                    || outcomes
-                        .front()
-                        .is_some_and(|(at, _)| now.duration_since(*at).unwrap_or_default() > self.settings.window)
+                    || outcomes.front().is_some_and(|(at, _)| {
+                        now.duration_since(*at).unwrap_or_default() > self.settings.window
+                    })
                 {
                     outcomes.pop_front();
                 }
@@ -187,7 +195,11 @@ impl CircuitBreakers {
             Circuit::HalfOpen { succeeded, .. } if success => {
                 *succeeded += 1;
                 if *succeeded >= self.settings.probes {
-                    tracing::info!(reason = "circuit_closed", endpoint, "a tenant endpoint answers again");
+                    tracing::info!(
+                        reason = "circuit_closed",
+                        endpoint,
+                        "a tenant endpoint answers again"
+                    );
                     *circuit = Circuit::default();
                 }
             }
@@ -227,7 +239,9 @@ pub fn endpoint_of(url: &Url) -> String {
 fn healthy(result: &Result<HttpResponse, TransportError>) -> Option<bool> {
     match result {
         Ok(r) if r.status == http::StatusCode::TOO_MANY_REQUESTS => None,
-        Ok(r) => Some(!(r.status.is_server_error() || r.status == http::StatusCode::REQUEST_TIMEOUT)),
+        Ok(r) => {
+            Some(!(r.status.is_server_error() || r.status == http::StatusCode::REQUEST_TIMEOUT))
+        }
         Err(e) if CircuitOpen::in_error(e).is_some() => None,
         Err(_) => Some(false),
     }
@@ -280,10 +294,18 @@ mod tests {
 
     const TENANT_URL: &str = "https://online2.superoffice.com/Cust12345/api/v1/List";
 
-    fn setup() -> (Arc<ManualClock>, Arc<ScriptedTransport>, BreakerTransport, Arc<CircuitBreakers>) {
+    fn setup() -> (
+        Arc<ManualClock>,
+        Arc<ScriptedTransport>,
+        BreakerTransport,
+        Arc<CircuitBreakers>,
+    ) {
         let clock = Arc::new(ManualClock::at_unix(1_000_000));
         let inner = ScriptedTransport::new();
-        let breakers = Arc::new(CircuitBreakers::new(BreakerSettings::default(), clock.clone()));
+        let breakers = Arc::new(CircuitBreakers::new(
+            BreakerSettings::default(),
+            clock.clone(),
+        ));
         let transport = BreakerTransport::new(inner.clone(), breakers.clone());
         (clock, inner, transport, breakers)
     }
@@ -329,7 +351,11 @@ mod tests {
             let e = transport.send(get(TENANT_URL)).await.unwrap_err();
             assert_eq!(CircuitOpen::in_error(&e).map(|o| o.until), Some(until));
         }
-        assert_eq!(inner.count(), sent, "short-circuited calls never reach the network");
+        assert_eq!(
+            inner.count(),
+            sent,
+            "short-circuited calls never reach the network"
+        );
         // Another tenant on the same host is not affected.
         inner.push_status(200, "{}");
         assert!(
@@ -365,14 +391,23 @@ mod tests {
         assert_eq!(breakers.state(&endpoint), CircuitState::Closed);
     }
 
-    async fn opened() -> (Arc<ManualClock>, Arc<ScriptedTransport>, BreakerTransport, Arc<CircuitBreakers>, String) {
+    async fn opened() -> (
+        Arc<ManualClock>,
+        Arc<ScriptedTransport>,
+        BreakerTransport,
+        Arc<CircuitBreakers>,
+        String,
+    ) {
         let (clock, inner, transport, breakers) = setup();
         for _ in 0..10 {
             inner.push(Err(TransportError::Timeout(Duration::from_secs(1))));
             let _ = transport.send(get(TENANT_URL)).await;
         }
         let endpoint = endpoint_of(&Url::parse(TENANT_URL).unwrap());
-        assert!(matches!(breakers.state(&endpoint), CircuitState::Open { .. }));
+        assert!(matches!(
+            breakers.state(&endpoint),
+            CircuitState::Open { .. }
+        ));
         (clock, inner, transport, breakers, endpoint)
     }
 

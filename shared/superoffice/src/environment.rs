@@ -138,13 +138,13 @@ impl Environment {
         let Some(label) = host.strip_suffix(".superoffice.com") else {
             return false;
         };
-        self.service_hosts().iter().any(|(name, numbered)| {
-            match label.strip_prefix(name) {
+        self.service_hosts()
+            .iter()
+            .any(|(name, numbered)| match label.strip_prefix(name) {
                 Some("") => true,
                 Some(n) if *numbered => n.len() <= 3 && n.bytes().all(|b| b.is_ascii_digit()),
                 _ => false,
-            }
-        })
+            })
     }
 
     /// The environment's public Federated Login certificate (PEM), a pinned key source.
@@ -315,8 +315,12 @@ mod tests {
         assert!(ok("https://online2.superoffice.com/Cust12345/api/"));
         assert!(ok("https://ONLINE10.superoffice.com/Cust12345/api/"));
         assert!(ok("https://app.superoffice.com/Cust12345/api/"));
-        assert!(ok("https://online.superoffice.com/login/common/oauth/tokens"));
-        assert!(ok("https://disasterrecovery.superoffice.com/Cust12345/api/"));
+        assert!(ok(
+            "https://online.superoffice.com/login/common/oauth/tokens"
+        ));
+        assert!(ok(
+            "https://disasterrecovery.superoffice.com/Cust12345/api/"
+        ));
         assert!(!ok("http://online2.superoffice.com/Cust12345/api/"));
         assert!(!ok("https://online.superoffice.com.evil.tld/api/"));
         assert!(!ok("https://evilsuperoffice.com/api/"));
@@ -351,7 +355,8 @@ mod tests {
             ),
         ];
         for (env, own, others) in cases {
-            let url = |h: &str| Url::parse(&format!("https://{h}.superoffice.com/Cust1/api/")).unwrap();
+            let url =
+                |h: &str| Url::parse(&format!("https://{h}.superoffice.com/Cust1/api/")).unwrap();
             for h in own {
                 assert!(env.allows_service_url(&url(h)), "{env}: {h}");
             }

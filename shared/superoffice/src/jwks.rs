@@ -330,7 +330,10 @@ mod tests {
             clock.advance(Duration::from_secs(60));
         }
         let fetches = transport.count() - 1;
-        assert!(fetches >= 9, "a refresh is tried once per interval: {fetches}");
+        assert!(
+            fetches >= 9,
+            "a refresh is tried once per interval: {fetches}"
+        );
         assert_eq!(
             metrics.counted(),
             vec![(JWKS_LAST_KNOWN_GOOD, "jwks_refresh_failed"); fetches],

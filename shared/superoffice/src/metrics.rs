@@ -97,7 +97,12 @@ mod tests {
     #[test]
     fn an_emf_line_is_one_json_object_that_declares_its_metric() {
         let at = crate::clock::from_unix_seconds(1_700_000_000);
-        let line = emf_line(JWKS_LAST_KNOWN_GOOD, "jwks_refresh_failed", "app-redirect", at);
+        let line = emf_line(
+            JWKS_LAST_KNOWN_GOOD,
+            "jwks_refresh_failed",
+            "app-redirect",
+            at,
+        );
         assert!(!line.contains('\n'));
         let v: serde_json::Value = serde_json::from_str(&line).unwrap();
         assert_eq!(v["_aws"]["Timestamp"], 1_700_000_000_000u64);

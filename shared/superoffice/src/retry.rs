@@ -177,7 +177,9 @@ impl RetryError {
 enum Verdict {
     Done(HttpResponse),
     /// The breaker refused the call; it may be tried at `until`.
-    CircuitOpen { until: SystemTime },
+    CircuitOpen {
+        until: SystemTime,
+    },
     Retry {
         throttled: bool,
         retry_after: Option<Duration>,

@@ -226,8 +226,10 @@ struct AuthenticateResponse {
 pub trait KnownSerials: Send + Sync + 'static {
     /// The tenant's serial, `Ok(None)` when none is recorded, `Err` (a reason code) when the store
     /// cannot say.
-    fn serial<'a>(&'a self, tenant: &'a TenantId)
-    -> BoxFuture<'a, Result<Option<String>, &'static str>>;
+    fn serial<'a>(
+        &'a self,
+        tenant: &'a TenantId,
+    ) -> BoxFuture<'a, Result<Option<String>, &'static str>>;
 }
 
 #[derive(Clone)]

@@ -256,7 +256,10 @@ mod tests {
         let head = head_response(page());
         assert!(head.body().is_empty());
         assert_eq!(head.status(), get.status());
-        assert_eq!(head.headers()[header::CONTENT_LENGTH], length.to_string().as_str());
+        assert_eq!(
+            head.headers()[header::CONTENT_LENGTH],
+            length.to_string().as_str()
+        );
         assert_eq!(
             head.headers()[header::CONTENT_TYPE],
             get.headers()[header::CONTENT_TYPE]

@@ -214,6 +214,9 @@ mod tests {
         ] {
             assert_eq!(check(value), Err(why), "{value:?}");
         }
-        assert_eq!(check(&format!("/{}", "a".repeat(MAX_RETURN_LEN))), Err(Length));
+        assert_eq!(
+            check(&format!("/{}", "a".repeat(MAX_RETURN_LEN))),
+            Err(Length)
+        );
     }
 }

@@ -9,14 +9,21 @@ use std::process::ExitCode;
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let allow_empty = args.iter().any(|a| a == "--allow-empty");
-    let Some(dir) = args.iter().find(|a| !a.starts_with("--")).map(PathBuf::from) else {
+    let Some(dir) = args
+        .iter()
+        .find(|a| !a.starts_with("--"))
+        .map(PathBuf::from)
+    else {
         eprintln!("usage: scan-test-logs DIR [--allow-empty]");
         return ExitCode::from(2);
     };
     let scan = match integration_tests::logs::scan_dir(&dir) {
         Ok(s) => s,
         Err(e) => {
-            eprintln!("FAILED: cannot read the test logs in {}: {e}", dir.display());
+            eprintln!(
+                "FAILED: cannot read the test logs in {}: {e}",
+                dir.display()
+            );
             return ExitCode::from(2);
         }
     };
