@@ -433,7 +433,7 @@ impl Handlers {
         .await
         .unwrap();
         url::form_urlencoded::Serializer::new(String::new())
-            .extend_pairs(&fields_of(&delivery))
+            .extend_pairs(fields_of(&delivery))
             .finish()
     }
 
