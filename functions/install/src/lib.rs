@@ -2,7 +2,9 @@
 //!
 //! `GET /install` signs the administrator in (through the redirect function, intent `install`, which
 //! records the tenant and its sealed system token), refuses anyone who is not an administrator, and
-//! shows what the app will create with an Install button. `POST /install` queues the install job and
+//! shows what the app will create with an Install button; both need a sign-in at most
+//! `web::guard::RECENT_SIGN_IN` old (an older session signs in again and comes back), so revoked
+//! administrator rights stop installing within minutes. `POST /install` queues the install job and
 //! `GET /install/status` reports progress without ever waiting on SuperOffice: when the install is
 //! throttled or the tenant is in maintenance it says so and when it continues.
 
