@@ -1030,3 +1030,97 @@ async fn no_secret_reaches_the_log_in_a_sign_in_an_install_sign_in_and_their_ref
     }
     app.app.stop().await;
 }
+
+// ---------------------------------------------------------------------------------------------
+// Catalogue 69 and 70 through the WebAPI client: a failing tenant stops costing requests
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn catalogue_69_70_a_failing_tenant_stops_costing_requests_and_is_probed_again() {
+    use superoffice::breaker::BreakerSettings;
+    use superoffice::usage::NoUsage;
+    use superoffice::webapi::{ApiRequest, TenantAuth, WebApiError};
+    use superoffice_simulator::{FaultAction, FaultRule};
+
+    let sim = simulator(vec![REDIRECT.into()]).await;
+    let other = "Cust67890";
+    for ctx in [TENANT, other] {
+        assert!(sim.grant_consent(ctx, CLIENT_ID));
+    }
+    let env: Environment = sim.base_url().as_str().parse().unwrap();
+    let config = PlatformConfig {
+        // A short wait, so the test can see the probes.
+        breaker: BreakerSettings {
+            open_for: Duration::from_millis(300),
+            ..BreakerSettings::default()
+        },
+        ..PlatformConfig::new(env, CLIENT_ID, Secret::new(CLIENT_SECRET))
+    };
+    // No jitter: retries go out at once, so the test does not sleep through backoffs.
+    let so = SuperOffice::new(
+        config,
+        Arc::new(ReqwestTransport::new().unwrap()),
+        Arc::new(superoffice::clock::SystemClock),
+        Arc::new(FixedJitter(0.0)),
+    );
+    let tickets = Arc::new(so.system_user(partner_key()).await.unwrap());
+    let webapi = so.webapi(tickets, Arc::new(NoUsage), None);
+    let auth = |ctx: &str| TenantAuth {
+        tenant: TenantId::parse(ctx).unwrap(),
+        system_token: Secret::new(sim.system_token(ctx, CLIENT_ID).unwrap()),
+    };
+    let principal = ApiRequest::get("User/currentPrincipal");
+
+    sim.faults().push(
+        FaultRule::new(
+            Route::WebApi,
+            FaultAction::Status {
+                status: 503,
+                retry_after: None,
+            },
+        )
+        .for_tenant(TENANT),
+    );
+    let mut waits = Vec::new();
+    for _ in 0..10 {
+        match webapi.call(&auth(TENANT), &principal, None).await {
+            Err(WebApiError::Unavailable { retry_after }) => waits.push(retry_after),
+            other => panic!("expected unavailable, got {other:?}"),
+        }
+    }
+    let sent = sim.count(Route::WebApi);
+    assert!(
+        (10..=12).contains(&sent),
+        "the circuit opened after about min_calls failures, not 10 calls x 4 attempts: {sent}"
+    );
+    for _ in 0..20 {
+        assert!(webapi.call(&auth(TENANT), &principal, None).await.is_err());
+    }
+    assert_eq!(
+        sim.count(Route::WebApi),
+        sent,
+        "no request while the circuit is open"
+    );
+    let last = waits
+        .last()
+        .copied()
+        .flatten()
+        .expect("a time to try again");
+    assert!(last <= Duration::from_millis(300), "{last:?}");
+    // Another tenant's endpoint has a circuit of its own.
+    webapi
+        .call(&auth(other), &principal, None)
+        .await
+        .expect("the other tenant is called as usual");
+
+    // The tenant recovers: after the wait the probes go through and the circuit closes.
+    sim.faults().clear();
+    tokio::time::sleep(Duration::from_millis(350)).await;
+    for _ in 0..5 {
+        webapi
+            .call(&auth(TENANT), &principal, None)
+            .await
+            .expect("probes, then calls as usual");
+    }
+    assert!(sim.count(Route::WebApi) > sent + 5);
+}
