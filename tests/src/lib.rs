@@ -3,6 +3,7 @@
 
 pub mod browser;
 pub mod install_app;
+pub mod logs;
 
 use std::sync::{Arc, OnceLock};
 

@@ -36,7 +36,10 @@ fn cookie(resp: &WebResponse, name: &str) -> Option<String> {
         .get_all("set-cookie")
         .iter()
         .filter_map(|v| v.to_str().ok())
-        .find(|c| c.starts_with(&format!("{name}=")))
+        // A name ending in `-` is a prefix (`__Host-signin-`: one sign-in cookie per state).
+        .find(|c| {
+            c.starts_with(&format!("{name}=")) || (name.ends_with('-') && c.starts_with(name))
+        })
         .map(|c| c.split(';').next().unwrap().to_owned())
 }
 
@@ -83,7 +86,7 @@ async fn a_session_expires_after_the_configured_hours_and_the_page_asks_to_sign_
 
     let login = app.handle(get("/login", None), &ctx()).await;
     let authorize = url::Url::parse(login.headers()["location"].to_str().unwrap()).unwrap();
-    let binding = cookie(&login, "__Host-signin").unwrap();
+    let binding = cookie(&login, "__Host-signin-").unwrap();
     let Delivery::FormPost { fields, .. } = user_agent::sign_in(
         &authorize,
         &Choice {

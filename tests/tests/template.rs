@@ -19,21 +19,29 @@ use serde_json::{Map, Value, json};
 /// Routes the redirect function serves, as API Gateway route keys.
 const REDIRECT_ROUTES: &[&str] = &[
     "GET /",
+    "HEAD /",
     "GET /login",
+    "HEAD /login",
     "GET /callback",
     "POST /callback",
     "POST /logout",
     "GET /app.css",
+    "HEAD /app.css",
 ];
 
 /// Routes the install function serves.
-/// Routes the install function serves: the install flow and the management pages.
+/// Routes the install function serves: the install flow and the management pages, each page also by
+/// HEAD.
 const INSTALL_ROUTES: &[&str] = &[
     "GET /install",
+    "HEAD /install",
     "POST /install",
     "GET /install/status",
+    "HEAD /install/status",
     "GET /manage",
+    "HEAD /manage",
     "GET /manage/uninstall",
+    "HEAD /manage/uninstall",
     "POST /manage/uninstall",
 ];
 
@@ -1457,6 +1465,200 @@ fn every_function_has_alarms_on_errors_and_throttles() {
 // ---------------------------------------------------------------------------------------------
 // The security scan (checkov, run by scripts/lint-template)
 // ---------------------------------------------------------------------------------------------
+
+// ---------------------------------------------------------------------------------------------
+// The edge: throttles per kind of caller, HEAD, alarms on rates (issue 11)
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn every_page_the_api_serves_by_get_it_also_serves_by_head() {
+    let t = template();
+    let routes: BTreeSet<String> = t
+        .functions()
+        .iter()
+        .flat_map(|f| t.event_routes(f))
+        .collect();
+    for route in &routes {
+        let Some(path) = route.strip_prefix("GET ") else {
+            continue;
+        };
+        // `/callback` is not a page: the flow posts to it, and a GET is refused.
+        if path == "/callback" {
+            continue;
+        }
+        assert!(routes.contains(&format!("HEAD {path}")), "no HEAD {path}");
+    }
+}
+
+#[test]
+fn the_webhook_route_and_the_sign_in_routes_each_have_a_throttle_of_their_own() {
+    let props = &template().resource("HttpApi")["Properties"];
+    let default_rate = number(&props["DefaultRouteSettings"]["ThrottlingRateLimit"]).unwrap();
+    let settings = props["RouteSettings"]
+        .as_object()
+        .expect("HttpApi has RouteSettings");
+    let limits = |route: &str| {
+        let s = settings
+            .get(route)
+            .unwrap_or_else(|| panic!("{route} has no throttle of its own"));
+        (
+            number(&s["ThrottlingRateLimit"]).expect("a rate"),
+            number(&s["ThrottlingBurstLimit"]).expect("a burst"),
+        )
+    };
+    let webhook = limits(WEBHOOKS_ROUTES[0]);
+    for route in ["GET /login", "POST /callback", "GET /callback"] {
+        let (rate, burst) = limits(route);
+        assert!(rate > 0 && burst >= rate, "{route}");
+        assert!(
+            rate < default_rate,
+            "{route}: below the default, so a flood there stays there"
+        );
+        assert_ne!(
+            (rate, burst),
+            webhook,
+            "{route} shares the webhook route's budget"
+        );
+    }
+    assert!(
+        webhook.0 >= default_rate,
+        "SuperOffice's deliveries get at least the default rate"
+    );
+    // Every throttled route is a route of the API.
+    let t = template();
+    let routes: BTreeSet<String> = t
+        .functions()
+        .iter()
+        .flat_map(|f| t.event_routes(f))
+        .collect();
+    for route in settings.keys() {
+        assert!(routes.contains(route), "{route} is not a route");
+    }
+}
+
+/// The alarm named `name` and the metric ids of its metric-math expression.
+fn math_alarm<'a>(t: &'a Template, name: &str) -> (&'a Value, BTreeMap<String, &'a Value>) {
+    let alarm = t.resource(name);
+    assert_eq!(alarm["Type"], json!("AWS::CloudWatch::Alarm"), "{name}");
+    let metrics: BTreeMap<String, &Value> = alarm["Properties"]["Metrics"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{name}: a metric-math alarm"))
+        .iter()
+        .map(|m| (m["Id"].as_str().unwrap().to_owned(), m))
+        .collect();
+    (alarm, metrics)
+}
+
+#[test]
+fn the_api_raises_alarms_on_its_4xx_5xx_and_throttled_rates() {
+    let t = template();
+    for (name, metric, threshold) in [
+        ("HttpApi4xxRateAlarm", "4xx", 25),
+        ("HttpApi5xxRateAlarm", "5xx", 5),
+    ] {
+        let (alarm, metrics) = math_alarm(t, name);
+        let returned: Vec<_> = metrics
+            .values()
+            .filter(|m| m["ReturnData"] == json!(true))
+            .collect();
+        assert_eq!(returned.len(), 1, "{name}: one expression is the alarm's");
+        let expression = returned[0]["Expression"].as_str().unwrap();
+        // A rate: the errors divided by all requests of the same API, in percent.
+        let stat = |id: &str| {
+            let m = metrics[id]["MetricStat"]["Metric"].clone();
+            assert_eq!(m["Namespace"], json!("AWS/ApiGateway"), "{name}/{id}");
+            assert_eq!(
+                m["Dimensions"],
+                json!([{"Name": "ApiId", "Value": {"Ref": "HttpApi"}}]),
+                "{name}/{id}"
+            );
+            m["MetricName"].as_str().unwrap().to_owned()
+        };
+        let errors = metrics
+            .keys()
+            .find(|id| metrics[*id].get("MetricStat").is_some() && stat(id) == metric)
+            .unwrap_or_else(|| panic!("{name}: no {metric} metric"));
+        let requests = metrics
+            .keys()
+            .find(|id| metrics[*id].get("MetricStat").is_some() && stat(id) == "Count")
+            .unwrap_or_else(|| panic!("{name}: no Count metric"));
+        assert!(
+            expression.contains(&format!("100 * {errors} / {requests}")),
+            "{name}: {expression}"
+        );
+        let p = &alarm["Properties"];
+        assert_eq!(number(&p["Threshold"]), Some(threshold), "{name}");
+        assert_eq!(p["AlarmActions"], json!([{"Ref": "AlarmTopic"}]), "{name}");
+    }
+
+    // Throttling: a 429 in the access log (HTTP APIs publish no throttle metric).
+    let filter = t.resource("HttpApiThrottledMetric")["Properties"].clone();
+    assert_eq!(
+        filter["LogGroupName"],
+        json!({"Ref": "HttpApiAccessLogGroup"})
+    );
+    assert_eq!(filter["FilterPattern"], json!("{ $.status = \"429\" }"));
+    let format = t.resource("HttpApi")["Properties"]["AccessLogSettings"]["Format"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        format.contains("\"status\":\"$context.status\""),
+        "the access log has the status the filter reads"
+    );
+    assert_metric_alarm(t, "HttpApiThrottledAlarm", &filter);
+}
+
+/// The alarm `name` watches the metric the filter writes, and notifies the alarm topic.
+fn assert_metric_alarm(t: &Template, name: &str, filter: &Value) {
+    let transformation = &filter["MetricTransformations"][0];
+    let p = &t.resource(name)["Properties"];
+    assert_eq!(p["Namespace"], transformation["MetricNamespace"], "{name}");
+    assert_eq!(p["MetricName"], transformation["MetricName"], "{name}");
+    assert_eq!(p["Statistic"], json!("Sum"), "{name}");
+    assert_eq!(p["AlarmActions"], json!([{"Ref": "AlarmTopic"}]), "{name}");
+    assert_eq!(p["TreatMissingData"], json!("notBreaching"), "{name}");
+}
+
+#[test]
+fn a_failed_jwks_refresh_on_last_known_good_keys_raises_an_alarm_in_every_function_that_validates_tokens()
+ {
+    let t = template();
+    let metric = superoffice::metrics::JWKS_LAST_KNOWN_GOOD;
+    // The functions that validate SuperOffice tokens: sign-in (id_tokens) and the worker (the
+    // system user's JWT).
+    for (filter_name, log_group) in [
+        ("RedirectJwksLastKnownGoodMetric", "RedirectLogGroup"),
+        ("WorkerJwksLastKnownGoodMetric", "WorkerLogGroup"),
+    ] {
+        let filter = t.resource(filter_name)["Properties"].clone();
+        assert_eq!(
+            filter["LogGroupName"],
+            json!({"Ref": log_group}),
+            "{filter_name}"
+        );
+        assert_eq!(
+            filter["FilterPattern"],
+            json!(format!("{{ $.{metric} = 1 }}")),
+            "{filter_name}: the field the embedded-metric line carries"
+        );
+        assert_eq!(
+            filter["MetricTransformations"][0]["MetricName"],
+            json!(metric),
+            "{filter_name}"
+        );
+        assert_metric_alarm(t, "JwksLastKnownGoodAlarm", &filter);
+    }
+    // The line the filters read is what superoffice::metrics writes.
+    let line = superoffice::metrics::emf_line(
+        metric,
+        "jwks_refresh_failed",
+        "f",
+        std::time::SystemTime::now(),
+    );
+    let v: Value = serde_json::from_str(&line).unwrap();
+    assert_eq!(v[metric], json!(1));
+}
 
 #[test]
 fn every_checkov_skip_sits_in_its_resource_gives_its_reason_and_is_listed_in_deploy_md() {

@@ -10,7 +10,7 @@ use crate::{Install, Refusal, view};
 
 impl<P: Ports> Install<P> {
     pub(crate) async fn start(&self, req: &WebRequest) -> Result<WebResponse, Refusal> {
-        let session = self.admin(req, "/install").await?;
+        let session = self.recent_admin(req, "/install").await?;
         let tenant = self.tenants.get(&session.tenant, self.now()).await?;
         match tenant.map(|t| t.value) {
             // The session came from an ordinary sign-in: sign in for the install, which records
@@ -35,7 +35,7 @@ impl<P: Ports> Install<P> {
         if !self.guard.same_origin(req) {
             return Err(Denied::Forbidden("cross_origin_form").into());
         }
-        let session = self.admin(req, "/install").await?;
+        let session = self.recent_admin(req, "/install").await?;
         self.guard.form(req, &session)?;
         // A new run id for each install queued; made before the write so the closure stays pure.
         let new_run = self.new_run()?;

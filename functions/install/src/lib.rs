@@ -5,13 +5,16 @@
 //! which records the tenant and its sealed system token), refuses anyone who is not an
 //! administrator, and shows what the app will create with an Install button. `POST /install` queues
 //! the install job and `GET /install/status` reports progress without ever waiting on SuperOffice.
+//! Installing and uninstalling need a sign-in at most `web::guard::RECENT_SIGN_IN` old (an older
+//! session signs in again and comes back), so revoked administrator rights stop changing the tenant
+//! within minutes.
 //!
 //! `GET /manage` shows an administrator the tenant's state at SuperOffice, the install, what the
 //! app created (in the customer's words), the app's WebAPI usage by day, and the way to uninstall:
 //! `GET /manage/uninstall` says exactly what will be removed and asks to confirm; `POST
 //! /manage/uninstall` queues the uninstall job on the tenant's queue, after any install job. The
 //! page follows the uninstall until nothing is left, and then says how to withdraw the app's access
-//! in the App Store, which the uninstall cannot do.
+//! in the App Store, which the uninstall cannot do. Every page answers HEAD as GET without a body.
 
 use std::sync::Arc;
 
@@ -114,7 +117,7 @@ impl<P: Ports> Install<P> {
 
     pub async fn handle(&self, req: WebRequest, ctx: &RequestContext) -> WebResponse {
         let path = req.uri().path().to_owned();
-        let result = match (req.method(), path.as_str()) {
+        let result = match (web::routing_method(req.method()), path.as_str()) {
             (&Method::GET, "/install") => self.start(&req).await,
             (&Method::POST, "/install") => self.queue_install(&req).await,
             (&Method::GET, "/install/status") => self.status(&req).await,
@@ -129,7 +132,10 @@ impl<P: Ports> Install<P> {
         } else {
             "install this app"
         };
-        let response = result.unwrap_or_else(|r| r.respond(ctx, action));
+        let mut response = result.unwrap_or_else(|r| r.respond(ctx, action));
+        if req.method() == Method::HEAD {
+            response = web::head_response(response);
+        }
         web::log_request(ctx, req.method(), &path, response.status());
         response
     }
@@ -146,6 +152,24 @@ impl<P: Ports> Install<P> {
     /// A new run id for a job about to be queued.
     fn new_run(&self) -> Result<String, Refusal> {
         superoffice::oidc::random_token().map_err(|_| Refusal::Queue)
+    }
+
+    /// An administrator whose sign-in is recent enough to change the tenant (see
+    /// `web::guard::RECENT_SIGN_IN`); an older session signs in again and comes back.
+    async fn recent_admin(
+        &self,
+        req: &WebRequest,
+        return_to: &'static str,
+    ) -> Result<Session, Refusal> {
+        match self
+            .guard
+            .recent_administrator(req, self.now(), web::guard::RECENT_SIGN_IN)
+            .await
+        {
+            Ok(s) => Ok(s),
+            Err(Denied::SignIn | Denied::SignInAgain) => Err(Refusal::SignIn(return_to)),
+            Err(d) => Err(Refusal::Denied(d)),
+        }
     }
 }
 

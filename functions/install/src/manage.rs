@@ -68,7 +68,7 @@ impl<P: Ports> Install<P> {
     }
 
     pub(crate) async fn confirm_uninstall(&self, req: &WebRequest) -> Result<WebResponse, Refusal> {
-        let session = self.admin(req, "/manage/uninstall").await?;
+        let session = self.recent_admin(req, "/manage/uninstall").await?;
         let now = self.now();
         let Some(tenant) = self.tenants.get(&session.tenant, now).await? else {
             return Ok(web::see_other("/manage"));
@@ -89,7 +89,7 @@ impl<P: Ports> Install<P> {
         if !self.guard.same_origin(req) {
             return Err(Denied::Forbidden("cross_origin_form").into());
         }
-        let session = self.admin(req, "/manage").await?;
+        let session = self.recent_admin(req, "/manage/uninstall").await?;
         self.guard.form(req, &session)?;
         let form = web::form_pairs(req).unwrap_or_default();
         if web::single(&form, "confirm").ok().flatten() != Some("yes") {

@@ -1,17 +1,25 @@
-//! `GET|POST /callback`: finish a sign-in exactly once and start a session.
+//! `POST /callback`: finish a sign-in exactly once and start a session.
 //!
 //! SuperOffice answers with `response_mode=form_post`: a cross-site POST that carries no
-//! `SameSite=Lax` cookie, which is why the sign-in state lives on the server (taken once here) and
-//! the browser binding is a `SameSite=None` cookie.
+//! `SameSite=Lax` cookie, which is why the browser's sign-in cookie is `SameSite=None`. The order of
+//! the checks is the point of this module:
+//! 1. a `GET` is refused, with or without a code: we ask for `form_post`, so a code in a query
+//!    string is either a downgrade or a copied link, and it would end up in histories and logs;
+//! 2. the state must be this browser's ([`bound_sign_in`]): compared *before* anything is spent,
+//!    cancelled or exchanged, so someone who learned a victim's state can neither finish nor
+//!    cancel the victim's sign-in;
+//! 3. the code is exchanged and the id_token validated (nonce, and `auth_time` when the sign-in
+//!    asked for a recent authentication);
+//! 4. only then is the state spent, with a conditional write exactly one caller wins: the first
+//!    store write of a sign-in happens once SuperOffice has vouched for it.
 
 use domain::Ports;
 use domain::sealing::Sealer;
 use domain::secrets::SecretSource;
-use domain::signin::{Intent, Session};
-use domain::store::secret_key;
+use domain::signin::{Intent, Session, Spent, StartedSignIn};
 use domain::tenant::Consent;
 use http::Method;
-use superoffice::jwt::TokenError;
+use superoffice::jwt::{DEFAULT_LEEWAY, TokenError};
 use superoffice::oidc::{self, CodeExchange, OidcError};
 use superoffice::{Secret, TenantId};
 use web::{RequestContext, WebRequest, WebResponse, cookies};
@@ -23,13 +31,15 @@ pub async fn finish<P: Ports>(
     req: &WebRequest,
     ctx: &RequestContext,
 ) -> Result<WebResponse, Failure> {
-    let params = if req.method() == Method::POST {
-        web::form_pairs(req).ok_or(Failure::BadRequest {
-            reason: "callback_body_not_a_form",
-        })?
-    } else {
-        web::query_pairs(req)
-    };
+    if req.method() != Method::POST {
+        let query = web::query_pairs(req);
+        return Err(Failure::NotFormPost {
+            code_in_query: query.iter().any(|(k, _)| k == "code"),
+        });
+    }
+    let params = web::form_pairs(req).ok_or(Failure::BadRequest {
+        reason: "callback_body_not_a_form",
+    })?;
     let one = |name: &'static str| {
         web::single(&params, name).map_err(|_| Failure::ParameterRepeated(name))
     };
@@ -38,35 +48,26 @@ pub async fn finish<P: Ports>(
     let error = one("error")?;
     let now = app.now_secs();
 
-    if let Some(error) = error {
-        // Spend the state so the same answer cannot be replayed, then say what happened.
-        if let Some(state) = state {
-            app.sign_ins
-                .finish(state, now)
-                .await
-                .map_err(Failure::StoreUnavailable)?;
-        }
-        return Err(Failure::SignInRefused {
-            error: error.chars().take(64).collect(),
+    let Some(state) = state else {
+        // Without a state nothing can be bound, spent or cancelled; say what SuperOffice said.
+        return Err(match error {
+            Some(error) => Failure::SignInRefused {
+                error: error.chars().take(64).collect(),
+            },
+            None => Failure::StateMissing,
         });
-    }
-    let state = state.ok_or(Failure::StateMissing)?;
-    let pending = app
-        .sign_ins
-        .finish(state, now)
-        .await
-        .map_err(Failure::StoreUnavailable)?
-        .ok_or(Failure::StateUnknown)?;
-    let binding = cookies::get(req, cookies::SIGN_IN)
-        .map(secret_key)
-        .unwrap_or_default();
-    if aws_lc_rs::constant_time::verify_slices_are_equal(
-        binding.as_bytes(),
-        pending.browser_binding.as_bytes(),
-    )
-    .is_err()
-    {
-        return Err(Failure::BrowserMismatch);
+    };
+    let (cookie_name, pending) = bound_sign_in(req, state, now)?;
+
+    if let Some(error) = error {
+        // The browser that started the sign-in hears that it ended: its sign-in cookie goes.
+        let mut resp = Failure::SignInRefused {
+            error: error.chars().take(64).collect(),
+        }
+        .problem()
+        .respond(ctx);
+        web::set_cookie(&mut resp, &cookies::clear(&cookie_name));
+        return Ok(resp);
     }
     let code = code.ok_or(Failure::CodeMissing)?;
 
@@ -91,7 +92,7 @@ pub async fn finish<P: Ports>(
             client_secret: &client_secret,
             code,
             redirect_uri: &app.config.redirect_uri(),
-            code_verifier: &pending.code_verifier,
+            code_verifier: &pending.code_verifier(),
             timeout: app.so.config().timeouts.token,
         },
     )
@@ -113,7 +114,7 @@ pub async fn finish<P: Ports>(
         .await
         .map_err(|_| Failure::SuperOfficeUnavailable { cause: "discovery" })?;
     let token = validator
-        .validate(id_token.expose(), Some(&pending.nonce))
+        .validate(id_token.expose(), Some(&pending.nonce()))
         .await
         .map_err(|e| match e {
             TokenError::Invalid(reason) => Failure::TokenInvalid {
@@ -121,8 +122,41 @@ pub async fn finish<P: Ports>(
             },
             TokenError::KeysUnavailable(k) => Failure::SuperOfficeUnavailable { cause: k.code() },
         })?;
+    if let Some(max_age) = pending.max_age {
+        match token.authenticated_within(
+            std::time::Duration::from_secs(max_age),
+            now,
+            DEFAULT_LEEWAY,
+        ) {
+            Ok(true) => {}
+            // SuperOffice does not document max_age: a provider that ignores it sends no
+            // auth_time. The administrator claim is fresh all the same (this id_token was issued
+            // now), which is what the install rests on; say so in the log.
+            Ok(false) => tracing::warn!(
+                request_id = %ctx.request_id,
+                reason = "auth_time_absent",
+                "the sign-in asked for max_age and the id_token has no auth_time"
+            ),
+            Err(reason) => {
+                return Err(Failure::TokenInvalid {
+                    reason: reason.code(),
+                });
+            }
+        }
+    }
     let so = &token.superoffice;
     let tenant = so.tenant.clone().ok_or(Failure::NoTenant)?;
+
+    // SuperOffice vouched for this sign-in: now it is spent, once.
+    match app
+        .spent
+        .spend(&pending, now)
+        .await
+        .map_err(Failure::StoreUnavailable)?
+    {
+        Spent::Now => {}
+        Spent::Before => return Err(Failure::StateUnknown),
+    }
 
     if pending.intent == Intent::Install {
         record_consent(app, &token, &tenant, now, ctx).await?;
@@ -160,10 +194,39 @@ pub async fn finish<P: Ports>(
         intent = pending.intent.as_str(),
         "session started"
     );
-    let mut resp = web::see_other(&pending.return_to);
+    // The return path was checked at /login and is bound by the state; checked again all the same.
+    let return_to = web::safe_return_path(&pending.return_to).unwrap_or_else(|| "/".into());
+    let mut resp = web::see_other(&return_to);
     web::set_cookie(&mut resp, &cookies::session(&session_id, ttl.as_secs()));
-    web::set_cookie(&mut resp, &cookies::clear(cookies::SIGN_IN));
+    web::set_cookie(&mut resp, &cookies::clear(&cookie_name));
     Ok(resp)
+}
+
+/// The sign-in this browser started with `state`, and its cookie's name. Refused when the browser
+/// has no sign-in cookie at all or its cookie for the state does not match it (started elsewhere:
+/// login CSRF, or a state someone learned), and when the browser has none for this state or it is
+/// older than a sign-in may take (unknown or expired). Changes nothing either way.
+fn bound_sign_in(
+    req: &WebRequest,
+    state: &str,
+    now: i64,
+) -> Result<(String, StartedSignIn), Failure> {
+    let present = cookies::sign_ins(req);
+    if present.is_empty() {
+        return Err(Failure::BrowserMismatch);
+    }
+    let name = cookies::sign_in_name(state).ok_or(Failure::StateUnknown)?;
+    let mut values = present.iter().filter(|(n, _)| *n == name).map(|(_, v)| *v);
+    let (Some(value), None) = (values.next(), values.next()) else {
+        return Err(Failure::StateUnknown);
+    };
+    let pending = StartedSignIn::from_cookie_value(value)
+        .filter(|p| p.is_for(state))
+        .ok_or(Failure::BrowserMismatch)?;
+    if !pending.is_live(now) {
+        return Err(Failure::StateUnknown);
+    }
+    Ok((name, pending))
 }
 
 /// An administrator signing in to install: keep the tenant's system token, sealed under the app's
@@ -211,6 +274,13 @@ async fn record_consent<P: Ports>(
         )
         .await
         .map_err(Failure::StoreUnavailable)?;
+    // The database the system user may act in, for the worker to check its tickets against.
+    if let Some(serial) = so.serial.as_deref().filter(|s| !s.is_empty()) {
+        app.serials
+            .record(tenant, serial)
+            .await
+            .map_err(Failure::StoreUnavailable)?;
+    }
     tracing::info!(request_id = %ctx.request_id, reason = "install_consent_recorded", tenant = %tenant, "tenant recorded");
     Ok(())
 }

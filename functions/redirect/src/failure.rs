@@ -14,6 +14,10 @@ pub enum Failure {
     BrowserMismatch,
     /// A parameter came twice.
     ParameterRepeated(&'static str),
+    /// `/callback` was reached by `GET` (the flow asks SuperOffice for `form_post`): start again.
+    NotFormPost {
+        code_in_query: bool,
+    },
     /// The callback came without a `code`.
     CodeMissing,
     /// SuperOffice reported an error instead of a code (the user cancelled, or consent was refused).
@@ -60,6 +64,12 @@ impl Failure {
             Failure::StateUnknown => "state_unknown",
             Failure::BrowserMismatch => "browser_mismatch",
             Failure::ParameterRepeated(_) => "parameter_repeated",
+            Failure::NotFormPost {
+                code_in_query: true,
+            } => "code_in_query",
+            Failure::NotFormPost {
+                code_in_query: false,
+            } => "callback_not_form_post",
             Failure::CodeMissing => "code_missing",
             Failure::SignInRefused { .. } => "signin_refused",
             Failure::CodeRejected { .. } => "code_rejected",
@@ -83,6 +93,7 @@ impl Failure {
             | Failure::StateUnknown
             | Failure::BrowserMismatch
             | Failure::ParameterRepeated(_)
+            | Failure::NotFormPost { .. }
             | Failure::CodeMissing
             | Failure::CodeRejected { .. }
             | Failure::BadRequest { .. } => StatusCode::BAD_REQUEST,
@@ -105,6 +116,10 @@ impl Failure {
             Failure::StateMissing | Failure::CodeMissing | Failure::ParameterRepeated(_) => (
                 "This sign-in link is incomplete",
                 "The answer from SuperOffice did not arrive complete. Please start the sign-in again.",
+            ),
+            Failure::NotFormPost { .. } => (
+                "This sign-in answer came the wrong way",
+                "The answer from SuperOffice must be posted by your browser, not opened as a link. Please start the sign-in again.",
             ),
             Failure::StateUnknown => (
                 "This sign-in has expired",
@@ -190,9 +205,11 @@ impl From<Denied> for Failure {
             Denied::Forbidden(reason) => Failure::Forbidden { reason },
             Denied::Unavailable(e) => Failure::StoreUnavailable(e),
             // Signing out needs no session and no administrator: these do not reach here.
-            Denied::SignIn | Denied::NotAdministrator(_) => Failure::Forbidden {
-                reason: "not_signed_in",
-            },
+            Denied::SignIn | Denied::SignInAgain | Denied::NotAdministrator(_) => {
+                Failure::Forbidden {
+                    reason: "not_signed_in",
+                }
+            }
         }
     }
 }

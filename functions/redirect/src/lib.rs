@@ -1,8 +1,9 @@
 //! The redirect URL: where SuperOffice sends users to sign in, and where sessions start.
 //!
-//! `GET /login` sends the browser to SuperOffice's authorize endpoint; `GET|POST /callback` takes the
-//! sign-in back (once), exchanges the code, validates the id_token and starts a session; `GET /` shows
-//! who is signed in; `POST /logout` ends the session. Every failure is a page a person can act on, with
+//! `GET /login` sends the browser to SuperOffice's authorize endpoint; `POST /callback` takes the
+//! sign-in back (once), exchanges the code, validates the id_token and starts a session (`GET
+//! /callback` is refused: the flow uses `form_post`); `GET /` shows who is signed in; `POST /logout`
+//! ends the session. `HEAD` is answered as `GET` without the body. Every failure is a page a person can act on, with
 //! a reason code and a request id, and a log line with the same code.
 //!
 //! The handler is plain `http` in, `http` out and generic over the deployment's ports, so the
@@ -12,8 +13,9 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use domain::config::AppConfig;
-use domain::signin::{Sessions, SignIns};
+use domain::signin::{Sessions, SpentStates};
 use domain::tenant::Tenants;
+use domain::tenant_serial::TenantSerials;
 use domain::{Deployment, Ports};
 use http::Method;
 use superoffice::client::SuperOffice;
@@ -32,9 +34,10 @@ pub use failure::Failure;
 pub struct Redirect<P: Ports> {
     config: Arc<AppConfig>,
     so: Arc<SuperOffice>,
-    sign_ins: SignIns<P::Items>,
+    spent: SpentStates<P::Items>,
     sessions: Sessions<P::Items>,
     tenants: Tenants<P::Items>,
+    serials: TenantSerials<P::Items>,
     guard: Guard<P::Items>,
     secrets: Arc<P::Secrets>,
     sealer: Arc<P::Sealer>,
@@ -45,9 +48,10 @@ impl<P: Ports> Redirect<P> {
         Self {
             config: d.config.clone(),
             so: d.superoffice.clone(),
-            sign_ins: SignIns::new(d.items.clone()),
+            spent: SpentStates::new(d.items.clone()),
             sessions: Sessions::new(d.items.clone()),
             tenants: Tenants::new(d.items.clone()),
+            serials: TenantSerials::new(d.items.clone(), d.clock.clone()),
             guard: Guard::new(Sessions::new(d.items.clone()), d.config.origin()),
             secrets: d.secrets.clone(),
             sealer: d.sealer.clone(),
@@ -70,11 +74,11 @@ impl<P: Ports> Redirect<P> {
         unix_seconds(self.now())
     }
 
-    /// Handles one request.
+    /// Handles one request (`HEAD` as `GET`, without the body).
     pub async fn handle(&self, req: WebRequest, ctx: &RequestContext) -> WebResponse {
         let method = req.method().clone();
         let path = req.uri().path().to_owned();
-        let result = match (&method, path.as_str()) {
+        let result = match (web::routing_method(&method), path.as_str()) {
             (&Method::GET, "/login") => login::start(self, &req).await,
             (&Method::GET | &Method::POST, "/callback") => callback::finish(self, &req, ctx).await,
             (&Method::GET, "/") => home::show(self, &req).await,
@@ -83,7 +87,10 @@ impl<P: Ports> Redirect<P> {
             (_, p) if serves(p) => Err(Failure::MethodNotAllowed),
             _ => Err(Failure::NotFound),
         };
-        let response = result.unwrap_or_else(|failure| failure.problem().respond(ctx));
+        let mut response = result.unwrap_or_else(|failure| failure.problem().respond(ctx));
+        if method == Method::HEAD {
+            response = web::head_response(response);
+        }
         web::log_request(ctx, &method, &path, response.status());
         response
     }

@@ -6,6 +6,13 @@
 //! body changed on the way, is refused with 401 and changes nothing. The registration test event
 //! (`X-Hook-Test: true`) is answered 200 once its signature checks. Events are recorded once per
 //! `EventId` (SuperOffice keeps the id across its retries) and kept 30 days.
+//!
+//! A signed delivery stays signed forever, so a recorded one could be replayed once its event id
+//! is forgotten. The payload's `Timestamp` (covered by the signature) must therefore lie within
+//! [`DELIVERY_WINDOW_PAST`] before and [`DELIVERY_WINDOW_FUTURE`] after our clock: SuperOffice
+//! retries a delivery for seconds (after 1 s and 4 s, then drops it), so anything older is a
+//! replay, not a retry. Within the window, the event-id record refuses replays; beyond it, the
+//! window does (the window is far shorter than the records are kept).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -26,6 +33,15 @@ use superoffice::{Secret, TenantId};
 use web::{RequestContext, WebRequest, WebResponse};
 
 pub const PATH_PREFIX: &str = "/webhooks/superoffice/";
+/// How old a delivery's `Timestamp` may be: SuperOffice's retries end 5 s after the first try;
+/// the rest is room for its queueing and for clocks that disagree by a few minutes.
+pub const DELIVERY_WINDOW_PAST: Duration = Duration::from_secs(10 * 60);
+/// How far ahead of our clock a `Timestamp` may be (clock skew only).
+pub const DELIVERY_WINDOW_FUTURE: Duration = Duration::from_secs(5 * 60);
+const _: () = assert!(
+    DELIVERY_WINDOW_PAST.as_secs() < domain::webhook_events::KEEP_SECONDS as u64,
+    "replays inside the window must still find their event id"
+);
 const MAX_BODY: usize = 256 * 1024;
 const SECRET_CACHE: Duration = Duration::from_secs(300);
 
@@ -118,11 +134,17 @@ impl<P: Ports> Receiver<P> {
 
     pub async fn handle(&self, req: WebRequest, ctx: &RequestContext) -> WebResponse {
         let (response, reason) = self.receive(&req).await;
+        // The event header is the sender's text: escaped, so it cannot forge a log line.
+        let event = req
+            .headers()
+            .get("x-superoffice-event")
+            .map(|v| web::log_text(&String::from_utf8_lossy(v.as_bytes()), 100))
+            .unwrap_or_default();
         tracing::info!(
             request_id = %ctx.request_id,
             reason,
             status = response.status().as_u16(),
-            event = req.headers().get("x-superoffice-event").and_then(|v| v.to_str().ok()).unwrap_or(""),
+            event = %event,
             "webhook delivery"
         );
         response
@@ -203,6 +225,21 @@ impl<P: Ports> Receiver<P> {
             );
         };
         let now = unix_seconds(self.clock.now());
+        match delivered_at(&payload) {
+            None => {
+                return (
+                    answer(StatusCode::BAD_REQUEST, "no valid Timestamp\n"),
+                    "timestamp_invalid",
+                );
+            }
+            Some(at) if !within_window(at, now) => {
+                return (
+                    answer(StatusCode::BAD_REQUEST, "outside the delivery window\n"),
+                    "timestamp_outside_window",
+                );
+            }
+            Some(_) => {}
+        }
         let text = |name: &str| {
             payload
                 .get(name)
@@ -227,8 +264,59 @@ impl<P: Ports> Receiver<P> {
     }
 }
 
+/// The payload's `Timestamp` (RFC 3339, as SuperOffice writes it: `2018-04-24T07:50:50.6812131Z`)
+/// in Unix seconds.
+fn delivered_at(payload: &serde_json::Value) -> Option<i64> {
+    let text = payload.get("Timestamp")?.as_str()?;
+    if text.len() > 40 {
+        return None;
+    }
+    time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
+        .ok()
+        .map(time::OffsetDateTime::unix_timestamp)
+}
+
+fn within_window(at: i64, now: i64) -> bool {
+    let past = DELIVERY_WINDOW_PAST.as_secs() as i64;
+    let future = DELIVERY_WINDOW_FUTURE.as_secs() as i64;
+    at >= now.saturating_sub(past) && at <= now.saturating_add(future)
+}
+
 impl<P: Ports> web::Handler for Receiver<P> {
     async fn handle(&self, req: WebRequest, ctx: RequestContext) -> WebResponse {
         Receiver::handle(self, req, &ctx).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn superoffice_timestamps_are_read_to_the_second() {
+        let at = |t: &str| delivered_at(&serde_json::json!({ "Timestamp": t }));
+        // The documented example payload's Timestamp (7 fractional digits).
+        assert_eq!(at("2018-04-24T07:50:50.6812131Z"), Some(1_524_556_250));
+        assert_eq!(at("2018-04-24T09:50:50+02:00"), Some(1_524_556_250));
+        for bad in ["", "yesterday", "2018-04-24", "1524556250", &"9".repeat(50)] {
+            assert_eq!(at(bad), None, "{bad:?}");
+        }
+        assert_eq!(delivered_at(&serde_json::json!({ "Timestamp": 1 })), None);
+        assert_eq!(delivered_at(&serde_json::json!({})), None);
+    }
+
+    #[test]
+    fn the_window_spans_the_retry_horizon_and_clock_skew_only() {
+        let now = 1_000_000;
+        assert!(within_window(now, now));
+        assert!(within_window(now - 5, now), "SuperOffice's last retry");
+        assert!(within_window(now - 600, now));
+        assert!(!within_window(now - 601, now));
+        assert!(within_window(now + 300, now));
+        assert!(!within_window(now + 301, now));
+        assert!(
+            !within_window(now - 86_400, now),
+            "yesterday's delivery, replayed"
+        );
     }
 }

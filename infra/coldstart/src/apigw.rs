@@ -105,18 +105,26 @@ impl HttpResponse {
             .and_then(|(_, v)| v.as_str())
     }
 
-    /// The value a `Set-Cookie` of this name sets.
-    pub fn cookie(&self, name: &str) -> Option<&str> {
+    /// The name and value a `Set-Cookie` of this name sets; a name ending in `-` is a prefix
+    /// (`__Host-signin-`: the sign-in cookie is named after its state), and then the first cookie
+    /// it sets (not clears) is meant.
+    fn named_cookie(&self, name: &str) -> Option<(&str, &str)> {
         self.cookies.iter().find_map(|c| {
             let pair = c.split(';').next()?.trim();
             let (n, v) = pair.split_once('=')?;
-            (n == name).then_some(v)
+            let prefix = name.ends_with('-') && n.starts_with(name) && !v.is_empty();
+            (n == name || prefix).then_some((n, v))
         })
+    }
+
+    /// The value a `Set-Cookie` of this name sets.
+    pub fn cookie(&self, name: &str) -> Option<&str> {
+        self.named_cookie(name).map(|(_, v)| v)
     }
 
     /// `name=value` of the cookie, as a browser sends it back.
     pub fn cookie_pair(&self, name: &str) -> Option<String> {
-        self.cookie(name).map(|v| format!("{name}={v}"))
+        self.named_cookie(name).map(|(n, v)| format!("{n}={v}"))
     }
 }
 

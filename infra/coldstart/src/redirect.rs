@@ -3,7 +3,7 @@
 //! (in-process) and the AWS API emulator (moto server on loopback, `AWS_ENDPOINT_URL`).
 //!
 //! 1. **Cold start**: process start to first response of `GET /` without a cookie (no I/O in the
-//!    handler) and of `GET /login` (discovery from the simulator, one DynamoDB write), interleaved
+//!    handler) and of `GET /login` (discovery from the simulator; no store call since issue 11), interleaved
 //!    with `coldstart-hello` like the default suite.
 //! 2. **Warm**: three long-lived processes, invoked in turn, round after round: the redirect
 //!    function talking to the simulator and the emulator directly; a second one whose outbound
@@ -36,7 +36,8 @@ pub const APP_BASE_URL: &str = "https://coldstart.example";
 /// Who signs in: an administrator of the demo tenant (approves the app on the first sign-in).
 pub const TENANT: &str = "Cust12345";
 pub const USER: &str = "ada@demo.example";
-const SIGN_IN_COOKIE: &str = "__Host-signin";
+/// The sign-in cookie is named after its state: `__Host-signin-{state id}` (a prefix here).
+const SIGN_IN_COOKIE: &str = "__Host-signin-";
 const SESSION_COOKIE: &str = "__Host-session";
 /// The goal for the peak resident set of the warm function.
 pub const MEMORY_GOAL_MIB: f64 = 32.0;
@@ -437,7 +438,7 @@ async fn warm_in(
             // A /callback event of the same shape and size: what a bare function costs for it.
             let event = apigw::post_callback(
                 &[("code".into(), "c".into()), ("state".into(), "s".into())],
-                &[format!("{SIGN_IN_COOKIE}=x")],
+                &[format!("{SIGN_IN_COOKIE}x=x")],
                 &world.sim.issuer(),
             );
             let h = hello.invoke(&event).await?;

@@ -20,6 +20,7 @@ enum Command {
     Serve(ServeArgs),
     /// Check a configuration end to end (SuperOffice reachable, keys, credentials, store), one line
     /// per check with a fix. Exits 1 if any check fails.
+    #[command(after_help = soapp::doctor::variables_help())]
     Doctor(DoctorArgs),
     /// Security tokens (id_tokens, system-user tokens).
     #[command(subcommand)]

@@ -20,6 +20,110 @@ use superoffice::oidc::{CodeExchange, OidcError, exchange_code};
 use superoffice::system_user::SystemUserKey;
 use superoffice::transport::{ReqwestTransport, Transport};
 
+/// Every variable `soapp doctor` reads (the functions' configuration, `domain::config`), and what
+/// each is for: `soapp doctor --help` prints this list, and a test checks that the configuration
+/// reads no variable missing from it.
+pub const VARIABLES: &[(&str, &str)] = &[
+    (
+        "SO_ENVIRONMENT",
+        "the SuperOffice environment: sod, qaonline (stage), online, or the base URL of an OpenID Connect provider (required)",
+    ),
+    (
+        "SO_CLIENT_ID",
+        "the app's client id for that environment, from the Developer Portal (required)",
+    ),
+    (
+        "SO_CLIENT_SECRET_ARN",
+        "the Secrets Manager secret holding the client secret (in Lambda; one of the three client secret variables is required)",
+    ),
+    (
+        "SO_CLIENT_SECRET_FILE",
+        "a file holding the client secret (outside Lambda)",
+    ),
+    (
+        "SO_CLIENT_SECRET",
+        "the client secret itself (outside Lambda only; prefer the file)",
+    ),
+    (
+        "SO_SYSTEM_USER_KEY_ARN",
+        "the Secrets Manager secret holding the system-user RSA private key (the job worker needs it)",
+    ),
+    (
+        "SO_SYSTEM_USER_KEY_FILE",
+        "a file holding the system-user private key, PEM or RSA XML (outside Lambda)",
+    ),
+    (
+        "SO_SYSTEM_USER_KEY",
+        "the system-user private key itself (outside Lambda only; prefer the file)",
+    ),
+    (
+        "APP_BASE_URL",
+        "the deployment's public https address; {APP_BASE_URL}/callback is the redirect URI (required)",
+    ),
+    (
+        "APP_TABLE_NAME",
+        "the DynamoDB table (in AWS; this or APP_DATA_DIR)",
+    ),
+    (
+        "APP_DATA_DIR",
+        "the folder of the embedded store (local runs; this or APP_TABLE_NAME)",
+    ),
+    (
+        "APP_KMS_KEY_ARN",
+        "the KMS key that seals tenants' system tokens and webhook secrets (in AWS)",
+    ),
+    (
+        "APP_SEALING_KEY_FILE",
+        "the local sealing key file (local runs; default {APP_DATA_DIR}/sealing.key)",
+    ),
+    (
+        "APP_QUEUE_URL",
+        "the SQS FIFO jobs queue (the install and worker functions)",
+    ),
+    (
+        "APP_TENANT_RATE",
+        "requests per second to one tenant's WebAPI, 1 to 100 (default 10)",
+    ),
+    (
+        "APP_MAX_INLINE_WAIT",
+        "the longest Retry-After waited in place, in seconds up to 300 (default 30); longer re-queues the job",
+    ),
+    (
+        "APP_SESSION_HOURS",
+        "how long a sign-in session lasts, 1 to 24 hours (default 8)",
+    ),
+    ("APP_LOG_FORMAT", "json (default) or text"),
+    (
+        "APP_MANIFEST",
+        "the provisioning manifest file (required in Lambda; the demo manifest elsewhere)",
+    ),
+    (
+        "LAMBDA_TASK_ROOT",
+        "set by Lambda: a relative APP_MANIFEST is read from this folder",
+    ),
+    (
+        "AWS_LAMBDA_FUNCTION_NAME",
+        "set by Lambda: when present, secret values must come from Secrets Manager, not variables or files",
+    ),
+];
+
+/// The text after `soapp doctor --help`'s options: [`VARIABLES`], and the AWS SDK's own.
+pub fn variables_help() -> String {
+    let width = VARIABLES.iter().map(|(n, _)| n.len()).max().unwrap_or(0);
+    let mut text = String::from(
+        "Variables read (from --env-file, then the environment; the same as the functions read):\n",
+    );
+    for (name, purpose) in VARIABLES {
+        text.push_str(&format!("  {name:<width$}  {purpose}\n"));
+    }
+    text.push_str(
+        "\nWhen a secret ARN, APP_TABLE_NAME or APP_KMS_KEY_ARN points at AWS, the AWS SDK also reads its\n\
+         own variables for the region and credentials (AWS_REGION, AWS_PROFILE, AWS_ACCESS_KEY_ID,\n\
+         AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN, AWS_ENDPOINT_URL, ...); see the AWS SDK documentation.\n",
+    );
+    text
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
     Ok,
@@ -328,5 +432,45 @@ async fn client_credentials(
             "inconclusive: the token endpoint accepted a made-up code",
             "try a real sign-in",
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::cell::RefCell;
+    use std::collections::BTreeSet;
+
+    use super::*;
+
+    /// Every name the configuration asks for, with nothing set and with everything set (some
+    /// variables are read only when another one is).
+    fn names_read() -> BTreeSet<String> {
+        let asked = RefCell::new(BTreeSet::new());
+        for all_set in [false, true] {
+            let _ = AppConfig::from_lookup(|name| {
+                asked.borrow_mut().insert(name.to_owned());
+                all_set.then(|| "1".to_owned())
+            });
+        }
+        asked.into_inner()
+    }
+
+    #[test]
+    fn the_help_lists_every_variable_the_configuration_reads_and_no_other() {
+        let listed: BTreeSet<String> = VARIABLES.iter().map(|(n, _)| (*n).to_owned()).collect();
+        let read = names_read();
+        assert!(read.len() > 10, "the lookup was not consulted: {read:?}");
+        let missing: Vec<_> = read.difference(&listed).collect();
+        assert!(
+            missing.is_empty(),
+            "read but not in `soapp doctor --help`: {missing:?}"
+        );
+        let stale: Vec<_> = listed.difference(&read).collect();
+        assert!(stale.is_empty(), "listed but never read: {stale:?}");
+        let help = variables_help();
+        for (name, purpose) in VARIABLES {
+            assert!(help.contains(name) && help.contains(purpose), "{name}");
+            assert!(purpose.len() > 10, "{name}: say what it is for");
+        }
     }
 }

@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use soapp::doctor::{self, Outcome};
 
 use crate::cli::DoctorArgs;
+use crate::output;
 
 pub fn run(args: DoctorArgs) -> ExitCode {
     let mut file_vars = HashMap::new();
@@ -13,7 +14,7 @@ pub fn run(args: DoctorArgs) -> ExitCode {
         let text = match std::fs::read_to_string(path) {
             Ok(t) => t,
             Err(e) => {
-                eprintln!("error: cannot read {}: {e}", path.display());
+                output::stderr(&format!("error: cannot read {}: {e}\n", path.display()));
                 return ExitCode::from(2);
             }
         };
@@ -34,8 +35,9 @@ pub fn run(args: DoctorArgs) -> ExitCode {
                 .or_else(|| std::env::var(name).ok())
         })
         .await;
-        for c in &checks {
-            println!("{}", c.line());
+        let lines: String = checks.iter().map(|c| format!("{}\n", c.line())).collect();
+        if let Err(code) = output::stdout(&lines) {
+            return code;
         }
         if checks.iter().any(|c| c.outcome == Outcome::Fail) {
             ExitCode::from(1)

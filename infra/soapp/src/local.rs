@@ -138,6 +138,8 @@ pub async fn start(options: ServeOptions) -> Result<LocalApp, ServeError> {
         .unwrap_or_else(|| format!("http://{bound}"));
     std::fs::create_dir_all(&options.data_dir)
         .map_err(|e| ServeError::DataDir(options.data_dir.clone(), e.to_string()))?;
+    // The same start-up check as every Lambda function (app::start).
+    superoffice::self_test::crypto().map_err(|e| ServeError::Config(e.to_string()))?;
 
     let (mut vars, simulator) = match &options.superoffice {
         SuperOfficeTarget::Simulator => {
@@ -265,6 +267,8 @@ async fn start_simulator(
 ) -> Result<(Vec<(&'static str, String)>, SimulatorHandle), ServeError> {
     let dir = data_dir.join("simulator");
     std::fs::create_dir_all(&dir).map_err(|e| ServeError::DataDir(dir.clone(), e.to_string()))?;
+    // The folder holds the client secret and private keys: its owner only.
+    set_mode(&dir, 0o700)?;
     let signing_key = persisted_key(&dir.join("superoffice-signing-key.der"))?;
     let app_key = persisted_key(&dir.join("system-user-key.der"))?;
     let app_key_pem = dir.join("system-user-key.pem");
@@ -277,7 +281,9 @@ async fn start_simulator(
         .as_ref()
         .to_vec();
     let secret_file = dir.join("client-secret");
-    if !secret_file.exists() {
+    if secret_file.exists() {
+        set_mode(&secret_file, 0o600)?;
+    } else {
         let secret =
             superoffice::oidc::random_token().map_err(|e| ServeError::Simulator(e.to_string()))?;
         write_if_changed(&secret_file, &secret)?;
@@ -312,11 +318,13 @@ async fn start_simulator(
     Ok((vars, sim))
 }
 
-/// A PKCS#8 RSA key kept in `path`, generated on first use.
+/// A PKCS#8 RSA key kept in `path` (readable by its owner only), generated on first use.
 fn persisted_key(path: &Path) -> Result<Vec<u8>, ServeError> {
     if let Ok(bytes) = std::fs::read(path)
         && RsaKeyPair::from_pkcs8(&bytes).is_ok()
     {
+        // Files an earlier version wrote world-readable are closed on the next start.
+        set_mode(path, 0o600)?;
         return Ok(bytes);
     }
     let key = RsaKeyPair::generate(aws_lc_rs::rsa::KeySize::Rsa2048)
@@ -325,7 +333,7 @@ fn persisted_key(path: &Path) -> Result<Vec<u8>, ServeError> {
         .map_err(|e| ServeError::Simulator(e.to_string()))?
         .as_ref()
         .to_vec();
-    std::fs::write(path, &key).map_err(|e| ServeError::DataDir(path.to_owned(), e.to_string()))?;
+    write_private(path, &key)?;
     Ok(key)
 }
 
@@ -342,9 +350,37 @@ fn pem(label: &str, der: &[u8]) -> String {
     )
 }
 
+/// Writes a secret file (the client secret, a private key) readable by its owner only, like the
+/// sealing key: 0600, set when the file is created (never a moment world-readable) and again on a
+/// file that already existed.
 fn write_if_changed(path: &Path, content: &str) -> Result<(), ServeError> {
     if std::fs::read_to_string(path).ok().as_deref() == Some(content) {
-        return Ok(());
+        return set_mode(path, 0o600);
     }
-    std::fs::write(path, content).map_err(|e| ServeError::DataDir(path.to_owned(), e.to_string()))
+    write_private(path, content.as_bytes())
+}
+
+fn write_private(path: &Path, content: &[u8]) -> Result<(), ServeError> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let fail = |e: std::io::Error| ServeError::DataDir(path.to_owned(), e.to_string());
+    // Closed before anything is written, whether the file is new or not.
+    if path.exists() {
+        set_mode(path, 0o600)?;
+    }
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(fail)?;
+    file.write_all(content).map_err(fail)?;
+    file.sync_all().map_err(fail)
+}
+
+fn set_mode(path: &Path, mode: u32) -> Result<(), ServeError> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+        .map_err(|e| ServeError::DataDir(path.to_owned(), e.to_string()))
 }

@@ -3,6 +3,7 @@
 mod cli;
 mod doctor_cmd;
 mod manifest_cmd;
+mod output;
 mod serve;
 mod token_verify;
 
@@ -24,7 +25,7 @@ fn block_on(command: impl Future<Output = ExitCode>) -> ExitCode {
     {
         Ok(runtime) => runtime.block_on(command),
         Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
+            output::stderr(&format!("error: cannot start the async runtime: {e}\n"));
             ExitCode::from(2)
         }
     }

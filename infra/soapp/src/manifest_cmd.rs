@@ -10,6 +10,7 @@ use domain::manifest::Manifest;
 use domain::provisioning::plan::{self, Action, Desired};
 
 use crate::cli::{DiffFormat, ListFormat, ManifestDiffArgs, ManifestListArgs};
+use crate::output;
 
 /// The manifest at `source`, or the exit code for why not: unreadable is a usage problem (2);
 /// readable but invalid is a negative answer (1).
@@ -17,11 +18,11 @@ fn load(source: &ManifestSource) -> Result<Manifest, ExitCode> {
     match app::manifest(source) {
         Ok(m) => Ok(m),
         Err(app::StartError::ManifestInvalid { problems, .. }) => {
-            eprint!("error: {problems}");
+            output::stderr(&format!("error: {problems}"));
             Err(ExitCode::from(1))
         }
         Err(e) => {
-            eprintln!("error: {e}");
+            output::stderr(&format!("error: {e}\n"));
             Err(ExitCode::from(2))
         }
     }
@@ -37,7 +38,7 @@ pub fn list(args: ManifestListArgs) -> ExitCode {
         Err(code) => return code,
     };
     let artifacts = manifest.artifacts();
-    match args.format {
+    let text = match args.format {
         ListFormat::Json => {
             let items: Vec<_> = artifacts
                 .iter()
@@ -51,30 +52,38 @@ pub fn list(args: ManifestListArgs) -> ExitCode {
                 })
                 .collect();
             let doc = serde_json::json!({"app": manifest.app.name, "items": items});
-            println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
+            format!(
+                "{}\n",
+                serde_json::to_string_pretty(&doc).unwrap_or_default()
+            )
         }
         ListFormat::Md => {
-            println!(
-                "# Items {} provisions into a SuperOffice tenant\n",
+            let mut md = format!(
+                "# Items {} provisions into a SuperOffice tenant\n\n",
                 manifest.app.name
             );
-            println!("| # | Kind | Identity | What |");
-            println!("|---|---|---|---|");
+            md.push_str("| # | Kind | Identity | What |\n");
+            md.push_str("|---|---|---|---|\n");
             for (i, a) in artifacts.iter().enumerate() {
-                println!(
-                    "| {} | {} | `{}` | {} |",
+                md.push_str(&format!(
+                    "| {} | {} | `{}` | {} |\n",
                     i + 1,
                     a.kind().replace('_', " "),
                     a.identity(),
                     a.describe(&args.base_url).replace('|', "\\|")
-                );
+                ));
             }
-            println!(
-                "\nThe uninstall removes every item above (in reverse order) and all data the app keeps for the tenant."
+            md.push_str(
+                "\nThe uninstall removes every item above (in reverse order) and all data the app keeps for the tenant.\n",
             );
+            md
         }
+    };
+    // `soapp manifest list | head` closes the pipe early: end quietly (see `output`).
+    match output::stdout(&text) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(code) => code,
     }
-    ExitCode::SUCCESS
 }
 
 pub fn diff(args: ManifestDiffArgs) -> ExitCode {
@@ -118,6 +127,7 @@ pub fn diff(args: ManifestDiffArgs) -> ExitCode {
             (s.action, s.key.as_str(), what)
         })
         .collect();
+    let mut text = String::new();
     match args.format {
         DiffFormat::Json => {
             let doc = serde_json::json!({
@@ -129,11 +139,11 @@ pub fn diff(args: ManifestDiffArgs) -> ExitCode {
                     "action": a.as_str(), "key": k, "description": w,
                 })).collect::<Vec<_>>(),
             });
-            println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
+            text = serde_json::to_string_pretty(&doc).unwrap_or_default() + "\n";
         }
         DiffFormat::Text => {
-            println!(
-                "From {} to {}: {}",
+            text.push_str(&format!(
+                "From {} to {}: {}\n",
                 old.version_label(),
                 new.version_label(),
                 if changes.is_empty() {
@@ -141,16 +151,19 @@ pub fn diff(args: ManifestDiffArgs) -> ExitCode {
                 } else {
                     format!("{} change(s) in every installed tenant", changes.len())
                 }
-            );
+            ));
             for (action, key, what) in &changes {
                 let sign = match action {
                     Action::Create => "+",
                     Action::Remove => "-",
                     _ => "~",
                 };
-                println!("{sign} {:<6} {key}: {what}", action.as_str());
+                text.push_str(&format!("{sign} {:<6} {key}: {what}\n", action.as_str()));
             }
         }
     }
-    ExitCode::SUCCESS
+    match output::stdout(&text) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(code) => code,
+    }
 }

@@ -34,18 +34,18 @@ pub fn run(args: VerifyArgs) -> ExitCode {
 fn report(outcome: Result<Verdict, Fatal>) -> ExitCode {
     match outcome {
         Ok(Ok(claims)) => {
-            println!(
-                "{}",
-                serde_json::to_string_pretty(&claims).unwrap_or_else(|_| "{}".into())
-            );
-            ExitCode::SUCCESS
+            let json = serde_json::to_string_pretty(&claims).unwrap_or_else(|_| "{}".into());
+            match crate::output::stdout(&format!("{json}\n")) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(code) => code,
+            }
         }
         Ok(Err(reason)) => {
-            eprintln!("invalid: {reason}");
+            crate::output::stderr(&format!("invalid: {reason}\n"));
             ExitCode::from(1)
         }
         Err(Fatal(message)) => {
-            eprintln!("error: {message}");
+            crate::output::stderr(&format!("error: {message}\n"));
             ExitCode::from(2)
         }
     }
@@ -141,11 +141,11 @@ async fn verify(check: Check) -> Result<Verdict, Fatal> {
         }
     };
     if from_discovery && !validator.key_store().serves_fetched_keys() {
-        eprintln!(
+        crate::output::stderr(&format!(
             "note: the JWKS at {} could not be fetched; the token was checked against the \
-             environment's compiled-in certificate, as the functions do until a fetch succeeds",
+             environment's compiled-in certificate, as the functions do until a fetch succeeds\n",
             jwks_uri(&platform).await
-        );
+        ));
     }
     Ok(claims)
 }

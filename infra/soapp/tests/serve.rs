@@ -191,8 +191,10 @@ async fn serve_prints_its_url_signs_a_person_in_and_logs_no_secrets() {
         text.contains("session started"),
         "the sign-in is logged: {text}"
     );
+    // The replay carries the browser's own cookie, so it reaches the token endpoint, which
+    // refuses the spent code.
     assert!(
-        text.contains("state_unknown"),
+        text.contains("code_rejected"),
         "the refusal is logged with its reason code"
     );
     assert!(
@@ -217,7 +219,7 @@ async fn serve_prints_its_url_signs_a_person_in_and_logs_no_secrets() {
 
 /// A sign-in as Ada through `login_path`, up to the app's answer at `/callback`.
 struct SignedIn {
-    /// `__Host-signin=…` as the browser sends it back.
+    /// `__Host-signin-{state id}=…` as the browser sends it back.
     binding: String,
     fields: Vec<(String, String)>,
     code: String,
@@ -228,7 +230,7 @@ async fn sign_in(http: &reqwest::Client, url: &str, login_path: &str) -> SignedI
     let login = http.get(format!("{url}{login_path}")).send().await.unwrap();
     assert_eq!(login.status(), 303, "{login_path}");
     let authorize = url::Url::parse(login.headers()["location"].to_str().unwrap()).unwrap();
-    let binding = cookie(&login, "__Host-signin").expect("a sign-in binding cookie");
+    let binding = cookie(&login, "__Host-signin-").expect("a sign-in binding cookie");
     let Delivery::FormPost { fields, .. } = user_agent::sign_in(
         &authorize,
         &Choice {
@@ -263,7 +265,10 @@ fn cookie(r: &reqwest::Response, name: &str) -> Option<String> {
         .get_all("set-cookie")
         .iter()
         .filter_map(|v| v.to_str().ok())
-        .find(|c| c.starts_with(&format!("{name}=")))
+        // A name ending in `-` is a prefix (`__Host-signin-`: one sign-in cookie per state).
+        .find(|c| {
+            c.starts_with(&format!("{name}=")) || (name.ends_with('-') && c.starts_with(name))
+        })
         .map(|c| c.split(';').next().unwrap_or("").to_owned())
 }
 

@@ -47,6 +47,9 @@ pub enum StartError {
     },
     #[error("{0}")]
     Adapter(String),
+    /// The crypto backend failed its known-answer self-test: this build cannot verify tokens.
+    #[error("the crypto self-test failed: {0}")]
+    CryptoSelfTest(#[from] superoffice::self_test::SelfTestFailure),
 }
 
 /// What every process starts from: the validated configuration and manifest, logs initialised.
@@ -55,10 +58,12 @@ pub struct Started {
     pub manifest: Arc<Manifest>,
 }
 
-/// Reads the configuration from the environment, starts the logs and loads the manifest.
+/// Reads the configuration from the environment, starts the logs, runs the crypto self-test and
+/// loads the manifest.
 pub fn start() -> Result<Started, StartError> {
     let config = AppConfig::from_env()?;
     telemetry::init(config.log_format);
+    superoffice::self_test::crypto()?;
     let manifest = manifest(&config.manifest)?;
     Ok(Started {
         config: Arc::new(config),

@@ -85,9 +85,14 @@ pub async fn tenant_access<I: Items, K: SecretSource>(
         io.clock.clone(),
         io.jitter,
     ));
+    // Each ticket's database serial is checked against the one recorded at consent.
+    let serials = Arc::new(domain::tenant_serial::TenantSerials::new(
+        items.clone(),
+        io.clock.clone(),
+    ));
     let tickets = Arc::new(
         platform
-            .system_user(Arc::new(key))
+            .system_user_with_serials(Arc::new(key), serials)
             .await
             .map_err(|e| format!("SuperOffice discovery: {e}"))?,
     );

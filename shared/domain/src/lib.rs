@@ -10,7 +10,8 @@
 //! * [`provisioning`]: the engine that creates the manifest's artifacts in a tenant, resumably.
 //! * [`jobs`]: work off the request path (install), one job at a time per tenant, and the worker
 //!   that runs a job.
-//! * [`tenant`] and [`ledger`]: a tenant's install state and the artifacts created in it.
+//! * [`tenant`] and [`ledger`]: a tenant's install state and the artifacts created in it;
+//!   [`tenant_serial`]: its database serial, to check system-user tokens against.
 //! * [`signin`]: pending sign-ins and sessions, the records behind the redirect URL.
 //! * [`usage`]: per-tenant daily WebAPI usage.
 //! * [`webhook_events`]: webhook deliveries received, recorded once.
@@ -32,6 +33,7 @@ pub mod secrets;
 pub mod signin;
 pub mod store;
 pub mod tenant;
+pub mod tenant_serial;
 pub mod usage;
 pub mod webhook_events;
 

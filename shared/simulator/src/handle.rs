@@ -231,6 +231,13 @@ impl SimulatorHandle {
         crate::oidc::session::age_all(&self.state, by)
     }
 
+    /// Simulates a provider that reuses a sign-in `age` old and ignores `max_age`: id_tokens
+    /// carry `auth_time = now - age`. `None` (the default): `auth_time` is when the browser's
+    /// sign-in session last signed in, and `max_age` is honoured.
+    pub fn remember_sign_in(&self, age: Option<Duration>) {
+        self.state.store().remembered_sign_in = age;
+    }
+
     /// Switches to a freshly generated signing key. With `keep_old_in_jwks` the previous keys stay
     /// in the JWKS after the new one; without, only the new key is published.
     pub fn rotate_signing_key(&self, keep_old_in_jwks: bool) {

@@ -234,6 +234,9 @@ pub(crate) struct Store {
     pub(crate) tickets: HashMap<String, Ticket>,
     /// Sign-in sessions by their cookie value (see [`crate::oidc::session`]).
     pub(crate) sessions: HashMap<String, SignInSession>,
+    /// When set, the simulator behaves like a provider that reuses a sign-in this old and ignores
+    /// `max_age`: id_tokens carry `auth_time = now - age`. `None`: every sign-in is fresh.
+    pub(crate) remembered_sign_in: Option<Duration>,
 }
 
 impl Store {

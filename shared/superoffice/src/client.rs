@@ -9,13 +9,14 @@ use std::time::Duration;
 
 use tokio::sync::OnceCell;
 
+use crate::breaker::{BreakerSettings, BreakerTransport, CircuitBreakers};
 use crate::clock::{Clock, Jitter};
 use crate::discovery::{Discovery, DiscoveryError};
 use crate::jwks::{KeySource, KeyStore, KeyStoreSettings};
 use crate::jwt::{IdTokenRules, IdTokenValidator, StateChangeRules, StateChangeValidator};
 use crate::keys::KeySet;
 use crate::retry::{Retrier, RetryBudget, RetryPolicy};
-use crate::system_user::{SystemUserClient, SystemUserClientParts, SystemUserKey};
+use crate::system_user::{KnownSerials, SystemUserClient, SystemUserClientParts, SystemUserKey};
 use crate::tenant_state::TenantStateClient;
 use crate::transport::Transport;
 use crate::usage::UsageHook;
@@ -65,6 +66,8 @@ pub struct PlatformConfig {
     pub timeouts: Timeouts,
     pub retry: RetryPolicy,
     pub jwks: KeyStoreSettings,
+    /// The circuit breaker per tenant endpoint in front of WebAPI calls.
+    pub breaker: BreakerSettings,
 }
 
 impl PlatformConfig {
@@ -81,6 +84,7 @@ impl PlatformConfig {
             timeouts: Timeouts::default(),
             retry: RetryPolicy::default(),
             jwks: KeyStoreSettings::default(),
+            breaker: BreakerSettings::default(),
         }
     }
 }
@@ -227,10 +231,28 @@ impl SuperOffice {
             .await
     }
 
-    /// A system-user client signing with `private_key`.
+    /// A system-user client signing with `private_key` (checks `ctx` but knows no tenant's serial:
+    /// for tools and tests; the worker uses [`Self::system_user_with_serials`]).
     pub async fn system_user(
         &self,
         private_key: Arc<SystemUserKey>,
+    ) -> Result<SystemUserClient, DiscoveryError> {
+        self.system_user_inner(private_key, None).await
+    }
+
+    /// A system-user client that also checks each ticket's database serial against `serials`.
+    pub async fn system_user_with_serials(
+        &self,
+        private_key: Arc<SystemUserKey>,
+        serials: Arc<dyn KnownSerials>,
+    ) -> Result<SystemUserClient, DiscoveryError> {
+        self.system_user_inner(private_key, Some(serials)).await
+    }
+
+    async fn system_user_inner(
+        &self,
+        private_key: Arc<SystemUserKey>,
+        serials: Option<Arc<dyn KnownSerials>>,
     ) -> Result<SystemUserClient, DiscoveryError> {
         Ok(SystemUserClient::new(SystemUserClientParts {
             env: self.config.environment.clone(),
@@ -241,20 +263,26 @@ impl SuperOffice {
             app_token: self.config.client_secret.clone(),
             private_key,
             timeout: self.config.timeouts.system_user,
+            serials,
         }))
     }
 
-    /// A WebAPI client acting through `tickets`, reporting usage to `usage`.
+    /// A WebAPI client acting through `tickets`, reporting usage to `usage`. Its calls go through
+    /// a circuit breaker per tenant endpoint (see [`crate::breaker`]).
     pub fn webapi(
         &self,
         tickets: Arc<SystemUserClient>,
         usage: Arc<dyn UsageHook>,
         rate: Option<Arc<crate::rate::TenantRateLimiter>>,
     ) -> WebApi {
+        let breakers = Arc::new(CircuitBreakers::new(
+            self.config.breaker.clone(),
+            self.clock.clone(),
+        ));
         WebApi::new(WebApiParts {
             rate,
             env: self.config.environment.clone(),
-            transport: self.transport.clone(),
+            transport: Arc::new(BreakerTransport::new(self.transport.clone(), breakers)),
             states: self.tenant_states.clone(),
             tickets,
             retrier: self.retrier.clone(),

@@ -6,9 +6,18 @@
 //! simulator, or any OIDC provider that serves SuperOffice's discovery path).
 //!
 //! Only the un-numbered root hosts (`sod`, `qaonline`, `online`) are used for authentication; tenant
-//! API hosts come from the tenant state API at run time and must lie under `superoffice.com` (for a
-//! custom base URL: on the base URL's own host), which is what [`Environment::allows_service_url`]
-//! checks before we send a ticket anywhere.
+//! API hosts come from the tenant state API at run time and must be one of *this* environment's
+//! hosts (for a custom base URL: the base URL's own host), which is what
+//! [`Environment::allows_service_url`] checks before we send a ticket anywhere. A production stack
+//! never sends a ticket to a development host, nor the reverse.
+//!
+//! The hosts per environment ([`Environment::service_hosts`]) are those SuperOffice documents
+//! (copied from the vendor's docs, `en/developer-portal/includes/app-envir-intro.mdx` and
+//! `…/tenant-status/check-status.mdx`): SOD `sod`, `sodN`, `app-sod`; Stage `qaonline`,
+//! `qaonlineN`, `stage`, `stageN`, `app-stage`; Production `online`, `onlineN`, `app`, and
+//! `disasterrecovery` (named as a place tenants are moved to during incidents), each under
+//! `superoffice.com`. `N` is a number of at most three digits (`sod2`, `online2` are documented;
+//! the numbering is not, so any is accepted).
 
 use std::fmt;
 use std::str::FromStr;
@@ -87,8 +96,9 @@ impl Environment {
     }
 
     /// Whether a URL taken from a token claim, the discovery document or the tenant state API may be
-    /// called with our credentials: HTTPS under `superoffice.com` for the real environments; the base
-    /// URL's own scheme, host and port for a custom one.
+    /// called with our credentials: HTTPS on port 443 on one of this environment's hosts
+    /// ([`Self::service_hosts`]) for the real environments; the base URL's own scheme, host and port
+    /// for a custom one.
     pub fn allows_service_url(&self, url: &Url) -> bool {
         if url.username() != "" || url.password().is_some() {
             return false;
@@ -102,9 +112,39 @@ impl Environment {
             _ => {
                 url.scheme() == "https"
                     && url.port_or_known_default() == Some(443)
-                    && url.host_str().is_some_and(is_superoffice_host)
+                    && matches!(url.host(), Some(url::Host::Domain(host)) if self.is_service_host(host))
             }
         }
+    }
+
+    /// The first labels of this environment's hosts under `superoffice.com`: (label, numbered),
+    /// where numbered also admits the label followed by up to three digits (`online2`). Empty for a
+    /// custom environment (its own host is the only one).
+    pub fn service_hosts(&self) -> &'static [(&'static str, bool)] {
+        match self {
+            Environment::Sod => &[("sod", true), ("app-sod", false)],
+            Environment::Stage => &[("qaonline", true), ("stage", true), ("app-stage", false)],
+            Environment::Online => &[
+                ("online", true),
+                ("app", false),
+                ("disasterrecovery", false),
+            ],
+            Environment::Custom(_) => &[],
+        }
+    }
+
+    fn is_service_host(&self, host: &str) -> bool {
+        let host = host.to_ascii_lowercase();
+        let Some(label) = host.strip_suffix(".superoffice.com") else {
+            return false;
+        };
+        self.service_hosts()
+            .iter()
+            .any(|(name, numbered)| match label.strip_prefix(name) {
+                Some("") => true,
+                Some(n) if *numbered => n.len() <= 3 && n.bytes().all(|b| b.is_ascii_digit()),
+                _ => false,
+            })
     }
 
     /// The environment's public Federated Login certificate (PEM), a pinned key source.
@@ -120,13 +160,6 @@ impl Environment {
     pub fn is_custom(&self) -> bool {
         matches!(self, Environment::Custom(_))
     }
-}
-
-/// `superoffice.com` itself or any host under it; compared label-wise, so
-/// `online.superoffice.com.evil.tld` and `evilsuperoffice.com` do not pass.
-fn is_superoffice_host(host: &str) -> bool {
-    let host = host.to_ascii_lowercase();
-    host == "superoffice.com" || host.ends_with(".superoffice.com")
 }
 
 fn is_loopback(url: &Url) -> bool {
@@ -276,16 +309,61 @@ mod tests {
     }
 
     #[test]
-    fn service_urls_must_be_https_under_superoffice_com() {
+    fn service_urls_must_be_https_on_the_environments_own_hosts() {
         let env = Environment::Online;
         let ok = |s: &str| env.allows_service_url(&Url::parse(s).unwrap());
         assert!(ok("https://online2.superoffice.com/Cust12345/api/"));
+        assert!(ok("https://ONLINE10.superoffice.com/Cust12345/api/"));
         assert!(ok("https://app.superoffice.com/Cust12345/api/"));
+        assert!(ok(
+            "https://online.superoffice.com/login/common/oauth/tokens"
+        ));
+        assert!(ok(
+            "https://disasterrecovery.superoffice.com/Cust12345/api/"
+        ));
         assert!(!ok("http://online2.superoffice.com/Cust12345/api/"));
         assert!(!ok("https://online.superoffice.com.evil.tld/api/"));
         assert!(!ok("https://evilsuperoffice.com/api/"));
         assert!(!ok("https://online2.superoffice.com:8443/api/"));
         assert!(!ok("https://user:pw@online2.superoffice.com/api/"));
+        assert!(!ok("https://www.superoffice.com/api/"), "not a tenant host");
+        assert!(!ok("https://superoffice.com/api/"));
+        assert!(!ok("https://online2x.superoffice.com/api/"));
+        assert!(!ok("https://online2222.superoffice.com/api/"));
+        assert!(!ok("https://evil.online.superoffice.com/api/"));
+        assert!(!ok("https://app.evil.superoffice.com/api/"));
+    }
+
+    #[test]
+    fn each_environment_trusts_only_its_own_hosts() {
+        // (environment, hosts of its own, hosts of the others that it must refuse)
+        let cases: [(Environment, &[&str], &[&str]); 3] = [
+            (
+                Environment::Sod,
+                &["sod", "sod2", "sod3", "app-sod"],
+                &["online", "online2", "app", "qaonline", "stage", "app-stage"],
+            ),
+            (
+                Environment::Stage,
+                &["qaonline", "qaonline2", "stage", "stage2", "app-stage"],
+                &["sod", "sod2", "app-sod", "online", "online2", "app"],
+            ),
+            (
+                Environment::Online,
+                &["online", "online2", "app", "disasterrecovery"],
+                &["sod", "sod2", "app-sod", "qaonline", "stage", "app-stage"],
+            ),
+        ];
+        for (env, own, others) in cases {
+            let url =
+                |h: &str| Url::parse(&format!("https://{h}.superoffice.com/Cust1/api/")).unwrap();
+            for h in own {
+                assert!(env.allows_service_url(&url(h)), "{env}: {h}");
+            }
+            for h in others {
+                assert!(!env.allows_service_url(&url(h)), "{env} must refuse {h}");
+            }
+        }
     }
 
     #[test]

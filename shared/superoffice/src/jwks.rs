@@ -3,7 +3,8 @@
 //! * Keys come from a source fixed by configuration: the environment's JWKS URL (from discovery) or
 //!   pinned certificates / a JWKS file. A token never names where keys come from.
 //! * Last-known-good: when a refresh fails, the keys we had stay in use and the failure is logged
-//!   (`jwks_refresh_failed`), so a JWKS outage does not become a sign-in outage. A JWKS source may be
+//!   (`jwks_refresh_failed`) and counted ([`crate::metrics::JWKS_LAST_KNOWN_GOOD`], which raises an
+//!   alarm), so a JWKS outage does not become a sign-in outage and does not go unnoticed either. A JWKS source may be
 //!   *seeded* with the environment's pinned certificate, which then serves until the first successful
 //!   fetch replaces it.
 //! * An unknown `kid` may trigger a refresh, but at most one per `min_refresh_interval`, and
@@ -18,6 +19,7 @@ use url::Url;
 
 use crate::clock::Clock;
 use crate::keys::{KeyError, KeySet, SkippedKey};
+use crate::metrics::{EmfStdout, JWKS_LAST_KNOWN_GOOD, Metrics};
 use crate::transport::{HttpRequest, Transport, TransportError};
 
 #[derive(Debug, Clone)]
@@ -87,6 +89,7 @@ pub struct KeyStore {
     clock: Arc<dyn Clock>,
     loaded: RwLock<Option<Loaded>>,
     refresh: tokio::sync::Mutex<RefreshBook>,
+    metrics: Arc<dyn Metrics>,
 }
 
 /// The key set in use and its generation (to tell whether a refresh happened since).
@@ -125,7 +128,14 @@ impl KeyStore {
             clock,
             loaded: RwLock::new(loaded),
             refresh: tokio::sync::Mutex::new(RefreshBook { last_attempt: None }),
+            metrics: Arc::new(EmfStdout),
         }
+    }
+
+    /// Counts metrics somewhere else than EMF lines on stdout (tests).
+    pub fn with_metrics(mut self, metrics: Arc<dyn Metrics>) -> Self {
+        self.metrics = metrics;
+        self
     }
 
     fn snapshot(&self) -> Option<(KeySnapshot, Option<SystemTime>)> {
@@ -165,7 +175,12 @@ impl KeyStore {
                 // Stale or only seeded: try a refresh, but serve what we have if it fails.
                 match self.refresh_after(snap.generation).await {
                     Ok(Some(fresh)) => Ok(fresh),
-                    Ok(None) | Err(_) => Ok(snap),
+                    Ok(None) => Ok(snap),
+                    Err(_) => {
+                        self.metrics
+                            .count(JWKS_LAST_KNOWN_GOOD, "jwks_refresh_failed");
+                        Ok(snap)
+                    }
                 }
             }
             None => match self.refresh_after(0).await {
@@ -275,4 +290,61 @@ pub async fn fetch_jwks(
         return Err(KeysUnavailable::Status(response.status.as_u16()));
     }
     KeySet::from_jwks(&response.body).map_err(KeysUnavailable::Keys)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::ManualClock;
+    use crate::metrics::MetricsRecorder;
+    use crate::testing::{ScriptedTransport, TestSigner};
+
+    #[tokio::test]
+    async fn catalogue_39_a_jwks_outage_keeps_the_keys_and_is_counted_once_per_failed_refresh() {
+        let signer = TestSigner::generate("k1");
+        let transport = ScriptedTransport::new();
+        transport.push_status(200, &signer.jwks_json());
+        let transport = transport.always(503, "unavailable");
+        let clock = Arc::new(ManualClock::at_unix(1_700_000_000));
+        let metrics = Arc::new(MetricsRecorder::default());
+        let store = KeyStore::new(
+            KeySource::Jwks {
+                url: "https://online.superoffice.com/login/.well-known/jwks"
+                    .parse()
+                    .unwrap(),
+                seed: None,
+            },
+            KeyStoreSettings::default(),
+            transport.clone(),
+            clock.clone(),
+        )
+        .with_metrics(metrics.clone());
+        store.current().await.unwrap();
+        assert!(metrics.counted().is_empty(), "a good fetch counts nothing");
+
+        // Ten minutes of 503s once the keys are due for a refresh: the known key stays usable.
+        clock.advance(Duration::from_secs(3601));
+        for _ in 0..10 {
+            let snap = store.current().await.expect("last known good keys");
+            assert_eq!(snap.keys.kids(), vec!["k1".to_owned()]);
+            clock.advance(Duration::from_secs(60));
+        }
+        let fetches = transport.count() - 1;
+        assert!(
+            fetches >= 9,
+            "a refresh is tried once per interval: {fetches}"
+        );
+        assert_eq!(
+            metrics.counted(),
+            vec![(JWKS_LAST_KNOWN_GOOD, "jwks_refresh_failed"); fetches],
+            "one count per failed refresh, none for calls the interval turned away"
+        );
+
+        // The endpoint recovers: nothing more is counted.
+        transport.push_status(200, &signer.jwks_json());
+        clock.advance(Duration::from_secs(60));
+        store.current().await.unwrap();
+        assert_eq!(metrics.counted().len(), fetches);
+        assert!(store.serves_fetched_keys());
+    }
 }

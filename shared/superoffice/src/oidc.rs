@@ -32,6 +32,18 @@ pub struct AuthorizeOptions<'a> {
     pub login_hint: Option<&'a str>,
     /// Skip tenant selection (`acr_values=tenant:Cust12345`).
     pub tenant: Option<&'a TenantId>,
+    /// OIDC `max_age` in seconds: SuperOffice must authenticate the user again when its own sign-in
+    /// is older, and the id_token then carries `auth_time` (OpenID Connect Core §3.1.2.1).
+    pub max_age: Option<u64>,
+}
+
+/// The values one sign-in is bound by, made by the caller (the redirect function derives them from
+/// the browser's sign-in cookie).
+#[derive(Debug, Clone, Copy)]
+pub struct SignInValues<'a> {
+    pub state: &'a str,
+    pub nonce: &'a str,
+    pub code_verifier: &'a Secret,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -92,7 +104,34 @@ pub fn authorization_request(
 ) -> Result<AuthorizationRequest, OidcError> {
     let state = random_token()?;
     let nonce = random_token()?;
-    let verifier = random_token()?;
+    let code_verifier = Secret::new(random_token()?);
+    let url = authorization_url(
+        discovery,
+        client_id,
+        redirect_uri,
+        SignInValues {
+            state: &state,
+            nonce: &nonce,
+            code_verifier: &code_verifier,
+        },
+        options,
+    );
+    Ok(AuthorizationRequest {
+        url,
+        state,
+        nonce,
+        code_verifier,
+    })
+}
+
+/// The authorize URL for a sign-in whose `state`, `nonce` and PKCE verifier the caller made.
+pub fn authorization_url(
+    discovery: &Discovery,
+    client_id: &str,
+    redirect_uri: &Url,
+    values: SignInValues<'_>,
+    options: &AuthorizeOptions<'_>,
+) -> Url {
     let mut url = discovery.authorization_endpoint.clone();
     {
         let mut q = url.query_pairs_mut();
@@ -101,9 +140,12 @@ pub fn authorization_request(
             .append_pair("response_type", "code")
             .append_pair("response_mode", "form_post")
             .append_pair("redirect_uri", redirect_uri.as_str())
-            .append_pair("state", &state)
-            .append_pair("nonce", &nonce)
-            .append_pair("code_challenge", &pkce_challenge(&verifier))
+            .append_pair("state", values.state)
+            .append_pair("nonce", values.nonce)
+            .append_pair(
+                "code_challenge",
+                &pkce_challenge(values.code_verifier.expose()),
+            )
             .append_pair("code_challenge_method", "S256");
         if let Some(hint) = options.login_hint {
             q.append_pair("login_hint", hint);
@@ -111,13 +153,11 @@ pub fn authorization_request(
         if let Some(tenant) = options.tenant {
             q.append_pair("acr_values", &format!("tenant:{tenant}"));
         }
+        if let Some(max_age) = options.max_age {
+            q.append_pair("max_age", &max_age.to_string());
+        }
     }
-    Ok(AuthorizationRequest {
-        url,
-        state,
-        nonce,
-        code_verifier: Secret::new(verifier),
-    })
+    url
 }
 
 /// The token endpoint's answer. Every token is a [`Secret`].
@@ -239,6 +279,7 @@ mod tests {
             &AuthorizeOptions {
                 login_hint: None,
                 tenant: Some(&ctx),
+                max_age: Some(300),
             },
         )
         .unwrap();
@@ -255,6 +296,7 @@ mod tests {
         assert_eq!(q["state"], req.state);
         assert_eq!(q["nonce"], req.nonce);
         assert_eq!(q["acr_values"], "tenant:Cust12345");
+        assert_eq!(q["max_age"], "300");
         assert_eq!(req.state.len(), 43);
         assert_ne!(req.state, req.nonce);
     }

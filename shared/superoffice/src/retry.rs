@@ -11,7 +11,9 @@
 //!   outage cannot multiply our load;
 //! * gives up *instead of sleeping* when the wait would pass the caller's deadline (the Lambda's
 //!   remaining time) or exceed `max_retry_after`, returning when to try again so a job can be re-queued
-//!   with that delay and the page can say when work continues.
+//!   with that delay and the page can say when work continues;
+//! * gives up at once, without a retry or a budget draw, when the endpoint's circuit breaker is open
+//!   ([`crate::breaker`]), returning when the circuit may be tried again.
 //!
 //! Clock and jitter are injected, so tests assert exact delays.
 
@@ -145,6 +147,8 @@ pub enum GiveUp {
     BudgetExhausted,
     DeadlineTooClose,
     RetryAfterTooLong,
+    /// The endpoint's circuit breaker is open: nothing was sent.
+    CircuitOpen,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -179,6 +183,10 @@ enum Verdict {
     Done(HttpResponse),
     /// An answer larger than the request allows: repeating the request brings the same answer.
     TooLarge(usize),
+    /// The breaker refused the call; it may be tried at `until`.
+    CircuitOpen {
+        until: SystemTime,
+    },
     Retry {
         throttled: bool,
         retry_after: Option<Duration>,
@@ -216,6 +224,9 @@ fn judge(result: Result<HttpResponse, TransportError>, now: SystemTime) -> Verdi
             }
         }
         Err(TransportError::TooLarge(limit)) => Verdict::TooLarge(limit),
+        Err(e) if crate::breaker::CircuitOpen::in_error(&e).is_some() => Verdict::CircuitOpen {
+            until: crate::breaker::CircuitOpen::in_error(&e).map_or(now, |o| o.until),
+        },
         Err(e) => Verdict::Retry {
             throttled: false,
             retry_after: None,
@@ -293,6 +304,18 @@ impl Retrier {
                     return Ok(response);
                 }
                 Verdict::TooLarge(limit) => return Err(RetryError::TooLarge { limit }),
+                Verdict::CircuitOpen { until } => {
+                    return Err(RetryError::Unavailable {
+                        retry_after: Some(
+                            until
+                                .duration_since(now)
+                                .unwrap_or(Duration::ZERO)
+                                .min(MAX_REPORTED_WAIT),
+                        ),
+                        last: "circuit_open".into(),
+                        why: GiveUp::CircuitOpen,
+                    });
+                }
                 Verdict::Retry {
                     throttled,
                     retry_after,
@@ -434,6 +457,30 @@ mod tests {
             [1, 2, 4, 6].map(Duration::from_secs).to_vec(),
             "1, 2, 4, then capped at 6"
         );
+    }
+
+    #[tokio::test]
+    async fn an_open_circuit_is_handed_back_as_a_wait_without_retries_or_budget() {
+        let (retrier, clock) = setup(1.0);
+        let until = clock.now() + Duration::from_secs(25);
+        let open = crate::breaker::CircuitOpen {
+            endpoint: "https://online2.superoffice.com/Cust1".into(),
+            until,
+        };
+        let script = Script::new(vec![Err(TransportError::Connect(Box::new(open)))]);
+        let before = retrier.budget().available();
+        let e = run(&retrier, &clock, &script, None).await.unwrap_err();
+        assert!(matches!(
+            e,
+            RetryError::Unavailable {
+                retry_after: Some(d),
+                why: GiveUp::CircuitOpen,
+                ..
+            } if d == Duration::from_secs(25)
+        ));
+        assert_eq!(script.calls.load(Ordering::SeqCst), 1, "no retry");
+        assert!(clock.sleeps().is_empty(), "no wait in place");
+        assert_eq!(retrier.budget().available(), before, "no budget drawn");
     }
 
     #[tokio::test]

@@ -9,6 +9,11 @@
 //! Tickets live 6 hours with a sliding expiry, so they are cached per tenant and refreshed only when
 //! unused for too long or when the WebAPI answers 401, never fetched per call. Concurrent callers for
 //! one tenant share one fetch.
+//!
+//! The returned JWT must be for the tenant we asked for (`ctx`, required) and for its database: the
+//! serial is compared with the one the tenant's administrator's id_token carried at consent, which
+//! the app keeps ([`KnownSerials`]), not with the token's own `serial` claim (a token that names its
+//! own audience proves nothing about whose it is).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -19,10 +24,10 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use serde::{Deserialize, Serialize};
 
-use crate::clock::Clock;
+use crate::clock::{BoxFuture, Clock};
 use crate::jwks::KeyStore;
 use crate::jwt::{Reason, SystemUserRules, validate_system_user_token};
-use crate::retry::{Retrier, RetryError};
+use crate::retry::{GiveUp, Retrier, RetryError};
 use crate::transport::{HttpRequest, Transport};
 use crate::{Environment, Secret, TenantId};
 
@@ -216,6 +221,17 @@ struct AuthenticateResponse {
     error_message: Option<String>,
 }
 
+/// Where the client learns each tenant's database serial (the app's store: the serial of the
+/// administrator's id_token at consent).
+pub trait KnownSerials: Send + Sync + 'static {
+    /// The tenant's serial, `Ok(None)` when none is recorded, `Err` (a reason code) when the store
+    /// cannot say.
+    fn serial<'a>(
+        &'a self,
+        tenant: &'a TenantId,
+    ) -> BoxFuture<'a, Result<Option<String>, &'static str>>;
+}
+
 #[derive(Clone)]
 struct CachedTicket {
     ticket: Secret,
@@ -231,6 +247,7 @@ pub struct SystemUserClient {
     app_token: Secret,
     private_key: Arc<SystemUserKey>,
     timeout: Duration,
+    serials: Option<Arc<dyn KnownSerials>>,
     tickets: Mutex<HashMap<TenantId, Arc<tokio::sync::Mutex<Option<CachedTicket>>>>>,
 }
 
@@ -244,6 +261,9 @@ pub struct SystemUserClientParts {
     pub app_token: Secret,
     pub private_key: Arc<SystemUserKey>,
     pub timeout: Duration,
+    /// Each tenant's known serial; without it (tools, tests) only `ctx` and the token's
+    /// consistency are checked.
+    pub serials: Option<Arc<dyn KnownSerials>>,
 }
 
 impl SystemUserClient {
@@ -257,6 +277,7 @@ impl SystemUserClient {
             app_token: p.app_token,
             private_key: p.private_key,
             timeout: p.timeout,
+            serials: p.serials,
             tickets: Mutex::new(HashMap::new()),
         }
     }
@@ -359,10 +380,7 @@ impl SystemUserClient {
             .token
             .filter(|t| !t.is_empty())
             .ok_or_else(|| SystemUserError::InvalidResponse("no Token".into()))?;
-        let rules = SystemUserRules {
-            expected_context: Some(ctx.clone()),
-            ..SystemUserRules::default()
-        };
+        let rules = SystemUserRules::new(ctx.clone(), self.known_serial(ctx).await?);
         let snap = self
             .keys
             .current()
@@ -385,6 +403,27 @@ impl SystemUserClient {
             }
             .map_err(SystemUserError::InvalidToken)?;
         Ok(validated.ticket)
+    }
+
+    async fn known_serial(&self, ctx: &TenantId) -> Result<Option<String>, SystemUserError> {
+        let Some(serials) = &self.serials else {
+            return Ok(None);
+        };
+        match serials.serial(ctx).await {
+            Ok(Some(serial)) => Ok(Some(serial)),
+            Ok(None) => {
+                // Tenants that consented before serials were recorded: their next administrator
+                // sign-in records it. Until then the token's `ctx` is still checked.
+                tracing::warn!(reason = "serial_unknown", tenant = %ctx, "no database serial is recorded for the tenant");
+                Ok(None)
+            }
+            // The store cannot say now: a wait, like SuperOffice being unavailable.
+            Err(code) => Err(SystemUserError::Unavailable(RetryError::Unavailable {
+                retry_after: None,
+                last: code.to_owned(),
+                why: GiveUp::AttemptsExhausted,
+            })),
+        }
     }
 }
 

@@ -2,16 +2,25 @@
 //!
 //! * `__Host-session`: the session id. `Secure; HttpOnly; SameSite=Lax; Path=/`, no `Domain` (the
 //!   `__Host-` prefix makes browsers enforce exactly that), expiring with the session.
-//! * `__Host-signin`: binds a started sign-in to the browser that started it (login CSRF). It must
-//!   survive SuperOffice's cross-site form POST back to `/callback`, which a `SameSite=Lax` cookie does
-//!   not, so it is `SameSite=None; Secure` and lives only as long as a sign-in may take.
+//! * `__Host-signin-{id}`: one per started sign-in, named after its `state` (`id` is the state's
+//!   first [`SIGN_IN_ID_LEN`] characters), holding the pending sign-in itself (see
+//!   `domain::signin::StartedSignIn`). One cookie per state, so a second sign-in (another tab, or a
+//!   cross-site navigation to `/login`) never overwrites the first. It must survive SuperOffice's
+//!   cross-site form POST back to `/callback`, which a `SameSite=Lax` cookie does not, so it is
+//!   `SameSite=None; Secure` and lives only as long as a sign-in may take. `/login` keeps at most
+//!   [`MAX_SIGN_INS`] of them, so no page can pile cookies up in a browser.
 
 use http::header;
 
 use super::WebRequest;
 
 pub const SESSION: &str = "__Host-session";
-pub const SIGN_IN: &str = "__Host-signin";
+/// The name of every sign-in cookie starts with this.
+pub const SIGN_IN_PREFIX: &str = "__Host-signin-";
+/// How much of the state names its cookie (96 bits: no two sign-ins of one browser collide).
+pub const SIGN_IN_ID_LEN: usize = 16;
+/// Sign-ins one browser may have under way at once (tabs); `/login` clears the oldest beyond it.
+pub const MAX_SIGN_INS: usize = 4;
 
 /// The value of cookie `name`, if sent exactly once.
 pub fn get<'a>(req: &'a WebRequest, name: &str) -> Option<&'a str> {
@@ -34,13 +43,39 @@ pub fn session(value: &str, max_age_secs: u64) -> String {
     format!("{SESSION}={value}; Path=/; Max-Age={max_age_secs}; Secure; HttpOnly; SameSite=Lax")
 }
 
-pub fn sign_in(value: &str, max_age_secs: u64) -> String {
-    format!("{SIGN_IN}={value}; Path=/; Max-Age={max_age_secs}; Secure; HttpOnly; SameSite=None")
+/// The name of the sign-in cookie for `state`, or `None` for a state we never issue (too short, or
+/// characters outside base64url: nothing worth looking up).
+pub fn sign_in_name(state: &str) -> Option<String> {
+    let id = state.get(..SIGN_IN_ID_LEN)?;
+    id.bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        .then(|| format!("{SIGN_IN_PREFIX}{id}"))
+}
+
+/// `Set-Cookie` for the sign-in `name` (from [`sign_in_name`]).
+pub fn sign_in(name: &str, value: &str, max_age_secs: u64) -> String {
+    format!("{name}={value}; Path=/; Max-Age={max_age_secs}; Secure; HttpOnly; SameSite=None")
+}
+
+/// Every sign-in cookie the request carries, as (name, value).
+pub fn sign_ins(req: &WebRequest) -> Vec<(&str, &str)> {
+    req.headers()
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .filter(|(k, _)| k.starts_with(SIGN_IN_PREFIX))
+        .collect()
 }
 
 /// Removes a cookie (same attributes, expired).
 pub fn clear(name: &str) -> String {
-    let same_site = if name == SIGN_IN { "None" } else { "Lax" };
+    let same_site = if name.starts_with(SIGN_IN_PREFIX) {
+        "None"
+    } else {
+        "Lax"
+    };
     format!("{name}=; Path=/; Max-Age=0; Secure; HttpOnly; SameSite={same_site}")
 }
 
@@ -80,9 +115,23 @@ mod tests {
             assert!(c.contains(attr), "{attr}");
         }
         assert!(!c.contains("Domain"));
-        assert!(
-            sign_in("v", 600).contains("SameSite=None; ")
-                || sign_in("v", 600).ends_with("SameSite=None")
-        );
+        assert!(sign_in("__Host-signin-x", "v", 600).ends_with("SameSite=None"));
+        assert!(clear("__Host-signin-x").ends_with("SameSite=None"));
+    }
+
+    #[test]
+    fn each_state_names_its_own_cookie_and_odd_states_name_none() {
+        let a = sign_in_name("AAAAAAAAAAAAAAAAxyz").unwrap();
+        let b = sign_in_name("BAAAAAAAAAAAAAAAxyz").unwrap();
+        assert_eq!(a, "__Host-signin-AAAAAAAAAAAAAAAA");
+        assert_ne!(a, b);
+        for odd in ["", "short", "AAAAAAAAAAAAAA;=x", "AAAAAAAAAAAAAA\u{e9}x"] {
+            assert_eq!(sign_in_name(odd), None, "{odd:?}");
+        }
+        let req = http::Request::builder()
+            .header("cookie", format!("{a}=1; __Host-session=s; {b}=2"))
+            .body(Bytes::new())
+            .unwrap();
+        assert_eq!(sign_ins(&req), vec![(a.as_str(), "1"), (b.as_str(), "2")]);
     }
 }

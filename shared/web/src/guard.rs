@@ -4,6 +4,17 @@
 //! The session comes from the `__Host-session` cookie (looked up by its hash). A state-changing form
 //! must come from our own origin (`Sec-Fetch-Site`, else `Origin`) and carry the session's
 //! anti-forgery token, compared in constant time.
+//!
+//! A session lives for hours, and the `is_administrator` it holds is what SuperOffice said when it
+//! started: an administrator whose rights were taken away an hour ago still has a session that says
+//! "administrator". Actions that change a tenant (install, and the coming uninstall and management)
+//! therefore ask for [`Guard::recent_administrator`]: a session started no longer than
+//! [`RECENT_SIGN_IN`] ago, that is an id_token SuperOffice issued minutes ago with the administrator
+//! claim. The sign-ins those actions start (`/login?intent=install`) also send OIDC `max_age`, so
+//! SuperOffice asks for the password again when its own sign-in is older than that, and the callback
+//! checks the id_token's `auth_time`.
+
+use std::time::Duration;
 
 use domain::signin::{Session, Sessions};
 use domain::store::{Items, StoreError};
@@ -18,6 +29,9 @@ pub enum Denied {
     SignIn,
     /// Signed in, but not an administrator of the tenant.
     NotAdministrator(Box<Session>),
+    /// Signed in, but too long ago for this action: sign in again (it proves the administrator
+    /// rights anew).
+    SignInAgain,
     /// A state-changing request without our anti-forgery token, or from another site.
     Forbidden(&'static str),
     /// The store failed.
@@ -47,6 +61,13 @@ impl Denied {
                     s.customer()
                 ),
             ),
+            Denied::SignInAgain => Problem::new(
+                StatusCode::UNAUTHORIZED,
+                "sign_in_again",
+                "Please sign in again",
+                format!("To {action}, sign in again with your SuperOffice account: this confirms you are still an administrator."),
+            )
+            .onward("/login?intent=install", "Sign in again"),
             Denied::Forbidden(reason) => Problem::forbidden_form(reason),
             Denied::Unavailable(e) => Problem::unavailable(e.code()),
         }
@@ -58,6 +79,9 @@ impl From<StoreError> for Denied {
         Denied::Unavailable(e)
     }
 }
+
+/// How recent the sign-in behind a tenant-changing action must be.
+pub const RECENT_SIGN_IN: Duration = Duration::from_secs(5 * 60);
 
 pub struct Guard<I> {
     sessions: Sessions<I>,
@@ -110,6 +134,23 @@ impl<I: Items> Guard<I> {
         let session = self.signed_in(req, now).await?;
         if !session.is_administrator {
             return Err(Denied::NotAdministrator(Box::new(session)));
+        }
+        Ok(session)
+    }
+
+    /// The session of an administrator whose sign-in (and so the administrator claim) is at most
+    /// `max_age` old; an older session gets [`Denied::SignInAgain`]. Use [`RECENT_SIGN_IN`] for
+    /// actions that change a tenant.
+    pub async fn recent_administrator(
+        &self,
+        req: &WebRequest,
+        now: i64,
+        max_age: Duration,
+    ) -> Result<Session, Denied> {
+        let session = self.administrator(req, now).await?;
+        let age = now.saturating_sub(session.created_at);
+        if age < 0 || age > i64::try_from(max_age.as_secs()).unwrap_or(i64::MAX) {
+            return Err(Denied::SignInAgain);
         }
         Ok(session)
     }

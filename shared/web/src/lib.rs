@@ -17,6 +17,7 @@ pub mod cookies;
 pub mod guard;
 pub mod pages;
 pub mod problem;
+pub mod return_to;
 
 pub use guard::{Denied, Guard};
 pub use problem::Problem;
@@ -119,36 +120,40 @@ pub fn single<'a>(pairs: &'a [(String, String)], name: &str) -> Result<Option<&'
     }
 }
 
-/// A same-site relative path to return to after sign-in, or `None`. Only `/…` paths on this site:
-/// no scheme, no `//host`, no backslash tricks (`/\evil.tld`), no control characters.
+/// A same-site path to return to after sign-in: one of the app's own pages, exactly as given, or
+/// `None` (see [`return_to`] for the rules and why they decide on the final value).
 pub fn safe_return_path(candidate: &str) -> Option<String> {
-    if candidate.is_empty()
-        || candidate.len() > 512
-        || !candidate.starts_with('/')
-        || candidate.starts_with("//")
-        || candidate.contains('\\')
-        || candidate
-            .chars()
-            .any(|c| c.is_control() || c.is_whitespace())
-    {
-        return None;
+    return_to::check(candidate).ok().map(str::to_owned)
+}
+
+/// An untrusted value made safe for a text log line: at most `max` characters, every control,
+/// quote, backslash and non-ASCII character escaped (`\n`, `\u{202e}`), so a value cannot start a
+/// forged log line or hide itself. JSON logs escape anyway; the local runner's text logs do not.
+pub fn log_text(untrusted: &str, max: usize) -> String {
+    untrusted
+        .chars()
+        .take(max)
+        .flat_map(char::escape_default)
+        .collect()
+}
+
+/// The method a request is routed by: `HEAD` is answered as `GET` (uptime monitors use it), then
+/// [`head_response`] drops the body.
+pub fn routing_method(method: &http::Method) -> &http::Method {
+    if method == http::Method::HEAD {
+        &http::Method::GET
+    } else {
+        method
     }
-    // Resolve against a fixed origin: anything that leaves it is refused (covers `/%5C…`, `/..//`…).
-    let base = url::Url::parse("https://app.invalid/").ok()?;
-    let resolved = base.join(candidate).ok()?;
-    if resolved.origin() != base.origin() {
-        return None;
-    }
-    let lower = candidate.to_ascii_lowercase();
-    if lower.contains("%5c") || lower.contains("%2f%2f") || lower.starts_with("/%2f") {
-        return None;
-    }
-    let mut path = resolved.path().to_owned();
-    if let Some(q) = resolved.query() {
-        path.push('?');
-        path.push_str(q);
-    }
-    Some(path)
+}
+
+/// The answer to `HEAD`: the `GET` answer's status and headers, its length, no body.
+pub fn head_response(mut resp: WebResponse) -> WebResponse {
+    let length = resp.body().len();
+    *resp.body_mut() = Bytes::new();
+    resp.headers_mut()
+        .insert(header::CONTENT_LENGTH, HeaderValue::from(length));
+    resp
 }
 
 /// The header values every response carries. `Referrer-Policy: no-referrer` everywhere: responses
@@ -232,29 +237,33 @@ mod tests {
     use super::*;
 
     #[test]
-    fn only_same_site_relative_paths_are_followed() {
-        assert_eq!(safe_return_path("/").as_deref(), Some("/"));
+    fn untrusted_log_values_cannot_start_a_line() {
+        let forged = "access_denied\n2026-01-01T00:00:00Z INFO signed_in tenant=Cust1\r\u{202e}";
+        let safe = log_text(forged, 200);
+        assert!(!safe.contains('\n') && !safe.contains('\r'), "{safe}");
+        assert!(safe.chars().all(|c| c.is_ascii() && !c.is_ascii_control()));
+        assert!(safe.starts_with("access_denied\\n2026"), "{safe}");
+        assert_eq!(log_text(&"x".repeat(100), 64).len(), 64);
+    }
+
+    #[test]
+    fn head_is_routed_as_get_and_answered_without_a_body() {
+        assert_eq!(routing_method(&http::Method::HEAD), http::Method::GET);
+        assert_eq!(routing_method(&http::Method::POST), http::Method::POST);
+        let page = || html(StatusCode::OK, maud::html! { p { "hello" } });
+        let get = page();
+        let length = get.body().len();
+        let head = head_response(page());
+        assert!(head.body().is_empty());
+        assert_eq!(head.status(), get.status());
         assert_eq!(
-            safe_return_path("/manage?tab=usage").as_deref(),
-            Some("/manage?tab=usage")
+            head.headers()[header::CONTENT_LENGTH],
+            length.to_string().as_str()
         );
-        assert_eq!(safe_return_path("/a/../b").as_deref(), Some("/b"));
-        for evil in [
-            "https://evil.tld",
-            "//evil.tld",
-            "/\\evil.tld",
-            "\\\\evil.tld",
-            "/%5Cevil.tld",
-            "/%2F%2Fevil.tld",
-            "http:evil.tld",
-            "javascript:alert(1)",
-            "evil.tld",
-            "/ok\r\nSet-Cookie: x=1",
-            " /",
-            "",
-        ] {
-            assert_eq!(safe_return_path(evil), None, "{evil:?}");
-        }
+        assert_eq!(
+            head.headers()[header::CONTENT_TYPE],
+            get.headers()[header::CONTENT_TYPE]
+        );
     }
 
     #[test]

@@ -95,12 +95,14 @@ impl Problem {
     }
 
     /// The page, and the log line with the reason code (an error for server errors, a warning for
-    /// refusals).
+    /// refusals). The detail may carry a value from the request or from SuperOffice (an OAuth
+    /// `error`): it is escaped so it cannot forge a line of the text log.
     pub fn respond(&self, ctx: &RequestContext) -> WebResponse {
+        let detail = crate::log_text(&self.detail, 200);
         if self.status.is_server_error() {
-            tracing::error!(request_id = %ctx.request_id, reason = self.code, detail = %self.detail, "request failed");
+            tracing::error!(request_id = %ctx.request_id, reason = self.code, detail = %detail, "request failed");
         } else {
-            tracing::warn!(request_id = %ctx.request_id, reason = self.code, detail = %self.detail, "request refused");
+            tracing::warn!(request_id = %ctx.request_id, reason = self.code, detail = %detail, "request refused");
         }
         html(
             self.status,

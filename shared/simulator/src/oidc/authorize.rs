@@ -557,6 +557,13 @@ fn issue_code(st: &AppState, p: PendingAuthorize, delivery: &Delivery) -> Respon
     {
         let mut store = st.store();
         store.prune(st.code_lifetime);
+        let auth_time = match store.remembered_sign_in {
+            // A provider that reuses an older sign-in and ignores max_age.
+            Some(age) => {
+                unix_seconds(SystemTime::now()) - i64::try_from(age.as_secs()).unwrap_or(i64::MAX)
+            }
+            None => unix_seconds(signed_in.auth_time),
+        };
         store.codes.insert(
             code.clone(),
             AuthCode {
@@ -566,7 +573,7 @@ fn issue_code(st: &AppState, p: PendingAuthorize, delivery: &Delivery) -> Respon
                 email: signed_in.email,
                 nonce: p.nonce,
                 code_challenge: p.code_challenge,
-                auth_time: unix_seconds(signed_in.auth_time),
+                auth_time,
                 issued: Instant::now(),
                 used: false,
                 refresh_token: None,

@@ -56,6 +56,9 @@ pub struct IdToken {
     pub issued_at: i64,
     pub expires_at: i64,
     pub not_before: Option<i64>,
+    /// When SuperOffice authenticated the user (`auth_time`), if the token says; it must when the
+    /// sign-in asked for `max_age`.
+    pub auth_time: Option<i64>,
     #[serde(skip)]
     pub nonce: Option<String>,
     pub superoffice: SuperOfficeClaims,
@@ -65,6 +68,29 @@ pub struct IdToken {
 }
 
 impl IdToken {
+    /// Whether SuperOffice authenticated the user at most `max_age` before `now` (`leeway` for clock
+    /// skew). `Ok(false)` when the token has no `auth_time`: the caller decides what a provider
+    /// that ignores `max_age` means for it.
+    pub fn authenticated_within(
+        &self,
+        max_age: std::time::Duration,
+        now: i64,
+        leeway: std::time::Duration,
+    ) -> Result<bool, Reason> {
+        let Some(auth_time) = self.auth_time else {
+            return Ok(false);
+        };
+        let limit = max_age.as_secs().saturating_add(leeway.as_secs());
+        if now.saturating_sub(auth_time) > i64::try_from(limit).unwrap_or(i64::MAX) {
+            return Err(Reason::AuthTooOld {
+                auth_time,
+                now,
+                max_age: max_age.as_secs(),
+            });
+        }
+        Ok(true)
+    }
+
     /// The claims as they were in the token, with `system_token` and `ticket` values replaced by a
     /// marker: what an operator sees from `soapp token verify`.
     pub fn redacted_claims(&self) -> Map<String, Value> {
@@ -79,7 +105,7 @@ impl IdToken {
 pub struct SystemUserToken {
     pub ticket: Secret,
     pub serial: String,
-    pub tenant: Option<TenantId>,
+    pub tenant: TenantId,
     pub expires_at: i64,
 }
 

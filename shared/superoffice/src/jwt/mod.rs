@@ -34,3 +34,13 @@ pub use validate::{
     validate_id_token, validate_system_user_token,
 };
 pub use validator::{IdTokenValidator, TokenError};
+
+/// Shape, header policy and RS256 signature of `token` against `keys` (steps 1 to 4), returning
+/// the payload: the start-up self-test ([`crate::self_test`]) runs the production path on a known
+/// answer.
+pub(crate) fn verify_signature_for_self_test(
+    token: &str,
+    keys: &crate::keys::KeySet,
+) -> Result<Vec<u8>, Reason> {
+    validate::verify_signature(token, keys, DEFAULT_MAX_TOKEN_BYTES)
+}

@@ -67,6 +67,17 @@ pub enum Reason {
         found: String,
         expected: String,
     },
+    /// The sign-in asked for `max_age` and SuperOffice's authentication (`auth_time`) is older.
+    AuthTooOld {
+        auth_time: i64,
+        now: i64,
+        max_age: u64,
+    },
+    /// A system-user token for another database than the tenant's known one.
+    SerialMismatch {
+        found: String,
+        expected: String,
+    },
 }
 
 impl Reason {
@@ -101,6 +112,8 @@ impl Reason {
             Reason::NonceMismatch => "nonce_mismatch",
             Reason::HostNotAllowed { .. } => "host_not_allowed",
             Reason::ContextMismatch { .. } => "context_mismatch",
+            Reason::AuthTooOld { .. } => "auth_time_too_old",
+            Reason::SerialMismatch { .. } => "serial_mismatch",
         }
     }
 }
@@ -219,6 +232,20 @@ impl fmt::Display for Reason {
             Reason::ContextMismatch { found, expected } => write!(
                 f,
                 "context_mismatch: the token is for tenant \"{found}\", not \"{expected}\""
+            ),
+            Reason::AuthTooOld {
+                auth_time,
+                now,
+                max_age,
+            } => write!(
+                f,
+                "auth_time_too_old: the user authenticated {} s ago at {}; this sign-in asked for at most {max_age} s",
+                now.saturating_sub(*auth_time),
+                fmt_time(*auth_time)
+            ),
+            Reason::SerialMismatch { found, expected } => write!(
+                f,
+                "serial_mismatch: the token is for database serial \"{found}\", the tenant's is \"{expected}\""
             ),
         }
     }

@@ -49,16 +49,21 @@ impl IdTokenRules {
 pub struct SystemUserRules {
     pub leeway: Duration,
     pub max_token_bytes: usize,
-    /// When set, the token's `ctx` claim (if present) must name this tenant.
-    pub expected_context: Option<crate::TenantId>,
+    /// The tenant the ticket was asked for: the token's `ctx` claim must be present and name it.
+    pub expected_context: crate::TenantId,
+    /// The tenant's database serial as we know it (from the administrator's id_token at consent).
+    /// When known, the token's `serial` must be it and `aud` must be `spn:{it}`; when not, `aud` is
+    /// checked against the token's own `serial`, which proves only that the token is consistent.
+    pub expected_serial: Option<String>,
 }
 
-impl Default for SystemUserRules {
-    fn default() -> Self {
+impl SystemUserRules {
+    pub fn new(expected_context: crate::TenantId, expected_serial: Option<String>) -> Self {
         Self {
             leeway: DEFAULT_LEEWAY,
             max_token_bytes: DEFAULT_MAX_TOKEN_BYTES,
-            expected_context: None,
+            expected_context,
+            expected_serial,
         }
     }
 }
@@ -191,6 +196,15 @@ pub fn validate_id_token(
         });
     }
 
+    let auth_time = r.numeric_date("auth_time")?;
+    if let Some(at) = auth_time
+        && at > now.saturating_add(leeway as i64)
+    {
+        return Err(Reason::InvalidClaim {
+            claim: "auth_time",
+            why: "lies in the future",
+        });
+    }
     let subject = r.required_string("sub")?;
     let nonce = r.string("nonce")?;
     if let Some(expected) = expected_nonce {
@@ -225,6 +239,7 @@ pub fn validate_id_token(
         issued_at: iat,
         expires_at,
         not_before,
+        auth_time,
         nonce: nonce.map(|n| n.into_owned()),
         superoffice,
         payload: Vec::new(),
@@ -259,8 +274,9 @@ pub(crate) fn check_times(
     Ok((iat, exp, nbf))
 }
 
-/// Validates the JWT returned by PartnerSystemUser/Authenticate: `iss` "SuperOffice AS", `aud`
-/// `spn:{serial}` with the token's own `serial` claim, times, and the `ticket` claim.
+/// Validates the JWT returned by PartnerSystemUser/Authenticate: `iss` "SuperOffice AS", `ctx` the
+/// tenant we asked for, `serial` the tenant's known one and `aud` `spn:{serial}`, times, and the
+/// `ticket` claim.
 pub fn validate_system_user_token(
     token: &str,
     keys: &KeySet,
@@ -279,11 +295,26 @@ pub fn validate_system_user_token(
         });
     }
     let so = r.superoffice()?;
+    let tenant = so.tenant.clone().ok_or(Reason::MissingClaim("so:ctx"))?;
+    if tenant != rules.expected_context {
+        return Err(Reason::ContextMismatch {
+            found: shown(tenant.as_str()),
+            expected: rules.expected_context.to_string(),
+        });
+    }
     let serial = so
         .serial
         .clone()
         .filter(|s| !s.is_empty())
         .ok_or(Reason::MissingClaim("so:serial"))?;
+    if let Some(expected) = &rules.expected_serial
+        && *expected != serial
+    {
+        return Err(Reason::SerialMismatch {
+            found: shown(&serial),
+            expected: expected.clone(),
+        });
+    }
     let expected_aud = format!("spn:{serial}");
     let audience = r.audience()?;
     if !audience.iter().any(|a| a == &expected_aud) {
@@ -293,14 +324,6 @@ pub fn validate_system_user_token(
         });
     }
     let (_, expires_at, _) = check_times(&r, now, rules.leeway.as_secs())?;
-    if let (Some(expected), Some(found)) = (&rules.expected_context, &so.tenant)
-        && expected != found
-    {
-        return Err(Reason::ContextMismatch {
-            found: shown(found.as_str()),
-            expected: expected.to_string(),
-        });
-    }
     let ticket = so
         .ticket
         .filter(|t| !t.is_empty())
@@ -308,7 +331,7 @@ pub fn validate_system_user_token(
     Ok(SystemUserToken {
         ticket,
         serial,
-        tenant: so.tenant,
+        tenant,
         expires_at,
     })
 }
