@@ -47,6 +47,7 @@ const INSTALL_ROUTES: &[&str] = &[
 
 /// Routes the webhook receiver serves (`{tenant}` is the customer's context id).
 const WEBHOOKS_ROUTES: &[&str] = &["POST /webhooks/superoffice/{tenant}"];
+const LIFECYCLE_ROUTES: &[&str] = &["POST /state-change"];
 
 /// The secret the webhook fixture (`infra/events/post-webhook.json`) is signed with: its
 /// `x-superoffice-signature` is the base64 HMAC-SHA256 of the body under this key. A test value.
@@ -472,7 +473,7 @@ fn the_functions_get_the_configuration_they_validate_at_start() {
     }
 
     // The functions that queue or run jobs check APP_QUEUE_URL at start.
-    for name in ["InstallFunction", "WorkerFunction"] {
+    for name in ["InstallFunction", "WorkerFunction", "LifecycleFunction"] {
         let env = t.function_properties(name)["Environment"]["Variables"].clone();
         assert_eq!(env["APP_QUEUE_URL"], json!({"Ref": "JobsQueue"}), "{name}");
     }
@@ -504,6 +505,7 @@ fn the_functions_get_the_configuration_they_validate_at_start() {
         ("InstallUrl", "/install"),
         ("ManageUrl", "/manage"),
         ("WebhookUrlPattern", "/webhooks/superoffice/{tenant}"),
+        ("StateChangeUrl", "/state-change"),
     ] {
         let expected = map_strings(base, &|s| {
             if s.starts_with("https://") {
@@ -813,6 +815,24 @@ fn the_webhooks_role_may_only_read_tenants_record_events_and_open_webhook_secret
 }
 
 #[test]
+fn the_lifecycle_role_may_only_read_and_write_tenants_and_push_digests_and_queue_jobs() {
+    let t = template();
+    let mut expected = logs_grants("LifecycleLogGroup");
+    expected.extend(table_grants(&[
+        "dynamodb:GetItem",
+        "dynamodb:PutItem",
+        "dynamodb:DeleteItem",
+    ]));
+    expected.insert(table_key_grant());
+    expected.insert(grant(
+        "sqs:SendMessage",
+        json!({"Fn::GetAtt": ["JobsQueue", "Arn"]}),
+        Value::Null,
+    ));
+    assert_grants(t, "LifecycleRole", &expected);
+}
+
+#[test]
 fn every_role_writes_logs_only_to_its_own_functions_log_group() {
     let t = template();
     for name in t.functions() {
@@ -1041,6 +1061,18 @@ fn the_webhooks_function_serves_exactly_the_webhook_route() {
     let routes = template().event_routes("WebhooksFunction");
     let expected: BTreeSet<String> = WEBHOOKS_ROUTES.iter().map(|r| (*r).to_owned()).collect();
     assert_eq!(routes, expected);
+}
+
+#[test]
+fn the_lifecycle_function_serves_exactly_the_state_change_route_with_a_throttle_of_its_own() {
+    let t = template();
+    let routes = t.event_routes("LifecycleFunction");
+    let expected: BTreeSet<String> = LIFECYCLE_ROUTES.iter().map(|r| (*r).to_owned()).collect();
+    assert_eq!(routes, expected);
+    let settings = &t.resource("HttpApi")["Properties"]["RouteSettings"]["POST /state-change"];
+    let rate = number(&settings["ThrottlingRateLimit"]).expect("a rate limit");
+    let burst = number(&settings["ThrottlingBurstLimit"]).expect("a burst limit");
+    assert!(rate <= 10 && burst <= 20, "rate {rate}, burst {burst}");
 }
 
 #[test]
