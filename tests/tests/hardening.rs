@@ -481,10 +481,22 @@ async fn item05_login_writes_nothing_and_a_state_is_used_once() {
         .items
         .all()
         .iter()
-        .map(|i| i.pk.split('#').next().unwrap().to_owned())
+        .map(|i| {
+            format!(
+                "{} {}",
+                i.pk.split('#').next().unwrap(),
+                i.sk.split('#').next().unwrap()
+            )
+        })
         .collect();
     keys.sort();
-    assert_eq!(keys, ["SESSION", "SPENT"], "the first writes of a sign-in");
+    // The session, the spent state, and the session's entry in its tenant's session index (so an
+    // uninstall or a deleted tenant ends it); no tenant record for an ordinary sign-in.
+    assert_eq!(
+        keys,
+        ["SESSION SESSION", "SPENT STATE", "TENANT SESSIONREF"],
+        "the first writes of a sign-in"
+    );
 
     // SuperOffice issues a new code for the same state (the same authorize request signed in
     // again): the code is good, the state is spent.
@@ -498,7 +510,11 @@ async fn item05_login_writes_nothing_and_a_state_is_used_once() {
         tokens_before + 1,
         "SuperOffice accepted it"
     );
-    assert_eq!(h.items.all().len(), 2, "no second session");
+    assert_eq!(
+        h.items.all().len(),
+        keys.len(),
+        "no second session (nor its index entry)"
+    );
 }
 
 // ---------------------------------------------------------------------------------------------

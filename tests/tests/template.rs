@@ -1657,11 +1657,12 @@ fn a_failed_jwks_refresh_on_last_known_good_keys_raises_an_alarm_in_every_functi
  {
     let t = template();
     let metric = superoffice::metrics::JWKS_LAST_KNOWN_GOOD;
-    // The functions that validate SuperOffice tokens: sign-in (id_tokens) and the worker (the
-    // system user's JWT).
+    // The functions that validate SuperOffice tokens: sign-in (id_tokens), the worker (the
+    // system user's JWT) and the state-change receiver (the push's token).
     for (filter_name, log_group) in [
         ("RedirectJwksLastKnownGoodMetric", "RedirectLogGroup"),
         ("WorkerJwksLastKnownGoodMetric", "WorkerLogGroup"),
+        ("LifecycleJwksLastKnownGoodMetric", "LifecycleLogGroup"),
     ] {
         let filter = t.resource(filter_name)["Properties"].clone();
         assert_eq!(

@@ -38,7 +38,10 @@ fn cookie(r: &reqwest::Response, name: &str) -> Option<String> {
         .get_all("set-cookie")
         .iter()
         .filter_map(|v| v.to_str().ok())
-        .find(|c| c.starts_with(&format!("{name}=")))
+        // A name ending in `-` is a prefix (`__Host-signin-`: one sign-in cookie per state).
+        .find(|c| {
+            c.starts_with(&format!("{name}=")) || (name.ends_with('-') && c.starts_with(name))
+        })
         .map(|c| c.split(';').next().unwrap_or("").to_owned())
 }
 
@@ -54,7 +57,7 @@ async fn sign_in_to_install(app: &LocalApp) -> String {
         .unwrap();
     assert_eq!(login.status(), 303);
     let authorize = url::Url::parse(login.headers()["location"].to_str().unwrap()).unwrap();
-    let binding = cookie(&login, "__Host-signin").expect("a sign-in binding cookie");
+    let binding = cookie(&login, "__Host-signin-").expect("a sign-in binding cookie");
     let Delivery::FormPost { fields, .. } = user_agent::sign_in(
         &authorize,
         &Choice {
