@@ -371,3 +371,29 @@ async fn a_delete_during_an_install_stops_it_and_leaves_nothing_kept() {
     assert_eq!(audit[0].action, "deleted_by_superoffice");
     app.app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_simulators_tenant_controls_drive_the_app_through_its_state_change_url() {
+    let app = App::start().await;
+    installed(&app).await;
+    let sim = app.sim().base_url();
+    for (action, suspended) in [("suspend", true), ("resume", false)] {
+        let r = app
+            .http
+            .post(format!("{sim}__sim/tenants/{TENANT}/lifecycle/{action}"))
+            .json(&json!({}))
+            .send()
+            .await
+            .unwrap();
+        let status = r.status();
+        let answer: Value = r.json().await.unwrap();
+        assert!(status.is_success(), "{action}: {answer}");
+        assert_eq!(
+            answer["delivery"]["status"],
+            json!(200),
+            "{action}: {answer}"
+        );
+        assert_eq!(app.tenant_record().await.unwrap().suspended, suspended);
+    }
+    app.app.stop().await;
+}

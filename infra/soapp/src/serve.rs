@@ -51,6 +51,10 @@ pub fn run(args: ServeArgs) -> ExitCode {
                     "  sign in as ada@demo.example (administrator of Demo Company AS, Cust12345)"
                 );
                 println!("  or ulf@demo.example (a user of the same tenant)");
+                println!(
+                    "  SuperOffice's side of a tenant's life (restore, suspend, move, delete): {}/__sim/tenants",
+                    sim.issuer()
+                );
             }
             None => println!("SuperOffice: {}", args.superoffice),
         }
