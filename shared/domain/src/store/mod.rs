@@ -140,10 +140,24 @@ pub trait Items: Send + Sync + 'static {
 /// Lowercase hex SHA-256: the stored key for a secret value (state, session id), so the table never
 /// holds the values a browser presents.
 pub fn secret_key(value: &str) -> String {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
     let d = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, value.as_bytes());
     let mut s = String::with_capacity(64);
     for b in d.as_ref() {
-        s.push_str(&format!("{b:02x}"));
+        s.push(char::from(HEX[usize::from(b >> 4)]));
+        s.push(char::from(HEX[usize::from(b & 0xf)]));
     }
     s
+}
+
+#[cfg(test)]
+mod secret_key_tests {
+    #[test]
+    fn secret_key_is_lowercase_hex_sha256() {
+        assert_eq!(
+            super::secret_key("abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+        assert_eq!(super::secret_key("").len(), 64);
+    }
 }
