@@ -276,7 +276,7 @@ async fn unknown_tenants_and_unknown_changes_are_accepted_and_store_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn suspend_puts_jobs_back_and_resume_runs_them() {
     let app = App::start().await;
-    installed(&app).await;
+    let session = installed(&app).await;
     assert_eq!(push(&app, 2).await, StatusCode::OK);
     // A restore while suspended: the repair is queued, and put back while the tenant is suspended.
     app.sim().clear_requests();
@@ -292,12 +292,25 @@ async fn suspend_puts_jobs_back_and_resume_runs_them() {
             .all(|r| r.tenant.as_deref() != Some(TENANT)),
         "nothing sent about the suspended tenant"
     );
+    // The management page says so, in the customer's words.
+    let (_, page) = app.page("/manage", &session).await;
+    assert!(page.contains("id=\"suspended\""), "{page}");
+    assert!(page.contains("data-goal=\"repair\""), "{page}");
+    assert!(
+        page.contains("restored your company's SuperOffice from a backup"),
+        "{page}"
+    );
+    assert!(!page.contains("Cust12345"), "no internal ids on the page");
     assert_eq!(push(&app, 3).await, StatusCode::OK);
     wait_for(&app, "the repair ran after the resume", |t| {
         !t.suspended && t.reconciling.is_none()
     })
     .await;
     assert_eq!(inventory(&app), expected_inventory(user_groups(&app)));
+    let (_, page) = app.page("/manage", &session).await;
+    assert!(!page.contains("id=\"suspended\""), "{page}");
+    assert!(!page.contains("id=\"updating\""), "{page}");
+    assert!(page.contains("id=\"app-version\""), "{page}");
     app.app.stop().await;
 }
 
