@@ -161,12 +161,7 @@ pub fn app_state(tenant: Option<&Tenant>, state: Option<&TenantState>, now: i64)
             AppState::NotInstalled
         }
         S::Installed => {
-            let superoffice_in_maintenance = state.is_some_and(|s| {
-                matches!(
-                    s.status,
-                    TenantStatus::OnlineMaintenance | TenantStatus::OfflineMaintenance
-                ) || !tenant_state(s).1
-            });
+            let superoffice_in_maintenance = state.is_some_and(is_unavailable);
             let waiting_for_maintenance = t
                 .waiting
                 .as_ref()
@@ -180,6 +175,15 @@ pub fn app_state(tenant: Option<&Tenant>, state: Option<&TenantState>, now: i64)
             }
         }
     }
+}
+
+/// Whether SuperOffice's state of the tenant is maintenance (even usable maintenance) or anything
+/// else it cannot be used in.
+fn is_unavailable(state: &TenantState) -> bool {
+    matches!(
+        state.status,
+        TenantStatus::OnlineMaintenance | TenantStatus::OfflineMaintenance
+    ) || !tenant_state(state).1
 }
 
 /// What the panel says about the app's state: one sentence, in the customer's words.
@@ -197,7 +201,9 @@ pub fn app_state_sentence(
         AppState::Updating => format!(
             "{app} is being updated in {company}'s SuperOffice. This takes a few minutes; the app continues by itself."
         ),
-        AppState::Maintenance => match state.map(tenant_state) {
+        // SuperOffice's own words when its state is the cause; else (the app's work found
+        // SuperOffice in maintenance, or it was suspended) the plain fact.
+        AppState::Maintenance => match state.filter(|s| is_unavailable(s)).map(tenant_state) {
             Some((words, _)) => format!("{words} {app} continues when SuperOffice is back."),
             None => {
                 format!("SuperOffice is in maintenance. {app} continues when SuperOffice is back.")
