@@ -106,6 +106,6 @@ td.num,th.num{text-align:right}\
 [hidden]{display:none!important}\
 body.panel{background:#fff}\
 body.panel main{margin:0;max-width:none;padding:1rem 1.2rem;box-shadow:none;border-radius:0}\
-body.panel h1{font-size:1.2rem}\
+body.panel h1{font-size:1.2rem}body.panel h2{font-size:1rem;margin-top:1.4rem}\
 .muted{color:#5a6b7b}\
 ";
