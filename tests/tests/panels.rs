@@ -50,6 +50,9 @@ async fn get(
     (status, headers, r.text().await.unwrap())
 }
 
+/// A change to the tenant record that puts the app in a state.
+type Change = fn(&mut domain::tenant::Tenant);
+
 /// What `data-panel` and `data-state` say on a panel page.
 fn panel_kind(page: &str) -> (String, Option<String>) {
     (
@@ -343,7 +346,7 @@ async fn the_panels_say_the_apps_state_in_every_state_to_administrators_and_user
 
     // The states the app's own record says, each on both pages.
     let tenants = Tenants::new(app.app.items.clone());
-    let set = |change: fn(&mut domain::tenant::Tenant)| {
+    let set = |change: Change| {
         let tenants = tenants.clone();
         async move {
             tenants
@@ -353,7 +356,7 @@ async fn the_panels_say_the_apps_state_in_every_state_to_administrators_and_user
                 .unwrap();
         }
     };
-    let cases: [(fn(&mut domain::tenant::Tenant), &str, &str); 5] = [
+    let cases: [(Change, &str, &str); 5] = [
         (
             |t| t.status = InstallStatus::Installing,
             "installing",
@@ -409,7 +412,7 @@ async fn the_panels_say_the_apps_state_in_every_state_to_administrators_and_user
             assert_eq!(status, StatusCode::OK);
             expect(&page, state);
             assert!(
-                page.contains(&words),
+                page.contains(words),
                 "{state} on {path}: {words:?}\n{page}"
             );
         }
