@@ -29,9 +29,8 @@ const REDIRECT_ROUTES: &[&str] = &[
     "HEAD /app.css",
 ];
 
-/// Routes the install function serves.
-/// Routes the install function serves: the install flow and the management pages, each page also by
-/// HEAD.
+/// Routes the install function serves: the install flow, the management pages and the web panels
+/// (with their sign-in hand-off and script), each page also by HEAD.
 const INSTALL_ROUTES: &[&str] = &[
     "GET /install",
     "HEAD /install",
@@ -43,6 +42,15 @@ const INSTALL_ROUTES: &[&str] = &[
     "GET /manage/uninstall",
     "HEAD /manage/uninstall",
     "POST /manage/uninstall",
+    "GET /panels/contact",
+    "HEAD /panels/contact",
+    "GET /panels/home",
+    "HEAD /panels/home",
+    "GET /panels/handoff",
+    "HEAD /panels/handoff",
+    "POST /panels/session",
+    "GET /panels/panel.js",
+    "HEAD /panels/panel.js",
 ];
 
 /// Routes the webhook receiver serves (`{tenant}` is the customer's context id).
