@@ -411,10 +411,7 @@ async fn the_panels_say_the_apps_state_in_every_state_to_administrators_and_user
             let (status, _, page) = get(&app, &path, &ulf).await;
             assert_eq!(status, StatusCode::OK);
             expect(&page, state);
-            assert!(
-                page.contains(words),
-                "{state} on {path}: {words:?}\n{page}"
-            );
+            assert!(page.contains(words), "{state} on {path}: {words:?}\n{page}");
         }
     }
     // Install stopped: the administrator is shown the way on, the user who to ask.
