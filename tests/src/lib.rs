@@ -106,11 +106,12 @@ pub async fn emulator_sdk() -> aws_config::SdkConfig {
         .await
 }
 
-/// A DynamoDB table shaped like the deployed one (pk/sk, TTL on `expires_at`) in the emulator.
+/// A DynamoDB table shaped like the deployed one (pk/sk, TTL on `expires_at`, the inverted index
+/// the adapter lists partitions with) in the emulator.
 pub async fn emulator_table(prefix: &str) -> adapters::aws::dynamo::DynamoItems {
     use aws_sdk_dynamodb::types::{
-        AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
-        TimeToLiveSpecification,
+        AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType,
+        Projection, ProjectionType, ScalarAttributeType, TimeToLiveSpecification,
     };
     let client = aws_sdk_dynamodb::Client::new(&emulator_sdk().await);
     let table = format!(
@@ -141,6 +142,20 @@ pub async fn emulator_table(prefix: &str) -> adapters::aws::dynamo::DynamoItems 
         .attribute_definitions(attr("sk"))
         .key_schema(key("pk", KeyType::Hash))
         .key_schema(key("sk", KeyType::Range))
+        .global_secondary_indexes(
+            GlobalSecondaryIndex::builder()
+                .index_name(adapters::aws::dynamo::SORT_KEY_INDEX)
+                .key_schema(key("sk", KeyType::Hash))
+                .key_schema(key("pk", KeyType::Range))
+                .projection(
+                    Projection::builder()
+                        .projection_type(ProjectionType::Include)
+                        .non_key_attributes("expires_at")
+                        .build(),
+                )
+                .build()
+                .expect("index"),
+        )
         .send()
         .await
         .expect("the emulator creates the table");

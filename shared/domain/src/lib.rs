@@ -14,9 +14,11 @@
 //! * [`signin`]: pending sign-ins and sessions, the records behind the redirect URL.
 //! * [`usage`]: per-tenant daily WebAPI usage.
 //! * [`webhook_events`]: webhook deliveries received, recorded once.
+//! * [`backup`]: encrypted backups (per-tenant keys, crypto-erase), their verification and restore.
 //! * Ports: [`store`] (items), [`sealing`] (the app's key), [`secrets`] (secret values), the job
 //!   queue in [`jobs`], the tenant API in [`provisioning`], and the clock from the platform crate.
 
+pub mod backup;
 pub mod config;
 pub mod jobs;
 pub mod ledger;
