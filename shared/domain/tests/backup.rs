@@ -39,8 +39,8 @@ impl World {
 
     fn backups(&self, environment: &str) -> Backups<TestPorts> {
         let mut settings = Settings::new("superoffice-app", environment);
-        // Small parts and pages, so a few hundred items make several of each.
-        settings.part_bytes = 2048;
+        // Small messages and pages, so a few hundred items make several of each.
+        settings.message_bytes = 2048;
         settings.page_items = 7;
         Backups::new(
             self.items.clone(),
@@ -175,14 +175,18 @@ async fn a_backup_holds_every_tenant_and_the_apps_records_but_no_sign_ins_or_ses
     let report = b.verify(&Which::Newest).await.unwrap();
     assert!(report.passed(), "{:?}", report.checks);
     assert_eq!(report.manifest, m);
-    // Each part holds whole lines of at most about one part's worth of plaintext.
+    // Each message holds whole lines of at most about one part's worth of plaintext.
     let big = m.entry(&Scope::Tenant(tenant(3))).unwrap();
     assert!(
-        big.parts.len() > 1,
-        "a 32-item tenant spans several 2 KiB parts: {:?}",
-        big.parts
+        big.messages.len() > 1,
+        "a 32-item tenant spans several 2 KiB messages: {:?}",
+        big.messages
     );
-    assert!(big.parts.iter().all(|p| *p < 2048 + 512), "{:?}", big.parts);
+    assert!(
+        big.messages.iter().all(|p| *p < 2048 + 512),
+        "{:?}",
+        big.messages
+    );
 }
 
 #[tokio::test]
@@ -237,7 +241,7 @@ impl Budget for StopsMidPartition {
         true
     }
     fn must_stop(&self) -> bool {
-        // The app's one part passes, then the first tenant's second part is refused.
+        // The app's one message passes, then the first tenant's second message is refused.
         self.checks.fetch_add(1, Ordering::SeqCst) >= 2
     }
     fn lease_until(&self, now: i64) -> i64 {
@@ -657,7 +661,7 @@ async fn another_tenants_object_in_its_place_fails_its_encryption_context() {
                 b[..n].copy_from_slice(&other[..n]);
             });
         },
-        |p| matches!(p, PartitionProblem::Rejected { part: 1, .. }),
+        |p| matches!(p, PartitionProblem::Rejected { message: 1, .. }),
     )
     .await;
 }

@@ -1,4 +1,4 @@
-//! The message format port: a part's plaintext in, one AWS Encryption SDK message out.
+//! The message format port: a message's worth of plaintext in, one AWS Encryption SDK message out.
 //!
 //! The adapters crate implements it with the AWS Encryption SDK (`aws-esdk`): commitment policy
 //! RequireEncryptRequireDecrypt, a committing algorithm suite, framed messages, and a raw AES
@@ -12,22 +12,22 @@ use super::keys::DataKey;
 use super::manifest::BackupId;
 use super::scope::Scope;
 
-/// The encryption context of one part: the app, the environment, the tenant (or `app`), the backup
-/// and the part's number (from 1). A part moved to another tenant, run, position or environment
-/// does not decrypt.
-pub fn part_context(
+/// The encryption context of one message: the app, the environment, the tenant (or `app`), the
+/// backup and the message's number in its object (from 1). A message moved to another tenant, run,
+/// position or environment does not decrypt.
+pub fn message_context(
     app: &str,
     environment: &str,
     scope: &Scope,
     backup: &BackupId,
-    part: usize,
+    message: usize,
 ) -> BTreeMap<String, String> {
     BTreeMap::from([
         ("app".to_owned(), app.to_owned()),
         ("environment".to_owned(), environment.to_owned()),
         ("tenant".to_owned(), scope.name().to_owned()),
         ("backup_id".to_owned(), backup.as_str().to_owned()),
-        ("part".to_owned(), part.to_string()),
+        ("message".to_owned(), message.to_string()),
     ])
 }
 
@@ -42,8 +42,8 @@ pub enum CipherError {
     Failed(String),
 }
 
-/// Encrypts and decrypts one part as one message.
-pub trait PartCipher: Send + Sync + 'static {
+/// Encrypts and decrypts one message.
+pub trait MessageCipher: Send + Sync + 'static {
     /// `plaintext` as one message under `key` (named `key_name` in the message), bound to `context`.
     fn seal(
         &self,

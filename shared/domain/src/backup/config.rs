@@ -8,7 +8,7 @@
 //! | `APP_TABLE_NAME` / `APP_DATA_DIR` | the table, or the local data folder (its embedded store) |
 //! | `APP_BACKUP_BUCKET` | the S3 bucket; without it, the folder `APP_BACKUP_DIR` (default `{APP_DATA_DIR}/backups`) |
 //! | `APP_BACKUP_KEY_ARN` | the KMS key that wraps the per-tenant keys; without it (not in Lambda), the key file `APP_BACKUP_KEY_FILE` (default `{APP_DATA_DIR}/backup.key`) |
-//! | `APP_BACKUP_PART_MIB` | plaintext per part, 5 to 64 MiB (default 6) |
+//! | `APP_BACKUP_MESSAGE_KIB` | plaintext per encrypted message, 64 to 16384 KiB (default 1024) |
 //! | `APP_METRICS_NAMESPACE` | the CloudWatch namespace of the backup's metrics (default `soapp/backup`) |
 //! | `APP_LOG_FORMAT` | `json` (default) or `text` |
 
@@ -37,7 +37,7 @@ pub struct BackupConfig {
     pub storage: Storage,
     pub target: Target,
     pub wrapping: Wrapping,
-    pub part_mib: usize,
+    pub message_kib: usize,
     pub metrics_namespace: String,
     pub log_format: LogFormat,
 }
@@ -162,16 +162,16 @@ impl BackupConfig {
             }
         };
 
-        let part_mib = match get("APP_BACKUP_PART_MIB") {
-            None => 6,
+        let message_kib = match get("APP_BACKUP_MESSAGE_KIB") {
+            None => 1024,
             Some(v) => match v.parse::<usize>() {
-                Ok(n) if (5..=64).contains(&n) => n,
+                Ok(n) if (64..=16384).contains(&n) => n,
                 _ => {
                     problem(
-                        "APP_BACKUP_PART_MIB",
-                        format!("{v:?} must be a whole number of MiB from 5 to 64"),
+                        "APP_BACKUP_MESSAGE_KIB",
+                        format!("{v:?} must be a whole number of KiB from 64 to 16384"),
                     );
-                    6
+                    1024
                 }
             },
         };
@@ -199,7 +199,7 @@ impl BackupConfig {
                 storage,
                 target,
                 wrapping,
-                part_mib,
+                message_kib,
                 metrics_namespace,
                 log_format,
             }),
@@ -210,7 +210,7 @@ impl BackupConfig {
     /// The settings a backup runs with.
     pub fn settings(&self) -> super::Settings {
         let mut s = super::Settings::new(&self.app, &self.environment);
-        s.part_bytes = self.part_mib * 1024 * 1024;
+        s.message_bytes = self.message_kib * 1024;
         s
     }
 }
@@ -254,7 +254,7 @@ mod tests {
         .unwrap();
         assert_eq!(ok.app, "superoffice-app");
         assert_eq!(ok.target, Target::S3 { bucket: "b".into() });
-        assert_eq!(ok.settings().part_bytes, 6 * 1024 * 1024);
+        assert_eq!(ok.settings().message_bytes, 1024 * 1024);
     }
 
     #[test]
@@ -276,10 +276,10 @@ mod tests {
         let err = config(&[
             ("APP_DATA_DIR", ".data"),
             ("APP_NAME", "Bad Name"),
-            ("APP_BACKUP_PART_MIB", "1"),
+            ("APP_BACKUP_MESSAGE_KIB", "1"),
         ])
         .unwrap_err();
         let vars: Vec<_> = err.0.iter().map(|p| p.variable).collect();
-        assert_eq!(vars, ["APP_NAME", "APP_BACKUP_PART_MIB"]);
+        assert_eq!(vars, ["APP_NAME", "APP_BACKUP_MESSAGE_KIB"]);
     }
 }

@@ -1,7 +1,7 @@
 //! Per-scope data keys: what makes crypto-erase work.
 //!
-//! Each tenant (and the app's own records) has a 256-bit data key of its own. Every part of every
-//! backup of that tenant is an AWS Encryption SDK message whose data key is wrapped by this key (a
+//! Each tenant (and the app's own records) has a 256-bit data key of its own. Every message of
+//! every backup of that tenant is an AWS Encryption SDK message whose data key is wrapped by this key (a
 //! raw AES keyring), so the backup objects never hold it. The key itself is kept only wrapped: by
 //! the stack's backup KMS key (`GenerateDataKey`/`Decrypt` with an encryption context naming the
 //! app, the environment, the tenant and the purpose) in AWS, by a local key file on one machine,
@@ -13,7 +13,7 @@
 //! tenant installed again later gets a new key (a new key id); its old backups stay unreadable.
 //!
 //! KMS is called once per scope per invocation (to unwrap the key, or to create it), never per
-//! item or per part: the unwrapped keys are kept in memory for the invocation only.
+//! item or per message: the unwrapped keys are kept in memory for the invocation only.
 //!
 //! Until the table's point-in-time recovery window (35 days) has passed, a restore of the whole
 //! table to a time before the erase would bring the wrapped key back; see infra/DEPLOY.md.
@@ -191,7 +191,7 @@ impl<I: Items> BackupKeyStore<I> {
     }
 
     /// **Crypto-erase**: deletes the tenant's backup key, which makes every backup of the tenant
-    /// unreadable (every part of every run is encrypted under it), while every other tenant's
+    /// unreadable (every message of every run is encrypted under it), while every other tenant's
     /// backups still restore. Idempotent: erasing a tenant without a key is not an error.
     ///
     /// Call it last when removing a tenant (uninstall purge, the tenant Delete push): after the

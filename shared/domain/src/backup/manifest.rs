@@ -10,13 +10,15 @@
 //! ```
 //!
 //! An object is one partition (the app's records, or one tenant) as JSON lines ([`super::line`]),
-//! encrypted as one or more AWS Encryption SDK messages laid end to end, one per part (each part of
-//! a multipart upload is one complete message). The manifest says, per partition: the object, its
-//! parts' sizes, the item count, the plaintext's size and SHA-256, and the key that encrypts it. It
-//! is not encrypted (it names tenants and counts, no data), and a reader trusts nothing in it
-//! without checking: each part must decrypt under the partition's key with the encryption context
-//! naming the app, the environment, the tenant, the backup id and the part number, and the
-//! decrypted lines must add up to the manifest's count and digest.
+//! encrypted as a sequence of AWS Encryption SDK messages laid end to end, each holding about 1 MiB
+//! of whole lines (written to S3 as a multipart upload of a few messages per upload part). The
+//! manifest says, per partition: the object, its messages' sizes (so each can be read with a ranged
+//! GET and decrypted alone, by this program or the standard CLI), the item count, the plaintext's
+//! size and SHA-256, and the key that encrypts it. It is not encrypted (it names tenants and counts,
+//! no data), and a reader trusts nothing in it without checking: each message must decrypt under
+//! the partition's key with the encryption context naming the app, the environment, the tenant, the
+//! backup id and the message's number, and the decrypted lines must add up to the manifest's count
+//! and digest.
 //!
 //! The attempt in an object's name is new each time a partition is written: a partition abandoned
 //! at a Lambda's time limit is written again under another name, never over the first (objects are
@@ -161,16 +163,16 @@ pub struct Entry {
     pub object: String,
     pub items: u64,
     pub plaintext_bytes: u64,
-    /// Lowercase hex SHA-256 of the partition's whole plaintext (all parts, in order).
+    /// Lowercase hex SHA-256 of the partition's whole plaintext (all messages, in order).
     pub plaintext_sha256: String,
-    /// Each part's size in bytes, in order; the object is exactly their sum.
-    pub parts: Vec<u64>,
+    /// Each message's size in bytes, in order; the object is exactly their sum.
+    pub messages: Vec<u64>,
     pub key: KeyRef,
 }
 
 impl Entry {
     pub fn object_bytes(&self) -> u64 {
-        self.parts.iter().sum()
+        self.messages.iter().sum()
     }
 }
 
@@ -291,8 +293,8 @@ impl Manifest {
                     e.scope, e.object
                 ));
             }
-            if e.parts.is_empty() || e.parts.contains(&0) {
-                return bad(format!("{} lists an empty part", e.scope));
+            if e.messages.is_empty() || e.messages.contains(&0) {
+                return bad(format!("{} lists an empty message", e.scope));
             }
             if e.plaintext_sha256.len() != 64
                 || !e

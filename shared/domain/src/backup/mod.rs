@@ -6,13 +6,13 @@
 //! On a schedule (daily by default) the backup function copies every tenant's partition and the
 //! app's own records ([`scope`]) out of the table, reading each partition by query a page at a time
 //! (the tenants are listed from the table's inverted index, never by a scan), as JSON lines
-//! ([`line`]). Each partition becomes one object in the backup bucket, cut into parts of a few
-//! MiB; every part is one [AWS Encryption SDK message] (commitment policy
-//! RequireEncryptRequireDecrypt, a committing algorithm suite, framed), bound by its encryption
+//! ([`line`]). Each partition becomes one object in the backup bucket: a sequence of [AWS
+//! Encryption SDK messages] of about 1 MiB of plaintext each (commitment policy
+//! RequireEncryptRequireDecrypt, a committing algorithm suite, framed), each bound by its encryption
 //! context to the app, the environment, the tenant, the backup id and its position ([`cipher`]).
-//! Parts go up as an S3 multipart upload, so memory stays at a few parts whatever the size of the
-//! data. A manifest per run ([`manifest`]) gives each partition's item count, the SHA-256 of its
-//! plaintext, its parts, its key's id, the schema version and the program's version; it is written
+//! The object goes up as an S3 multipart upload, so memory stays at a few MiB whatever the size of
+//! the data. A manifest per run ([`manifest`]) gives each partition's item count, the SHA-256 of its
+//! plaintext, its messages, its key's id, the schema version and the program's version; it is written
 //! last, so a run without one is incomplete. A run that nears the Lambda's time limit saves a
 //! checkpoint and the next invocation continues it ([`run`]).
 //!
@@ -22,7 +22,7 @@
 //! key, wrapped by the stack's backup KMS key (with an encryption context naming the app, the
 //! environment, the tenant and the purpose, which the key's policy requires) and kept only in
 //! the table, outside the backups. The messages' data keys are wrapped with it by a raw AES keyring,
-//! so KMS is asked once per tenant per run, not per item or part. Deleting a tenant's wrapped key
+//! so KMS is asked once per tenant per run, not per item or message. Deleting a tenant's wrapped key
 //! ([`BackupKeyStore::erase`], called by the uninstall purge and the tenant Delete push) makes every
 //! backup of that tenant unreadable at once, in every object, version and copy, including objects
 //! under Object Lock, while every other tenant's backups still restore.
@@ -53,7 +53,7 @@
 //! encryption under keys that can be erased one by one, a format any AWS Encryption SDK reads, and
 //! restores of one tenant into the live table.
 //!
-//! [AWS Encryption SDK message]: https://docs.aws.amazon.com/encryption-sdk/latest/developer-guide/message-format.html
+//! [AWS Encryption SDK messages]: https://docs.aws.amazon.com/encryption-sdk/latest/developer-guide/message-format.html
 
 pub mod cipher;
 pub mod config;

@@ -2,8 +2,9 @@
 //!
 //! Objects are only ever created, never replaced or deleted: a create names an object that must not
 //! exist yet (S3's `If-None-Match: *`; a hard link locally), and the backup's role in AWS has no
-//! permission to delete. A large object is written a part at a time (an S3 multipart upload whose
-//! every part is one encrypted message), so memory holds one part, not the partition.
+//! permission to delete. An object is written a message at a time; the S3 adapter gathers messages
+//! into upload parts of at least 5 MiB (S3's minimum) for a multipart upload, so memory holds one
+//! upload part, not the partition.
 
 use std::future::Future;
 
@@ -33,10 +34,11 @@ impl ObjectError {
     }
 }
 
-/// One object being written, a part at a time. Dropped without [`ObjectWriter::finish`], nothing
+/// One object being written, a message at a time. Dropped without [`ObjectWriter::finish`], nothing
 /// becomes visible (an S3 multipart upload left incomplete is removed by the bucket's lifecycle).
 pub trait ObjectWriter: Send {
-    fn append(&mut self, part: Vec<u8>) -> impl Future<Output = Result<(), ObjectError>> + Send;
+    /// Adds bytes at the end of the object.
+    fn append(&mut self, bytes: Vec<u8>) -> impl Future<Output = Result<(), ObjectError>> + Send;
 
     /// Makes the object visible, if no object has its name yet.
     fn finish(self) -> impl Future<Output = Result<(), ObjectError>> + Send;
@@ -44,9 +46,6 @@ pub trait ObjectWriter: Send {
 
 pub trait BackupObjects: Send + Sync + 'static {
     type Writer: ObjectWriter;
-
-    /// The smallest part a writer takes except the last (S3: 5 MiB); 0 when any size will do.
-    fn min_part_bytes(&self) -> usize;
 
     /// Starts writing a new object.
     fn create(&self, key: &str) -> impl Future<Output = Result<Self::Writer, ObjectError>> + Send;

@@ -1,6 +1,6 @@
 //! Restoring a backup into the table: one tenant, or everything.
 //!
-//! * Nothing is written before the whole selection has been read and checked: every part decrypts,
+//! * Nothing is written before the whole selection has been read and checked: every message decrypts,
 //!   and every partition matches its manifest entry. A tampered, cut or foreign object, a wrong
 //!   encryption context, a backup of another environment or a manifest that does not match is
 //!   refused with the reason, and the table is left as it was.

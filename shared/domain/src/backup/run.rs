@@ -1,8 +1,10 @@
-//! A backup run: every partition, read by query a page at a time, cut into parts of a few MiB,
-//! each part one encrypted message, the parts of a partition one object; then the manifest.
+//! A backup run: every partition, read by query a page at a time, cut into messages of about
+//! 1 MiB of plaintext, each one encrypted message, the messages of a partition one object; then the
+//! manifest.
 //!
-//! * Memory holds one part's plaintext and its message, whatever the size of the table.
-//! * KMS is asked once per partition (its key), never per item or part.
+//! * Memory holds one message's plaintext and ciphertext (and the S3 adapter one upload part),
+//!   whatever the size of the table.
+//! * KMS is asked once per partition (its key), never per item or message.
 //! * The run is resumable. It starts with the app's records, then walks the tenants in id order; after
 //!   each partition it saves a checkpoint (the last tenant written) in the table. An invocation
 //!   that nears its time limit stops before the next partition (or gives up the one in progress,
@@ -16,7 +18,7 @@
 
 use aws_lc_rs::digest;
 
-use super::cipher::{CipherError, PartCipher, part_context};
+use super::cipher::{CipherError, MessageCipher, message_context};
 use super::keys::{DataKey, KeyError};
 use super::line::Line;
 use super::manifest::{BackupId, Entry, FORMAT, KeyRef, Manifest, SCHEMA_VERSION, Totals, hex};
@@ -247,12 +249,12 @@ impl<P: BackupPorts> Backups<P> {
         let (key_ref, data_key): (&KeyRef, &DataKey) = (&key.0, &key.1);
         let object = self.layout.partition(id, scope, &random_name(6)?);
         let mut writer = self.objects.create(&object).await?;
-        let part_bytes = self.part_bytes();
+        let message_bytes = self.message_bytes();
         let pk = scope.partition_key();
         let mut sha = digest::Context::new(&digest::SHA256);
-        let mut buffer: Vec<u8> = Vec::with_capacity(part_bytes + 64 * 1024);
+        let mut buffer: Vec<u8> = Vec::with_capacity(message_bytes + 64 * 1024);
         let (mut items, mut plaintext_bytes) = (0u64, 0u64);
-        let mut parts: Vec<u64> = Vec::new();
+        let mut messages: Vec<u64> = Vec::new();
         let mut after: Option<String> = None;
         loop {
             let page = self
@@ -271,15 +273,22 @@ impl<P: BackupPorts> Backups<P> {
                     .map_err(|e| BackupError::Unwritable(format!("{}/{}", item.pk, item.sk), e))?;
                 sha.update(&buffer[start..]);
                 items += 1;
-                if buffer.len() >= part_bytes {
+                if buffer.len() >= message_bytes {
                     if budget.must_stop() {
                         return Ok(Written::Abandoned);
                     }
                     plaintext_bytes += buffer.len() as u64;
                     let message = self
-                        .seal_part(data_key, key_ref, scope, id, parts.len() + 1, &mut buffer)
+                        .seal_message(
+                            data_key,
+                            key_ref,
+                            scope,
+                            id,
+                            messages.len() + 1,
+                            &mut buffer,
+                        )
                         .await?;
-                    parts.push(message.len() as u64);
+                    messages.push(message.len() as u64);
                     writer.append(message).await?;
                 }
             }
@@ -288,16 +297,23 @@ impl<P: BackupPorts> Backups<P> {
                 None => break,
             }
         }
-        // The last part (a partition without items is one empty message, so every object has one).
-        if !buffer.is_empty() || parts.is_empty() {
+        // The last message (a partition without items is one empty message: every object has one).
+        if !buffer.is_empty() || messages.is_empty() {
             if budget.must_stop() {
                 return Ok(Written::Abandoned);
             }
             plaintext_bytes += buffer.len() as u64;
             let message = self
-                .seal_part(data_key, key_ref, scope, id, parts.len() + 1, &mut buffer)
+                .seal_message(
+                    data_key,
+                    key_ref,
+                    scope,
+                    id,
+                    messages.len() + 1,
+                    &mut buffer,
+                )
                 .await?;
-            parts.push(message.len() as u64);
+            messages.push(message.len() as u64);
             writer.append(message).await?;
         }
         writer.finish().await?;
@@ -307,13 +323,13 @@ impl<P: BackupPorts> Backups<P> {
             items,
             plaintext_bytes,
             plaintext_sha256: hex(sha.finish().as_ref()),
-            parts,
+            messages,
             key: key_ref.clone(),
         }))
     }
 
-    /// Encrypts the buffered plaintext as part `number` and empties the buffer (keeping its memory).
-    async fn seal_part(
+    /// Encrypts the buffered plaintext as message `number` and empties the buffer.
+    async fn seal_message(
         &self,
         key: &DataKey,
         key_ref: &KeyRef,
@@ -322,7 +338,7 @@ impl<P: BackupPorts> Backups<P> {
         number: usize,
         buffer: &mut Vec<u8>,
     ) -> Result<Vec<u8>, BackupError> {
-        let context = part_context(
+        let context = message_context(
             &self.settings.app,
             &self.settings.environment,
             scope,

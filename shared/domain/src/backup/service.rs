@@ -7,7 +7,7 @@ use std::time::{Duration, SystemTime};
 
 use superoffice::clock::{Clock, unix_seconds};
 
-use super::cipher::PartCipher;
+use super::cipher::MessageCipher;
 use super::keys::{BackupKeys, KeyWrap};
 use super::manifest::Layout;
 use super::objects::BackupObjects;
@@ -18,7 +18,7 @@ use crate::store::Items;
 pub trait BackupPorts: Send + Sync + 'static {
     type Items: Items;
     type Wrap: KeyWrap;
-    type Cipher: PartCipher;
+    type Cipher: MessageCipher;
     type Objects: BackupObjects;
 }
 
@@ -32,9 +32,9 @@ pub struct Settings {
     pub environment: String,
     /// The version of this program, written into each manifest.
     pub app_version: String,
-    /// Plaintext per part (one encrypted message each). Raised to the object store's minimum part
-    /// size; memory holds about three parts at a time, whatever the size of the data.
-    pub part_bytes: usize,
+    /// Plaintext per encrypted message (whole lines; a message ends at the first line that reaches
+    /// it). Memory holds a few messages and one upload part, whatever the size of the data.
+    pub message_bytes: usize,
     /// Items per store page when reading a partition.
     pub page_items: usize,
     /// How long the table keeps a run's per-partition records (the last backup of each tenant).
@@ -42,21 +42,21 @@ pub struct Settings {
 }
 
 impl Settings {
-    /// The defaults for `app` in `environment`: 6 MiB parts (S3's multipart minimum is 5 MiB),
-    /// pages of 500 items, records kept 40 days.
+    /// The defaults for `app` in `environment`: 1 MiB messages, pages of 500 items, records kept
+    /// 40 days.
     pub fn new(app: &str, environment: &str) -> Self {
         Self {
             app: app.to_owned(),
             environment: environment.to_owned(),
             app_version: env!("CARGO_PKG_VERSION").to_owned(),
-            part_bytes: 6 * 1024 * 1024,
+            message_bytes: 1024 * 1024,
             page_items: 500,
             keep_records: Duration::from_secs(40 * 86_400),
         }
     }
 }
 
-/// How much of the invocation is left, asked before each partition and between parts.
+/// How much of the invocation is left, asked before each partition and between messages.
 pub trait Budget: Send + Sync {
     /// Whether one more partition may be started.
     fn may_start_partition(&self) -> bool;
@@ -172,12 +172,9 @@ impl<P: BackupPorts> Backups<P> {
         unix_seconds(self.clock.now())
     }
 
-    /// Plaintext per part: the setting, at least the store's minimum part size.
-    pub(super) fn part_bytes(&self) -> usize {
-        self.settings
-            .part_bytes
-            .max(self.objects.min_part_bytes())
-            .max(1)
+    /// Plaintext per message (at least one byte).
+    pub(super) fn message_bytes(&self) -> usize {
+        self.settings.message_bytes.max(1)
     }
 }
 

@@ -1,5 +1,5 @@
 //! Test doubles for the backup's ports (feature `testing`): an in-memory object store, and a key
-//! wrap and part cipher that really encrypt (AES-256-GCM with the context as associated data), so a
+//! wrap and message cipher that really encrypt (AES-256-GCM with the context as associated data), so a
 //! flipped byte, a wrong context or a wrong key fails as it does with KMS and the Encryption SDK.
 //! The wrap counts its calls, for the "KMS once per tenant" rule.
 
@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 
 use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
 
-use super::cipher::{CipherError, PartCipher};
+use super::cipher::{CipherError, MessageCipher};
 use super::keys::{DataKey, KeyWrap, KeyWrapError, WrappedKey};
 use super::objects::{BackupObjects, ObjectError, ObjectWriter};
 use super::service::BackupPorts;
@@ -96,11 +96,11 @@ impl KeyWrap for TestWrap {
     }
 }
 
-/// AES-256-GCM under the part's data key, the context and key name as associated data.
+/// AES-256-GCM under the partition's data key, the context and key name as associated data.
 #[derive(Debug, Default)]
 pub struct TestCipher;
 
-impl PartCipher for TestCipher {
+impl MessageCipher for TestCipher {
     async fn seal(
         &self,
         key: &DataKey,
@@ -127,8 +127,6 @@ impl PartCipher for TestCipher {
 #[derive(Debug, Default)]
 pub struct MemoryObjects {
     objects: Mutex<BTreeMap<String, Vec<u8>>>,
-    /// The smallest part except the last (0: any).
-    pub min_part: usize,
 }
 
 impl MemoryObjects {
@@ -159,17 +157,8 @@ pub struct MemoryWriter {
 }
 
 impl ObjectWriter for MemoryWriter {
-    async fn append(&mut self, part: Vec<u8>) -> Result<(), ObjectError> {
-        if let Some(last) = self.parts.last()
-            && last.len() < self.store.min_part
-        {
-            panic!(
-                "a part of {} bytes was followed by another (minimum {})",
-                last.len(),
-                self.store.min_part
-            );
-        }
-        self.parts.push(part);
+    async fn append(&mut self, bytes: Vec<u8>) -> Result<(), ObjectError> {
+        self.parts.push(bytes);
         Ok(())
     }
 
@@ -189,10 +178,6 @@ pub struct SharedObjects(pub Arc<MemoryObjects>);
 
 impl BackupObjects for SharedObjects {
     type Writer = MemoryWriter;
-
-    fn min_part_bytes(&self) -> usize {
-        self.0.min_part
-    }
 
     async fn create(&self, key: &str) -> Result<MemoryWriter, ObjectError> {
         Ok(MemoryWriter {

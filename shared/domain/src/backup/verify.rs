@@ -1,9 +1,9 @@
 //! Reading a backup back: finding runs, checking a run against its manifest (`soapp backup verify`
 //! and the scheduled restore drill), and the partition reader restore uses.
 //!
-//! A partition passes when its object has exactly the manifest's size, every part decrypts under
-//! the partition's key with its own encryption context (app, environment, tenant, backup id, part
-//! number), every line is an item of that partition, and the lines' count, byte size and SHA-256
+//! A partition passes when its object has exactly the manifest's size, every message decrypts under
+//! the partition's key with its own encryption context (app, environment, tenant, backup id,
+//! message number), every line is an item of that partition, and the lines' count, byte size and SHA-256
 //! equal the manifest's. A tenant whose key was erased is reported as erased: expected after an
 //! uninstall, and not a failure of the backup.
 
@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use aws_lc_rs::digest;
 
-use super::cipher::{PartCipher, part_context};
+use super::cipher::{MessageCipher, message_context};
 use super::keys::{DataKey, KeyError};
 use super::line::{Line, LineReader};
 use super::manifest::{BackupId, Entry, KeyRef, Manifest, ManifestProblem, hex};
@@ -62,9 +62,9 @@ pub enum PartitionProblem {
     #[error("its object is {found} bytes, the manifest says {expected} (cut short or appended to)")]
     Size { expected: u64, found: u64 },
     #[error(
-        "part {part} does not decrypt with its key and encryption context (tampered with, or moved from another backup, tenant or environment): {reason}"
+        "message {message} does not decrypt with its key and encryption context (tampered with, or moved from another backup, tenant or environment): {reason}"
     )]
-    Rejected { part: usize, reason: String },
+    Rejected { message: usize, reason: String },
     #[error("line {line} belongs to partition {pk}, not to this one")]
     Foreign { line: u64, pk: String },
     #[error("{0}")]
@@ -277,7 +277,7 @@ impl<P: BackupPorts> Backups<P> {
             backup_id: backup_id.clone(),
             entry: entry.clone(),
             key,
-            part: 0,
+            message: 0,
             offset: 0,
             sha: digest::Context::new(&digest::SHA256),
             lines: LineReader::default(),
@@ -288,7 +288,7 @@ impl<P: BackupPorts> Backups<P> {
     }
 }
 
-/// Reads one partition of a backup a part at a time, checking as it goes; [`PartitionReader::finish`]
+/// Reads one partition of a backup a message at a time, checking as it goes; [`PartitionReader::finish`]
 /// compares the whole with the manifest. Lines handed out before `finish` are only trustworthy once
 /// it passes.
 pub struct PartitionReader<'a, P: BackupPorts> {
@@ -296,7 +296,7 @@ pub struct PartitionReader<'a, P: BackupPorts> {
     backup_id: BackupId,
     entry: Entry,
     key: Arc<(KeyRef, DataKey)>,
-    part: usize,
+    message: usize,
     offset: u64,
     sha: digest::Context,
     lines: LineReader,
@@ -306,12 +306,12 @@ pub struct PartitionReader<'a, P: BackupPorts> {
 }
 
 impl<P: BackupPorts> PartitionReader<'_, P> {
-    /// The next part's lines, or `None` after the last part.
+    /// The next message's lines, or `None` after the last one.
     pub async fn next_lines(&mut self) -> Result<Option<Vec<Line>>, PartitionProblem> {
-        let Some(&size) = self.entry.parts.get(self.part) else {
+        let Some(&size) = self.entry.messages.get(self.message) else {
             return Ok(None);
         };
-        let number = self.part + 1;
+        let number = self.message + 1;
         let b = self.backups;
         let message = b
             .objects
@@ -325,7 +325,7 @@ impl<P: BackupPorts> PartitionReader<'_, P> {
                 ObjectError::NotFound(k) => PartitionProblem::Missing(k),
                 other => PartitionProblem::Unavailable(other.to_string()),
             })?;
-        let context = part_context(
+        let context = message_context(
             &b.settings.app,
             &b.settings.environment,
             &self.entry.scope,
@@ -337,10 +337,10 @@ impl<P: BackupPorts> PartitionReader<'_, P> {
             .open(&self.key.1, &self.key.0.key_name, &context, message)
             .await
             .map_err(|e| PartitionProblem::Rejected {
-                part: number,
+                message: number,
                 reason: e.to_string(),
             })?;
-        self.part += 1;
+        self.message += 1;
         self.offset += size;
         self.bytes += plaintext.len() as u64;
         self.sha.update(&plaintext);
@@ -367,13 +367,13 @@ impl<P: BackupPorts> PartitionReader<'_, P> {
         Ok(Some(lines))
     }
 
-    /// After the last part: the lines' count, size and digest equal the manifest's.
+    /// After the last message: the lines' count, size and digest equal the manifest's.
     pub fn finish(self) -> Result<(), PartitionProblem> {
-        if self.part != self.entry.parts.len() {
+        if self.message != self.entry.messages.len() {
             return Err(PartitionProblem::Mismatch(format!(
-                "read {} of {} parts",
-                self.part,
-                self.entry.parts.len()
+                "read {} of {} messages",
+                self.message,
+                self.entry.messages.len()
             )));
         }
         self.lines
