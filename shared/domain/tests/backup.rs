@@ -369,9 +369,15 @@ async fn an_invocation_finding_the_run_held_by_another_does_nothing() {
             invocations: 1,
             lease_until: NOW + 60,
             lease_owner: "elsewhere".into(),
+            completed_at: None,
         }
     };
-    records.save_checkpoint(&started, 0).await.unwrap();
+    let (_, version) = records
+        .checkpoint(NOW)
+        .await
+        .unwrap()
+        .expect("the last run's record");
+    records.save_checkpoint(&started, version).await.unwrap();
     assert!(matches!(
         b.run(Trigger::Start, &Unlimited).await.unwrap(),
         RunOutcome::Busy { .. }

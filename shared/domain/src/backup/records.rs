@@ -1,6 +1,7 @@
 //! What the backup keeps in the table, outside the backups, in the partition `BACKUP`:
 //!
-//! * `RUN`: the run in progress (its checkpoint and who holds it), deleted when the run completes;
+//! * `RUN`: the run in progress (its checkpoint and who holds it), marked complete when the run
+//!   completes (a write, not a delete: the backup's role may not delete table items);
 //! * `RUN#{backup id}#…`: one record per partition written (its manifest entry), kept
 //!   [`super::Settings::keep_records`], so the newest run's are always there;
 //! * `LATEST`: the newest complete run; `VERIFIED`: the newest run the drill decrypted and found
@@ -38,6 +39,9 @@ pub struct Checkpoint {
     /// Until when the invocation that holds the run may work on it (Unix seconds).
     pub lease_until: i64,
     pub lease_owner: String,
+    /// Set when the run completed: the record then only holds the version the next run writes over.
+    #[serde(default)]
+    pub completed_at: Option<i64>,
 }
 
 /// The newest complete run.
@@ -149,7 +153,8 @@ impl<I: Items> BackupRecords<I> {
         }
     }
 
-    /// The run in progress with its stored version.
+    /// The run record with its stored version: the run in progress, or the last one completed
+    /// (see [`Checkpoint::completed_at`]).
     pub async fn checkpoint(&self, now: i64) -> Result<Option<(Checkpoint, u64)>, StoreError> {
         match self.items.get(PARTITION, RUN, now).await? {
             Some(item) => Ok(Some((item.parse()?, item.version))),
@@ -167,11 +172,6 @@ impl<I: Items> BackupRecords<I> {
         item.version = version;
         self.items.put_versioned(&item).await?;
         Ok(version + 1)
-    }
-
-    /// Ends the run in progress (after its manifest and `LATEST` are written).
-    pub async fn end_run(&self) -> Result<(), StoreError> {
-        self.items.delete(PARTITION, RUN).await
     }
 
     pub async fn save_entry(

@@ -89,15 +89,17 @@ impl<P: BackupPorts> Backups<P> {
     ) -> Result<RunOutcome, BackupError> {
         let now = self.now();
         let owner = random_name(12)?;
-        let (mut checkpoint, mut version) = match self.records.checkpoint(now).await? {
-            Some((c, _)) if c.lease_until > now => {
+        let stored = self.records.checkpoint(now).await?;
+        let (mut checkpoint, mut version) = match stored {
+            Some((c, _)) if c.completed_at.is_none() && c.lease_until > now => {
                 return Ok(RunOutcome::Busy {
                     backup_id: c.backup_id,
                 });
             }
-            Some((c, v)) => (c, v),
-            None if trigger == Trigger::Continue => return Ok(RunOutcome::Idle),
-            None => (
+            Some((c, v)) if c.completed_at.is_none() => (c, v),
+            // No run in progress (none yet, or the last one completed).
+            _ if trigger == Trigger::Continue => return Ok(RunOutcome::Idle),
+            _ => (
                 Checkpoint {
                     backup_id: BackupId::new(now, &random_name(6)?)
                         .map_err(|e| StoreError::Corrupt(e.to_string()))?,
@@ -108,8 +110,9 @@ impl<P: BackupPorts> Backups<P> {
                     invocations: 0,
                     lease_until: 0,
                     lease_owner: String::new(),
+                    completed_at: None,
                 },
-                0,
+                stored.map_or(0, |(_, v)| v),
             ),
         };
         checkpoint.invocations += 1;
@@ -135,6 +138,9 @@ impl<P: BackupPorts> Backups<P> {
             }
             true => {
                 let manifest = self.complete(&checkpoint).await?;
+                checkpoint.completed_at = Some(manifest.completed_at);
+                checkpoint.lease_until = 0;
+                self.claim(&checkpoint, version).await?;
                 tracing::info!(backup_id = %id, partitions = manifest.totals.partitions, items = manifest.totals.items, invocations = manifest.invocations, "backup complete");
                 Ok(RunOutcome::Finished(Box::new(manifest)))
             }
@@ -352,7 +358,7 @@ impl<P: BackupPorts> Backups<P> {
             .await?)
     }
 
-    /// Writes the manifest from the run's records, then `LATEST`, then ends the run.
+    /// Writes the manifest from the run's records, then `LATEST`.
     async fn complete(&self, checkpoint: &Checkpoint) -> Result<Manifest, BackupError> {
         let id = &checkpoint.backup_id;
         let now = self.now();
@@ -406,7 +412,6 @@ impl<P: BackupPorts> Backups<P> {
                 items: manifest.totals.items,
             })
             .await?;
-        self.records.end_run().await?;
         Ok(manifest)
     }
 }
