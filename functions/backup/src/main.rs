@@ -17,7 +17,8 @@ async fn main() -> Result<(), Error> {
         async move {
             let deadline = SystemTime::UNIX_EPOCH + Duration::from_millis(event.context.deadline);
             let clock = Arc::new(SystemClock);
-            backup::handle(&*backups, event.payload, deadline, clock, &namespace).await
+            let summary = backup::handle(&*backups, event.payload, deadline, clock, &namespace);
+            Ok::<_, Error>(summary.await?)
         }
     }))
     .await
