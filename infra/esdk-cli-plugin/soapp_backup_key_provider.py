@@ -25,11 +25,13 @@ class TenantKeyProvider(RawMasterKeyProvider):
 
     provider_id = PROVIDER_ID
 
-    def __init__(self, key, **kwargs):  # pylint: disable=unused-argument
-        self._key = key
-        super().__init__()
+    def __init__(self, **kwargs):  # pylint: disable=unused-argument
+        # The SDK builds providers from keyword configuration in __new__; the key is set after.
+        self._key = None
 
     def _get_raw_key(self, key_id):
+        if self._key is None:
+            raise ValueError("no tenant key was given (key-file=PATH)")
         return WrappingKey(
             wrapping_algorithm=WrappingAlgorithm.AES_256_GCM_IV12_TAG16_NO_PADDING,
             wrapping_key=self._key,
@@ -46,4 +48,6 @@ def tenant_key_provider(**kwargs):
         key = f.read()
     if len(key) != 32:
         raise ValueError(f"{files[0]} holds {len(key)} bytes, not a 256-bit key")
-    return TenantKeyProvider(key)
+    provider = TenantKeyProvider()
+    provider._key = key  # pylint: disable=protected-access
+    return provider

@@ -29,7 +29,7 @@ CHECKOV_VERSION="3.3.30"
 ENCRYPTION_CLI_VERSION="4.3.0"
 # Our master key provider for it (infra/esdk-cli-plugin), installed from the checkout.
 # shellcheck disable=SC2034
-BACKUP_KEY_PROVIDER_VERSION="1.0.0"
+BACKUP_KEY_PROVIDER_VERSION="1.0.1"
 
 say() { printf '%s\n' "$*" >&2; }
 
