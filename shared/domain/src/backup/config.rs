@@ -6,7 +6,7 @@
 //! | `APP_NAME` | the app's name in every encryption context (default `superoffice-app`) |
 //! | `APP_ENVIRONMENT` | `sod`, `stage`, `online` (required in Lambda), or `local` (the default elsewhere) |
 //! | `APP_TABLE_NAME` / `APP_DATA_DIR` | the table, or the local data folder (its embedded store) |
-//! | `APP_BACKUP_BUCKET` | the S3 bucket; without it, the folder `APP_BACKUP_DIR` (default `{APP_DATA_DIR}/backups`) |
+//! | `APP_BACKUP_BUCKET` | the S3 bucket; without it, objects are files under `APP_BACKUP_DIR` (default `APP_DATA_DIR`, so `{APP_DATA_DIR}/backups/local/…`) |
 //! | `APP_BACKUP_KEY_ARN` | the KMS key that wraps the per-tenant keys; without it (not in Lambda), the key file `APP_BACKUP_KEY_FILE` (default `{APP_DATA_DIR}/backup.key`) |
 //! | `APP_BACKUP_MESSAGE_KIB` | plaintext per encrypted message, 64 to 16384 KiB (default 1024) |
 //! | `APP_METRICS_NAMESPACE` | the CloudWatch namespace of the backup's metrics (default `soapp/backup`) |
@@ -121,9 +121,8 @@ impl BackupConfig {
                 None
             }
             (None, Some(dir), _) if !in_lambda => Some(Target::Folder { dir: dir.into() }),
-            (None, None, Some(dir)) if !in_lambda => Some(Target::Folder {
-                dir: dir.join("backups"),
-            }),
+            // Object keys start with `backups/`: the data folder itself is the root.
+            (None, None, Some(dir)) if !in_lambda => Some(Target::Folder { dir: dir.clone() }),
             _ => {
                 problem(
                     "APP_BACKUP_BUCKET",
@@ -261,12 +260,7 @@ mod tests {
     fn locally_everything_lives_in_the_data_folder() {
         let c = config(&[("APP_DATA_DIR", ".data")]).unwrap();
         assert_eq!(c.environment, "local");
-        assert_eq!(
-            c.target,
-            Target::Folder {
-                dir: ".data/backups".into()
-            }
-        );
+        assert_eq!(c.target, Target::Folder { dir: ".data".into() });
         assert_eq!(
             c.wrapping,
             Wrapping::Local {
