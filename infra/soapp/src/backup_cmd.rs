@@ -51,8 +51,12 @@ pub fn run(args: BackupArgs) -> ExitCode {
     })
 }
 
-/// The configuration from `--data-dir`, `--env-file` and the environment, in that order.
+/// The configuration from `--data-dir` (laid out as `soapp serve` keeps it), or `--env-file` and
+/// the environment, in that order.
 fn config(source: &BackupSource) -> Result<BackupConfig, String> {
+    if let Some(dir) = &source.data_dir {
+        return soapp::local::backup_config(dir);
+    }
     let mut vars: HashMap<String, String> = HashMap::new();
     if let Some(path) = &source.env_file {
         let text = std::fs::read_to_string(path)
@@ -66,18 +70,8 @@ fn config(source: &BackupSource) -> Result<BackupConfig, String> {
             }
         }
     }
-    let data_dir = source.data_dir.as_ref().map(|d| d.display().to_string());
-    BackupConfig::from_lookup(|name| {
-        if let Some(dir) = &data_dir {
-            match name {
-                "APP_DATA_DIR" => return Some(dir.clone()),
-                "APP_TABLE_NAME" | "APP_BACKUP_BUCKET" | "APP_BACKUP_KEY_ARN" => return None,
-                _ => {}
-            }
-        }
-        vars.get(name).cloned().or_else(|| std::env::var(name).ok())
-    })
-    .map_err(|e| e.to_string())
+    BackupConfig::from_lookup(|name| vars.get(name).cloned().or_else(|| std::env::var(name).ok()))
+        .map_err(|e| e.to_string())
 }
 
 async fn execute<P: BackupPorts>(backups: &Backups<P>, command: BackupCommand) -> ExitCode {

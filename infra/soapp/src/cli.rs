@@ -156,6 +156,10 @@ pub struct ServeArgs {
     /// The provisioning manifest to install (default: the demo manifest built into soapp).
     #[arg(long, value_name = "FILE", env = "APP_MANIFEST")]
     pub manifest: Option<std::path::PathBuf>,
+    /// Back up the local store every this many hours (the first a minute after start) into
+    /// DATA_DIR/backups/local; 0 turns it off. `soapp backup --data-dir` reads them.
+    #[arg(long, value_name = "HOURS", default_value_t = 24)]
+    pub backup_every_hours: u64,
 }
 
 #[derive(Debug, Subcommand)]

@@ -33,13 +33,18 @@ fn items(n: u32, rows: u32) -> Vec<Item> {
     let pk = format!("TENANT#Cust{n}");
     let mut out = vec![Item::new(&pk, "TENANT", json!({"id": format!("Cust{n}")}))];
     for r in 0..rows {
-        out.push(Item::new(&pk, format!("ARTIFACT#{r:04}"), json!({"seq": r})));
+        out.push(Item::new(
+            &pk,
+            format!("ARTIFACT#{r:04}"),
+            json!({"seq": r}),
+        ));
     }
     out
 }
 
+/// Items in the embedded store of a data folder laid out as `soapp serve` keeps it.
 async fn seed_local(dir: &Path) {
-    let store = EmbeddedItems::open(dir).unwrap();
+    let store = EmbeddedItems::open(&dir.join("store")).unwrap();
     for n in [1, 2] {
         for item in items(n, 5) {
             store.put(&item).await.unwrap();
@@ -59,29 +64,54 @@ async fn a_local_backup_runs_verifies_and_restores_and_a_damaged_one_is_refused(
         out.contains("complete: 3 partitions (2 tenants), 12 items"),
         "{out}"
     );
-    assert!(dir.path().join("backup.key").exists(), "the local key file");
+    assert!(
+        dir.path().join("store/backup.key").exists(),
+        "the local key file beside the sealing key"
+    );
 
     let (code, out, _) = soapp(&["backup", "list", "--data-dir", &data], &[]);
     assert_eq!(code, 0);
-    let id = out.split_whitespace().next().expect("a backup id").to_owned();
+    let id = out
+        .split_whitespace()
+        .next()
+        .expect("a backup id")
+        .to_owned();
 
     let (code, out, err) = soapp(&["backup", "verify", "--data-dir", &data], &[]);
     assert_eq!(code, 0, "{out}{err}");
-    assert!(out.contains("ok      Cust1") && out.contains("3 of 3 partitions"), "{out}");
+    assert!(
+        out.contains("ok      Cust1") && out.contains("3 of 3 partitions"),
+        "{out}"
+    );
 
     // Lose two rows of tenant 1; restore it; once more changes nothing.
     {
-        let store = EmbeddedItems::open(dir.path()).unwrap();
+        let store = EmbeddedItems::open(&dir.path().join("store")).unwrap();
         store.delete("TENANT#Cust1", "ARTIFACT#0001").await.unwrap();
         store.delete("TENANT#Cust1", "ARTIFACT#0002").await.unwrap();
     }
-    let restore = ["backup", "restore", "--data-dir", &data, "--tenant", "Cust1", "--backup", &id];
+    let restore = [
+        "backup",
+        "restore",
+        "--data-dir",
+        &data,
+        "--tenant",
+        "Cust1",
+        "--backup",
+        &id,
+    ];
     let (code, out, err) = soapp(&restore, &[]);
     assert_eq!(code, 0, "{out}{err}");
-    assert!(out.contains("2 created, 0 overwritten, 4 unchanged"), "{out}");
+    assert!(
+        out.contains("2 created, 0 overwritten, 4 unchanged"),
+        "{out}"
+    );
     let (code, out, _) = soapp(&restore, &[]);
     assert_eq!(code, 0);
-    assert!(out.contains("0 created, 0 overwritten, 6 unchanged"), "{out}");
+    assert!(
+        out.contains("0 created, 0 overwritten, 6 unchanged"),
+        "{out}"
+    );
 
     // Damage tenant 2's object: verify fails (exit 1) and names it; a restore is refused.
     let tenants = dir
@@ -93,7 +123,12 @@ async fn a_local_backup_runs_verifies_and_restores_and_a_damaged_one_is_refused(
     let object = std::fs::read_dir(&tenants)
         .unwrap()
         .map(|e| e.unwrap().path())
-        .find(|p| p.file_name().unwrap().to_string_lossy().starts_with("Cust2."))
+        .find(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("Cust2.")
+        })
         .expect("tenant 2's object");
     let mut bytes = std::fs::read(&object).unwrap();
     let middle = bytes.len() / 2;
@@ -101,15 +136,31 @@ async fn a_local_backup_runs_verifies_and_restores_and_a_damaged_one_is_refused(
     std::fs::write(&object, bytes).unwrap();
     let (code, out, _) = soapp(&["backup", "verify", "--data-dir", &data], &[]);
     assert_eq!(code, 1, "{out}");
-    assert!(out.contains("FAIL    Cust2") && out.contains("does not decrypt"), "{out}");
+    assert!(
+        out.contains("FAIL    Cust2") && out.contains("does not decrypt"),
+        "{out}"
+    );
     let (code, _, err) = soapp(&["backup", "restore", "--data-dir", &data, "--all"], &[]);
     assert_eq!(code, 1);
-    assert!(err.contains("refused") && err.contains("nothing was restored"), "{err}");
+    assert!(
+        err.contains("refused") && err.contains("nothing was restored"),
+        "{err}"
+    );
 
     // Usage problems exit 2.
     let (code, _, err) = soapp(&["backup", "restore", "--data-dir", &data], &[]);
     assert_eq!(code, 2, "{err}");
-    let (code, _, err) = soapp(&["backup", "verify", "--data-dir", &data, "--backup", "yesterday"], &[]);
+    let (code, _, err) = soapp(
+        &[
+            "backup",
+            "verify",
+            "--data-dir",
+            &data,
+            "--backup",
+            "yesterday",
+        ],
+        &[],
+    );
     assert_eq!(code, 2, "{err}");
 }
 
@@ -120,7 +171,9 @@ async fn backup_run_then_verify_against_the_emulator_with_the_functions_variable
         Projection, ProjectionType, ScalarAttributeType,
     };
     let endpoint = std::env::var("AWS_ENDPOINT_URL").unwrap_or_else(|_| {
-        panic!("this test needs the AWS API emulator: run it through scripts/test (AWS_ENDPOINT_URL)")
+        panic!(
+            "this test needs the AWS API emulator: run it through scripts/test (AWS_ENDPOINT_URL)"
+        )
     });
     let sdk = adapters::aws::sdk_config().await;
     let suffix = superoffice::oidc::random_token().unwrap()[..8]
@@ -134,7 +187,13 @@ async fn backup_run_then_verify_against_the_emulator_with_the_functions_variable
             .build()
             .unwrap()
     };
-    let key = |n: &str, k| KeySchemaElement::builder().attribute_name(n).key_type(k).build().unwrap();
+    let key = |n: &str, k| {
+        KeySchemaElement::builder()
+            .attribute_name(n)
+            .key_type(k)
+            .build()
+            .unwrap()
+    };
     let dynamo = adapters::aws::dynamo_client(&sdk);
     dynamo
         .create_table()
@@ -205,14 +264,82 @@ async fn backup_run_then_verify_against_the_emulator_with_the_functions_variable
 
     let (code, out, err) = soapp(&["backup", "run", "--env-file", &env_file], &envs);
     assert_eq!(code, 0, "{out}{err}");
-    assert!(out.contains("complete: 4 partitions (3 tenants), 15 items"), "{out}");
+    assert!(
+        out.contains("complete: 4 partitions (3 tenants), 15 items"),
+        "{out}"
+    );
     let (code, out, err) = soapp(&["backup", "verify", "--env-file", &env_file], &envs);
     assert_eq!(code, 0, "{out}{err}");
-    assert!(out.contains("4 of 4 partitions decrypt and match the manifest"), "{out}");
+    assert!(
+        out.contains("4 of 4 partitions decrypt and match the manifest"),
+        "{out}"
+    );
     let (code, out, err) = soapp(
-        &["backup", "restore", "--env-file", &env_file, "--all", "--dry-run"],
+        &[
+            "backup",
+            "restore",
+            "--env-file",
+            &env_file,
+            "--all",
+            "--dry-run",
+        ],
         &envs,
     );
     assert_eq!(code, 0, "{out}{err}");
-    assert!(out.contains("dry run of backup") && out.contains("15 unchanged"), "{out}");
+    assert!(
+        out.contains("dry run of backup") && out.contains("15 unchanged"),
+        "{out}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_local_runner_backs_up_its_store_on_a_schedule_and_knows_each_tenants_last_backup() {
+    use domain::backup::BackupRecords;
+    use soapp::local::{ServeOptions, SuperOfficeTarget};
+    let dir = tempfile::tempdir().unwrap();
+    let mut app = soapp::local::start(ServeOptions {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        data_dir: dir.path().to_owned(),
+        superoffice: SuperOfficeTarget::Simulator,
+        public_url: None,
+        manifest: None,
+        settings: Vec::new(),
+    })
+    .await
+    .unwrap();
+    for item in items(12345, 3) {
+        app.items.put(&item).await.unwrap();
+    }
+    app.schedule_backups(
+        dir.path(),
+        std::time::Duration::ZERO,
+        std::time::Duration::from_secs(3600),
+    )
+    .unwrap();
+    let records = BackupRecords::new(app.items.clone());
+    let tenant = superoffice::TenantId::parse("Cust12345").unwrap();
+    let mut last = None;
+    for _ in 0..100 {
+        last = records.last_backup(&tenant, 0).await.unwrap();
+        if last.is_some() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let last = last.expect("a backup within 10 s");
+    assert_eq!(last.items, 4);
+    drop(records);
+    app.stop().await;
+    // Once the runner is stopped, the operator's command reads the same backups.
+    let (code, out, err) = soapp(
+        &[
+            "backup",
+            "verify",
+            "--data-dir",
+            dir.path().to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("ok      Cust12345"), "{out}");
 }

@@ -260,7 +260,12 @@ mod tests {
     fn locally_everything_lives_in_the_data_folder() {
         let c = config(&[("APP_DATA_DIR", ".data")]).unwrap();
         assert_eq!(c.environment, "local");
-        assert_eq!(c.target, Target::Folder { dir: ".data".into() });
+        assert_eq!(
+            c.target,
+            Target::Folder {
+                dir: ".data".into()
+            }
+        );
         assert_eq!(
             c.wrapping,
             Wrapping::Local {
