@@ -6,7 +6,8 @@
 //!   refused with the reason, and the table is left as it was.
 //! * Every write is conditional. A missing item is created only if still absent; an item that
 //!   holds what the backup holds is left alone; so running a restore twice changes nothing the
-//!   second time.
+//!   second time. The table is compared partition by partition a page at a time (the backup's
+//!   lines and the table are both in sort-key order), and only what differs is written.
 //! * An item that exists with other content was changed since the backup (or never backed up in
 //!   this form): it is newer than the backup, and the restore refuses (listing such items) unless
 //!   told to overwrite them; an overwrite is a versioned write, so a change made meanwhile is
@@ -119,6 +120,8 @@ pub enum RestoreError {
 
 /// Items written at once.
 const CONCURRENCY: usize = 16;
+/// Items of the table read per query while comparing.
+const PAGE: usize = 500;
 /// How many newer items a report names per partition.
 const NAMED: usize = 5;
 
@@ -132,6 +135,16 @@ enum Action {
 
 impl<P: BackupPorts> Backups<P> {
     pub async fn restore(&self, options: &RestoreOptions) -> Result<RestoreReport, RestoreError> {
+        let result = self.restore_checked(options).await;
+        // The keys unwrapped for this restore are not kept beyond it.
+        self.keys.forget();
+        result
+    }
+
+    async fn restore_checked(
+        &self,
+        options: &RestoreOptions,
+    ) -> Result<RestoreReport, RestoreError> {
         let manifest = self.manifest(&options.backup).await?;
         let backup_id = manifest.backup_id.clone();
         let selected: Vec<&Entry> = match &options.target {
@@ -177,7 +190,6 @@ impl<P: BackupPorts> Backups<P> {
                 Err(e) => return Err(e),
             }
         }
-        self.keys.forget();
         if options.dry_run {
             return Ok(report);
         }
@@ -193,14 +205,15 @@ impl<P: BackupPorts> Backups<P> {
                     .await?,
             );
         }
-        self.keys.forget();
         report.partitions = applied;
         report.applied = true;
         tracing::info!(backup_id = %backup_id, created = report.total().created, overwritten = report.total().overwritten, unchanged = report.total().unchanged, "restore applied");
         Ok(report)
     }
 
-    /// Reads one partition; writes it when `write`.
+    /// Reads one partition; writes it when `write`. The backup's lines come in sort-key order, and
+    /// so does the partition in the table: the two are walked side by side (a query a page at a
+    /// time, not a read per item), and only items to create or replace are written.
     async fn restore_partition(
         &self,
         backup_id: &BackupId,
@@ -214,21 +227,37 @@ impl<P: BackupPorts> Backups<P> {
             problem,
         };
         let mut reader = self.reader(backup_id, entry).await.map_err(refused)?;
+        let mut table = TableWalk::new(&*self.items, entry.scope.partition_key(), self.now());
         let mut result = PartitionRestore {
             scope: entry.scope.clone(),
             counts: Counts::default(),
             newer_keys: Vec::new(),
         };
+        let mut previous: Option<String> = None;
         while let Some(lines) = reader.next_lines().await.map_err(refused)? {
-            for chunk in lines.chunks(CONCURRENCY) {
+            let mut work = Vec::with_capacity(lines.len());
+            for line in lines {
+                if previous.as_deref().is_some_and(|p| p >= line.sk.as_str()) {
+                    return Err(refused(PartitionProblem::Unreadable(format!(
+                        "item {} is out of sort-key order",
+                        line.sk
+                    ))));
+                }
+                previous = Some(line.sk.clone());
+                let current = table.find(&line.sk).await?;
+                work.push((line, current));
+            }
+            for chunk in work.chunks(CONCURRENCY) {
                 let actions = join_all(
                     chunk
                         .iter()
-                        .map(|line| self.restore_line(line, write, overwrite))
+                        .map(|(line, current)| {
+                            self.restore_line(line, current.as_ref(), write, overwrite)
+                        })
                         .collect(),
                 )
                 .await;
-                for (line, action) in chunk.iter().zip(actions) {
+                for ((line, _), action) in chunk.iter().zip(actions) {
                     let c = &mut result.counts;
                     match action? {
                         Action::Created => c.created += 1,
@@ -249,10 +278,11 @@ impl<P: BackupPorts> Backups<P> {
         Ok(result)
     }
 
-    /// What one line asks for, done when `write`.
+    /// What one line asks for, given the item the table holds at its key now; done when `write`.
     async fn restore_line(
         &self,
         line: &Line,
+        current: Option<&Item>,
         write: bool,
         overwrite: bool,
     ) -> Result<Action, StoreError> {
@@ -260,9 +290,9 @@ impl<P: BackupPorts> Backups<P> {
         if line.expires_at.is_some_and(|e| e <= now) {
             return Ok(Action::Expired);
         }
+        let mut current = current.cloned();
         // Twice at most: a create that finds the item appeared meanwhile looks again.
         for _ in 0..2 {
-            let current = self.items.get(&line.pk, &line.sk, now).await?;
             match current {
                 Some(item) if line.same_as(&item) => return Ok(Action::Unchanged),
                 Some(_) if !(write && overwrite) => return Ok(Action::Newer),
@@ -279,11 +309,61 @@ impl<P: BackupPorts> Backups<P> {
                 None if !write => return Ok(Action::Created),
                 None => match self.items.put_new(&line.to_item(), now).await {
                     Ok(()) => return Ok(Action::Created),
-                    Err(StoreError::AlreadyExists) => continue,
+                    Err(StoreError::AlreadyExists) => {
+                        current = self.items.get(&line.pk, &line.sk, now).await?;
+                    }
                     Err(e) => return Err(e),
                 },
             }
         }
         Ok(Action::Newer)
+    }
+}
+
+/// The live items of one partition in sort-key order, read a page at a time as a restore walks
+/// the backup's lines.
+struct TableWalk<'a, I> {
+    items: &'a I,
+    pk: String,
+    now: i64,
+    page: std::collections::VecDeque<Item>,
+    after: Option<String>,
+    done: bool,
+}
+
+impl<'a, I: Items> TableWalk<'a, I> {
+    fn new(items: &'a I, pk: String, now: i64) -> Self {
+        Self {
+            items,
+            pk,
+            now,
+            page: Default::default(),
+            after: None,
+            done: false,
+        }
+    }
+
+    /// The item at `sk`, if the table holds one; keys must be asked for in increasing order.
+    async fn find(&mut self, sk: &str) -> Result<Option<Item>, StoreError> {
+        loop {
+            while self.page.front().is_some_and(|i| i.sk.as_str() < sk) {
+                self.page.pop_front();
+            }
+            if let Some(front) = self.page.front() {
+                return Ok((front.sk == sk).then(|| front.clone()));
+            }
+            if self.done {
+                return Ok(None);
+            }
+            let page = self
+                .items
+                .query_page(&self.pk, "", self.after.as_deref(), PAGE, self.now)
+                .await?;
+            self.page.extend(page.entries);
+            match page.next {
+                Some(next) => self.after = Some(next),
+                None => self.done = true,
+            }
+        }
     }
 }

@@ -5,8 +5,9 @@
 //! * Memory holds one message's plaintext and ciphertext (and the S3 adapter one upload part),
 //!   whatever the size of the table.
 //! * KMS is asked once per partition (its key), never per item or message.
-//! * The run is resumable. It starts with the app's records, then walks the tenants in id order; after
-//!   each partition it saves a checkpoint (the last tenant written) in the table. An invocation
+//! * Tenants are written eight at a time (KMS, DynamoDB and S3 wait on the network, not the CPU).
+//! * The run is resumable. It starts with the app's records, then walks the tenants in id order;
+//!   after each group it saves a checkpoint (the last tenant written) in the table. An invocation
 //!   that nears its time limit stops before the next partition (or gives up the one in progress,
 //!   whose object was never made visible) and the next invocation continues from the checkpoint;
 //!   the result is the same as one long run.
@@ -25,8 +26,11 @@ use super::manifest::{BackupId, Entry, FORMAT, KeyRef, Manifest, SCHEMA_VERSION,
 use super::objects::{BackupObjects, ObjectError, ObjectWriter};
 use super::records::{Checkpoint, Latest};
 use super::scope::{Scope, TENANT_HEAD, TENANT_PREFIX};
-use super::service::{BackupPorts, Backups, Budget, RandomnessUnavailable, random_name};
+use super::service::{BackupPorts, Backups, Budget, RandomnessUnavailable, join_all, random_name};
 use crate::store::{Items, StoreError};
+
+/// Tenants listed, and written, at once.
+const TENANTS_AT_ONCE: usize = 8;
 
 /// What starts an invocation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -190,35 +194,44 @@ impl<P: BackupPorts> Backups<P> {
                     TENANT_PREFIX,
                     TENANT_HEAD,
                     checkpoint.after_tenant.as_deref(),
-                    50,
+                    TENANTS_AT_ONCE,
                     self.now(),
                 )
                 .await?;
+            // The tenants of a page are written at once; the checkpoint moves past the last one
+            // started once all of them are written.
+            let mut started = Vec::new();
             for pk in &page.entries {
                 if !budget.may_start_partition() {
-                    return Ok(false);
+                    break;
                 }
-                if let Some(scope) = Scope::from_tenant_partition(pk) {
-                    // A tenant removed since the listing (its record gone) is not backed up, and
-                    // gets no new key.
-                    let present = self.items.get(pk, TENANT_HEAD, self.now()).await?.is_some();
-                    if present {
-                        match self.write_partition(&id, &scope, budget).await? {
-                            Written::Abandoned => return Ok(false),
-                            Written::Done(entry) => {
-                                self.records
-                                    .save_entry(&id, &entry, self.records_expire_at())
-                                    .await?;
-                                checkpoint.partitions_done += 1;
-                            }
-                        }
-                    }
-                } else {
-                    tracing::warn!(reason = "backup_odd_partition", partition = %pk, "a tenant partition whose id is not a tenant id; skipped");
+                started.push(pk.clone());
+            }
+            let outcomes = join_all(
+                started
+                    .iter()
+                    .map(|pk| self.write_tenant(&id, pk, budget))
+                    .collect(),
+            )
+            .await;
+            let mut abandoned = false;
+            for outcome in outcomes {
+                match outcome? {
+                    Some(Written::Done(_)) => checkpoint.partitions_done += 1,
+                    Some(Written::Abandoned) => abandoned = true,
+                    None => {}
                 }
-                checkpoint.after_tenant = Some(pk.clone());
+            }
+            if abandoned {
+                return Ok(false);
+            }
+            if let Some(last) = started.last() {
+                checkpoint.after_tenant = Some(last.clone());
                 checkpoint.lease_until = budget.lease_until(self.now());
                 *version = self.claim(checkpoint, *version).await?;
+            }
+            if started.len() < page.entries.len() {
+                return Ok(false);
             }
             match page.next {
                 Some(next) => {
@@ -231,6 +244,31 @@ impl<P: BackupPorts> Backups<P> {
                 None => return Ok(true),
             }
         }
+    }
+
+    /// Writes one tenant's partition and its record; `None` when there is nothing to write.
+    async fn write_tenant(
+        &self,
+        id: &BackupId,
+        pk: &str,
+        budget: &dyn Budget,
+    ) -> Result<Option<Written>, BackupError> {
+        let Some(scope) = Scope::from_tenant_partition(pk) else {
+            tracing::warn!(reason = "backup_odd_partition", partition = %pk, "a tenant partition whose id is not a tenant id; skipped");
+            return Ok(None);
+        };
+        // A tenant removed since the listing (its record gone) is not backed up, and gets no new
+        // key.
+        if self.items.get(pk, TENANT_HEAD, self.now()).await?.is_none() {
+            return Ok(None);
+        }
+        let written = self.write_partition(id, &scope, budget).await?;
+        if let Written::Done(entry) = &written {
+            self.records
+                .save_entry(id, entry, self.records_expire_at())
+                .await?;
+        }
+        Ok(Some(written))
     }
 
     fn records_expire_at(&self) -> i64 {
