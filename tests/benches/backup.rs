@@ -10,8 +10,13 @@
 //!
 //! ```sh
 //! scripts/bench-backup                       # 10 000 items in 100 tenants
-//! scripts/bench-backup --items 300000 --tenants 1000
+//! scripts/bench-backup --items 100000 --tenants 100
+//! scripts/bench-backup --items 1000000 --tenants 100 --page-items 10000 --no-restore
 //! ```
+//! `--page-items` is the backup's query page (default 2000, the backup's own default; DynamoDB also ends a page at 1 MB): in
+//! this emulator every page walks the whole table, so a million items need pages that only the
+//! 1 MB limit ends. `--no-restore` skips the restore (a put per item: about an hour for a million
+//! items in this emulator).
 //! (it starts the emulator and runs `cargo bench -p integration-tests --bench backup -- ARGS`).
 
 use std::collections::BTreeMap;
@@ -87,7 +92,12 @@ fn peak_kib() -> u64 {
         .unwrap_or(0)
 }
 
-async fn backups(table: &str, bucket: &str, key: &str) -> (Backups<Bench>, Arc<Counting>) {
+async fn backups(
+    table: &str,
+    bucket: &str,
+    key: &str,
+    page_items: usize,
+) -> (Backups<Bench>, Arc<Counting>) {
     let sdk = emulator_sdk().await;
     let wrap = Arc::new(Counting {
         inner: KmsKeyWrap::new(aws_sdk_kms::Client::new(&sdk), key),
@@ -98,7 +108,10 @@ async fn backups(table: &str, bucket: &str, key: &str) -> (Backups<Bench>, Arc<C
         wrap.clone(),
         Arc::new(EsdkCipher::new().expect("the Encryption SDK")),
         Arc::new(S3Objects::new(adapters::aws::s3::s3_client(&sdk), bucket)),
-        Settings::new("superoffice-app", "bench"),
+        Settings {
+            page_items,
+            ..Settings::new("superoffice-app", "bench")
+        },
         Arc::new(SystemClock),
     );
     (b, wrap)
@@ -111,7 +124,10 @@ async fn child(args: &[String]) {
         arg(args, "--bucket").expect("--bucket"),
         arg(args, "--key").expect("--key"),
     );
-    let (b, wrap) = backups(&table, &bucket, &key).await;
+    let page_items = arg(args, "--page-items")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(2000);
+    let (b, wrap) = backups(&table, &bucket, &key, page_items).await;
     let started = Instant::now();
     let items = if args.iter().any(|a| a == "--restore") {
         let report = b
@@ -191,7 +207,7 @@ async fn parallel_scan(items: &DynamoItems) -> u64 {
 }
 
 /// Reads every tenant partition by Query, `TENANTS_AT_ONCE` partitions at a time.
-async fn query_every_tenant(items: &DynamoItems, tenants: u64) -> u64 {
+async fn query_every_tenant(items: &DynamoItems, tenants: u64, page_items: usize) -> u64 {
     let items = Arc::new(items.clone());
     let semaphore = Arc::new(tokio::sync::Semaphore::new(8));
     let mut tasks = Vec::new();
@@ -204,7 +220,7 @@ async fn query_every_tenant(items: &DynamoItems, tenants: u64) -> u64 {
             let mut after: Option<String> = None;
             loop {
                 let page = items
-                    .query_page(&pk, "", after.as_deref(), 500, 0)
+                    .query_page(&pk, "", after.as_deref(), page_items, 0)
                     .await
                     .expect("query");
                 count += page.entries.len() as u64;
@@ -285,7 +301,10 @@ async fn main() {
     // (moto's Table.query filters all_items()), so this grows with tenants x table size; DynamoDB
     // reads only the partition.
     let started = Instant::now();
-    let queried = query_every_tenant(&table, tenants).await;
+    let page: usize = arg(&args, "--page-items")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(2000);
+    let queried = query_every_tenant(&table, tenants, page).await;
     let queries = started.elapsed().as_secs_f64();
     assert_eq!(queried, n);
     println!(
@@ -294,7 +313,17 @@ async fn main() {
         scan / queries
     );
 
-    let backup = run_child(&["--table", table.table(), "--bucket", &bucket, "--key", &key]);
+    let page_items = arg(&args, "--page-items").unwrap_or_else(|| "2000".into());
+    let backup = run_child(&[
+        "--table",
+        table.table(),
+        "--bucket",
+        &bucket,
+        "--key",
+        &key,
+        "--page-items",
+        &page_items,
+    ]);
     let seconds = backup["seconds"].as_f64().unwrap_or(f64::NAN);
     assert_eq!(backup["items"].as_u64(), Some(n));
     println!(
@@ -306,6 +335,9 @@ async fn main() {
         backup["kms_calls"]
     );
 
+    if args.iter().any(|a| a == "--no-restore") {
+        return;
+    }
     // Restore everything into an empty table holding only the tenants' wrapped keys (as a table
     // brought back from point-in-time recovery would).
     let target = emulator_table("bench-restore").await;

@@ -118,8 +118,9 @@ pub enum RestoreError {
     Store(#[from] StoreError),
 }
 
-/// Items written at once.
-const CONCURRENCY: usize = 16;
+/// Items written at once (each a conditional write: the latency of one round trip, not its work,
+/// sets the pace in DynamoDB).
+const CONCURRENCY: usize = 32;
 /// Items of the table read per query while comparing.
 const PAGE: usize = 500;
 /// How many newer items a report names per partition.

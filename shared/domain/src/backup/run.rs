@@ -29,7 +29,9 @@ use super::scope::{Scope, TENANT_HEAD, TENANT_PREFIX};
 use super::service::{BackupPorts, Backups, Budget, RandomnessUnavailable, join_all, random_name};
 use crate::store::{Items, StoreError};
 
-/// Tenants listed, and written, at once.
+/// Tenants listed per query of the index.
+const TENANTS_PER_PAGE: usize = 100;
+/// Tenants written at once.
 const TENANTS_AT_ONCE: usize = 8;
 
 /// What starts an invocation.
@@ -194,44 +196,46 @@ impl<P: BackupPorts> Backups<P> {
                     TENANT_PREFIX,
                     TENANT_HEAD,
                     checkpoint.after_tenant.as_deref(),
-                    TENANTS_AT_ONCE,
+                    TENANTS_PER_PAGE,
                     self.now(),
                 )
                 .await?;
-            // The tenants of a page are written at once; the checkpoint moves past the last one
-            // started once all of them are written.
-            let mut started = Vec::new();
-            for pk in &page.entries {
-                if !budget.may_start_partition() {
-                    break;
+            // A few tenants are written at once; the checkpoint moves past the last one started
+            // once all of the group are written.
+            for group in page.entries.chunks(TENANTS_AT_ONCE) {
+                let mut started = Vec::new();
+                for pk in group {
+                    if !budget.may_start_partition() {
+                        break;
+                    }
+                    started.push(pk.clone());
                 }
-                started.push(pk.clone());
-            }
-            let outcomes = join_all(
-                started
-                    .iter()
-                    .map(|pk| self.write_tenant(&id, pk, budget))
-                    .collect(),
-            )
-            .await;
-            let mut abandoned = false;
-            for outcome in outcomes {
-                match outcome? {
-                    Some(Written::Done(_)) => checkpoint.partitions_done += 1,
-                    Some(Written::Abandoned) => abandoned = true,
-                    None => {}
+                let outcomes = join_all(
+                    started
+                        .iter()
+                        .map(|pk| self.write_tenant(&id, pk, budget))
+                        .collect(),
+                )
+                .await;
+                let mut abandoned = false;
+                for outcome in outcomes {
+                    match outcome? {
+                        Some(Written::Done(_)) => checkpoint.partitions_done += 1,
+                        Some(Written::Abandoned) => abandoned = true,
+                        None => {}
+                    }
                 }
-            }
-            if abandoned {
-                return Ok(false);
-            }
-            if let Some(last) = started.last() {
-                checkpoint.after_tenant = Some(last.clone());
-                checkpoint.lease_until = budget.lease_until(self.now());
-                *version = self.claim(checkpoint, *version).await?;
-            }
-            if started.len() < page.entries.len() {
-                return Ok(false);
+                if abandoned {
+                    return Ok(false);
+                }
+                if let Some(last) = started.last() {
+                    checkpoint.after_tenant = Some(last.clone());
+                    checkpoint.lease_until = budget.lease_until(self.now());
+                    *version = self.claim(checkpoint, *version).await?;
+                }
+                if started.len() < group.len() {
+                    return Ok(false);
+                }
             }
             match page.next {
                 Some(next) => {

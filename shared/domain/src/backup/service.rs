@@ -35,14 +35,15 @@ pub struct Settings {
     /// Plaintext per encrypted message (whole lines; a message ends at the first line that reaches
     /// it). Memory holds a few messages and one upload part, whatever the size of the data.
     pub message_bytes: usize,
-    /// Items per store page when reading a partition.
+    /// Items per store page when reading a partition (DynamoDB also ends a page at 1 MB): bounds
+    /// the memory a page of small items takes, and the round trips a large partition costs.
     pub page_items: usize,
     /// How long the table keeps a run's per-partition records (the last backup of each tenant).
     pub keep_records: Duration,
 }
 
 impl Settings {
-    /// The defaults for `app` in `environment`: 1 MiB messages, pages of 500 items, records kept
+    /// The defaults for `app` in `environment`: 1 MiB messages, pages of 2000 items, records kept
     /// 40 days.
     pub fn new(app: &str, environment: &str) -> Self {
         Self {
@@ -50,7 +51,7 @@ impl Settings {
             environment: environment.to_owned(),
             app_version: env!("CARGO_PKG_VERSION").to_owned(),
             message_bytes: 1024 * 1024,
-            page_items: 500,
+            page_items: 2000,
             keep_records: Duration::from_secs(40 * 86_400),
         }
     }
