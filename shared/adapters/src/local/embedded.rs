@@ -46,6 +46,21 @@ impl EmbeddedItems {
         Ok(Self { db: Arc::new(db) })
     }
 
+    /// Writes many items in one transaction, unconditionally (each at version 1): for loading test
+    /// data and benchmarks; the app itself writes through [`Items`].
+    pub fn put_many(&self, items: &[Item]) -> Result<(), StoreError> {
+        let txn = self.db.begin_write().map_err(fail)?;
+        {
+            let mut t = txn.open_table(ITEMS).map_err(fail)?;
+            for item in items {
+                let bytes = encode(item, 1)?;
+                t.insert((item.pk.as_str(), item.sk.as_str()), bytes.as_slice())
+                    .map_err(fail)?;
+            }
+        }
+        txn.commit().map_err(fail)
+    }
+
     async fn blocking<T: Send + 'static>(
         &self,
         f: impl FnOnce(&Database) -> Result<T, StoreError> + Send + 'static,

@@ -5,7 +5,10 @@
 //! * Memory holds one message's plaintext and ciphertext (and the S3 adapter one upload part),
 //!   whatever the size of the table.
 //! * KMS is asked once per partition (its key), never per item or message.
-//! * Tenants are written eight at a time (KMS, DynamoDB and S3 wait on the network, not the CPU).
+//! * Tenants are written four at a time (KMS, DynamoDB and S3 wait on the network, not the CPU);
+//!   only one of them at a time may be larger than one message (and so buffer an upload part),
+//!   and two messages at most are encrypted at once, so memory stays flat however many and however
+//!   large the tenants are.
 //! * The run is resumable. It starts with the app's records, then walks the tenants in id order;
 //!   after each group it saves a checkpoint (the last tenant written) in the table. An invocation
 //!   that nears its time limit stops before the next partition (or gives up the one in progress,
@@ -31,8 +34,8 @@ use crate::store::{Items, StoreError};
 
 /// Tenants listed per query of the index.
 const TENANTS_PER_PAGE: usize = 100;
-/// Tenants written at once.
-const TENANTS_AT_ONCE: usize = 8;
+/// Tenants written at once (their work is mostly waiting on DynamoDB, KMS and S3).
+const TENANTS_AT_ONCE: usize = 4;
 
 /// What starts an invocation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -77,6 +80,8 @@ pub enum BackupError {
     Randomness(#[from] RandomnessUnavailable),
     #[error("{0} cannot be written as a line: {1}")]
     Unwritable(String, serde_json::Error),
+    #[error("the backup service is shutting down")]
+    ShuttingDown,
 }
 
 /// What writing one partition gave.
@@ -304,6 +309,8 @@ impl<P: BackupPorts> Backups<P> {
         let (mut items, mut plaintext_bytes) = (0u64, 0u64);
         let mut messages: Vec<u64> = Vec::new();
         let mut after: Option<String> = None;
+        // Taken once the partition needs more than one message.
+        let mut large = None;
         loop {
             let page = self
                 .items
@@ -324,6 +331,14 @@ impl<P: BackupPorts> Backups<P> {
                 if buffer.len() >= message_bytes {
                     if budget.must_stop() {
                         return Ok(Written::Abandoned);
+                    }
+                    if large.is_none() {
+                        large = Some(
+                            self.large
+                                .acquire()
+                                .await
+                                .map_err(|_| BackupError::ShuttingDown)?,
+                        );
                     }
                     plaintext_bytes += buffer.len() as u64;
                     let message = self
@@ -394,6 +409,11 @@ impl<P: BackupPorts> Backups<P> {
             number,
         );
         let plaintext = std::mem::replace(buffer, Vec::with_capacity(buffer.capacity()));
+        let _sealing = self
+            .sealing
+            .acquire()
+            .await
+            .map_err(|_| BackupError::ShuttingDown)?;
         Ok(self
             .cipher
             .seal(key, &key_ref.key_name, &context, plaintext)

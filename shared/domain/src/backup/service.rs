@@ -138,6 +138,12 @@ pub struct Backups<P: BackupPorts> {
     pub(super) settings: Settings,
     pub(super) layout: Layout,
     pub(super) clock: Arc<dyn Clock>,
+    /// One partition larger than a message at a time: only that one buffers an upload part (S3's
+    /// 5 MiB minimum), so memory stays flat whatever the tenants' sizes.
+    pub(super) large: tokio::sync::Semaphore,
+    /// Messages encrypted at once: the Encryption SDK holds several copies of a message while it
+    /// works on it.
+    pub(super) sealing: tokio::sync::Semaphore,
 }
 
 impl<P: BackupPorts> Backups<P> {
@@ -158,6 +164,8 @@ impl<P: BackupPorts> Backups<P> {
             objects,
             settings,
             clock,
+            large: tokio::sync::Semaphore::new(1),
+            sealing: tokio::sync::Semaphore::new(2),
         }
     }
 
