@@ -122,7 +122,14 @@ ensure_encryption_cli() {
   ensure_python_packages "aws-encryption-sdk-cli==${ENCRYPTION_CLI_VERSION}"
   if ! venv_has soapp-backup-key-provider "${BACKUP_KEY_PROVIDER_VERSION}"; then
     say "installing the backup key provider (infra/esdk-cli-plugin) into ${VENV}"
-    step "pip install infra/esdk-cli-plugin" "${VENV}/bin/python" -m pip install -q ./infra/esdk-cli-plugin
+    # Built from a copy: setuptools writes build/ and *.egg-info beside the sources it builds.
+    local copy
+    copy=$(mktemp -d "${TMPDIR:-/tmp}/soapp-esdk-plugin.XXXXXX")
+    cp infra/esdk-cli-plugin/pyproject.toml infra/esdk-cli-plugin/soapp_backup_key_provider.py "${copy}/"
+    local status=0
+    step "pip install infra/esdk-cli-plugin" "${VENV}/bin/python" -m pip install -q "${copy}" || status=$?
+    rm -rf "${copy}"
+    return "${status}"
   fi
   export SOAPP_ENCRYPTION_CLI="${VENV}/bin/aws-encryption-cli"
 }
