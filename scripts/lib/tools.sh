@@ -129,7 +129,7 @@ ensure_encryption_cli() {
     local status=0
     step "pip install infra/esdk-cli-plugin" "${VENV}/bin/python" -m pip install -q "${copy}" || status=$?
     rm -rf "${copy}"
-    return "${status}"
+    ((status == 0)) || return "${status}"
   fi
   export SOAPP_ENCRYPTION_CLI="${VENV}/bin/aws-encryption-cli"
 }
