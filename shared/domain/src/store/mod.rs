@@ -9,6 +9,12 @@
 //!
 //! Expired items are invisible: reads treat them as absent and a conditional write may replace
 //! them, whether or not the TTL sweeper has deleted them yet (DynamoDB can take up to two days).
+//!
+//! Two reads walk more than one item a page at a time, for work whose size grows with the data (the
+//! backup): [`Items::query_page`] (one partition, in sort-key order) and [`Items::partitions`] (the
+//! partitions of one kind, such as every tenant, found by their head item). Both resume from the key
+//! a page ends at, so a walk can stop and continue in another process. Neither is ever a table scan:
+//! in DynamoDB the second is a query on the table's inverted index (sort key, partition key).
 
 use std::future::Future;
 
@@ -56,6 +62,16 @@ impl Item {
         serde_json::from_value(self.data.clone())
             .map_err(|e| StoreError::Corrupt(format!("{}/{}: {e}", self.pk, self.sk)))
     }
+}
+
+/// One page of a walk over many items: what was found, and where the next page starts (`None` at
+/// the end). The cursor is a key (a sort key for [`Items::query_page`], a partition key for
+/// [`Items::partitions`]); a page may hold fewer entries than asked for, even none, and still have a
+/// next one (expired items are skipped after they are read).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Page<T> {
+    pub entries: Vec<T>,
+    pub next: Option<String>,
 }
 
 /// Serializes a typed document.
@@ -135,6 +151,31 @@ pub trait Items: Send + Sync + 'static {
         sk_prefix: &str,
         now: i64,
     ) -> impl Future<Output = Result<Vec<Item>, StoreError>> + Send;
+
+    /// At most `limit` live items of one partition whose sort key starts with `sk_prefix` and sorts
+    /// after `after`, in sort-key order, and the sort key to continue after. Never a table scan.
+    fn query_page(
+        &self,
+        pk: &str,
+        sk_prefix: &str,
+        after: Option<&str>,
+        limit: usize,
+        now: i64,
+    ) -> impl Future<Output = Result<Page<Item>, StoreError>> + Send;
+
+    /// At most `limit` partition keys that start with `pk_prefix`, sort after `after` and hold a live
+    /// item whose sort key is exactly `head_sk` (every tenant partition holds its record under
+    /// `TENANT`), in partition-key order, and the key to continue after. Never a table scan; in
+    /// DynamoDB an eventually consistent query of the inverted index, so a partition created a moment
+    /// ago may be missing from the walk.
+    fn partitions(
+        &self,
+        pk_prefix: &str,
+        head_sk: &str,
+        after: Option<&str>,
+        limit: usize,
+        now: i64,
+    ) -> impl Future<Output = Result<Page<String>, StoreError>> + Send;
 }
 
 /// Lowercase hex SHA-256: the stored key for a secret value (state, session id), so the table never
