@@ -3220,7 +3220,10 @@ fn the_worker_ticks_the_rollout_once_a_minute_with_the_one_input_it_takes_and_ma
     let accepts = |n: u64| {
         let vars = [
             ("SO_ENVIRONMENT", "sod".to_owned()),
-            ("SO_CLIENT_ID", "6cf25376616343b38d14ddcd804f2891".to_owned()),
+            (
+                "SO_CLIENT_ID",
+                "6cf25376616343b38d14ddcd804f2891".to_owned(),
+            ),
             (
                 "SO_CLIENT_SECRET_ARN",
                 "arn:aws:secretsmanager:eu-west-1:123456789012:secret:c-AbCdEf".to_owned(),

@@ -187,6 +187,11 @@ pub struct ServeArgs {
     /// DATA_DIR/backups/local; 0 turns it off. `soapp backup --data-dir` reads them.
     #[arg(long, value_name = "HOURS", default_value_t = 24)]
     pub backup_every_hours: u64,
+    /// Tick the rollout of the manifest (--manifest) to every installed tenant this often, as the
+    /// worker's schedule does once a minute in AWS; 0 turns it off. Restart with a changed
+    /// manifest and the installed tenants follow, APP_ROLLOUT_PER_MINUTE (10) per tick.
+    #[arg(long, value_name = "SECONDS", default_value_t = 60)]
+    pub rollout_every_seconds: u64,
 }
 
 #[derive(Debug, Subcommand)]
