@@ -59,6 +59,11 @@ impl App {
         }
     }
 
+    /// The data folder, laid out as `soapp serve` keeps it.
+    pub fn data_dir(&self) -> &std::path::Path {
+        self._data.path()
+    }
+
     pub fn sim(&self) -> &superoffice_simulator::SimulatorHandle {
         self.app.simulator.as_ref().unwrap()
     }
