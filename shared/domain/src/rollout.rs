@@ -246,6 +246,71 @@ impl<I: Items, Q: JobQueue> Rollout<I, Q> {
     }
 }
 
+/// One tenant's place in a rollout, for the operator.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TenantRollout {
+    pub tenant: TenantId,
+    pub status: InstallStatus,
+    /// The release the tenant was last brought to in full.
+    pub version: Option<String>,
+    /// Whether it holds the manifest being rolled out.
+    pub current: bool,
+    /// An upgrade or repair asked for and not finished: its goal, why, and since when.
+    pub reconciling: Option<Reconciling>,
+    pub suspended: bool,
+    /// Why its work waits, when it does (maintenance, throttling), and the status page's problem.
+    pub problem: Option<String>,
+}
+
+/// Where the rollout of the manifest with `fingerprint` stands: its progress record and every
+/// tenant's place (`soapp rollout status`). Walks the tenants a page at a time, as a tick does.
+pub async fn status<I: Items>(
+    items: Arc<I>,
+    fingerprint: &str,
+    now: i64,
+) -> Result<(Option<Progress>, Vec<TenantRollout>), StoreError> {
+    let progress = match items.get("ROLLOUT", "PROGRESS", now).await? {
+        Some(item) => Some(item.parse::<Progress>()?).filter(|p| p.fingerprint == fingerprint),
+        None => None,
+    };
+    let tenants = Tenants::new(items.clone());
+    let mut out = Vec::new();
+    let mut after: Option<String> = None;
+    loop {
+        let page = items
+            .partitions("TENANT#", "TENANT", after.as_deref(), PAGE, now)
+            .await?;
+        for pk in &page.entries {
+            let Ok(id) = TenantId::parse(pk.trim_start_matches("TENANT#")) else {
+                continue;
+            };
+            if let Some(t) = tenants.get(&id, now).await? {
+                let t = t.value;
+                out.push(TenantRollout {
+                    current: t
+                        .manifest
+                        .as_ref()
+                        .is_some_and(|m| m.fingerprint == fingerprint),
+                    version: t.manifest.map(|m| m.version),
+                    tenant: id,
+                    status: t.status,
+                    reconciling: t.reconciling,
+                    suspended: t.suspended,
+                    problem: t
+                        .waiting
+                        .map(|w| format!("waiting: {}", w.reason))
+                        .or(t.problem),
+                });
+            }
+        }
+        match page.next {
+            Some(next) => after = Some(next),
+            None => break,
+        }
+    }
+    Ok((progress, out))
+}
+
 #[cfg(test)]
 mod tests {
     use std::sync::Mutex;
