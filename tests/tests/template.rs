@@ -1197,7 +1197,7 @@ fn the_webhook_route_declares_its_tenant_path_parameter() {
 #[test]
 fn the_worker_takes_one_job_at_a_time_from_the_fifo_jobs_queue_and_reports_the_ones_to_retry() {
     let t = template();
-    let event = worker_queue_event(&t);
+    let event = worker_queue_event(t);
     let p = &event["Properties"];
     assert_eq!(p["Queue"], json!({"Fn::GetAtt": ["JobsQueue", "Arn"]}));
     assert_eq!(p["BatchSize"], json!(1), "one job per invocation");
@@ -1219,7 +1219,7 @@ fn the_worker_takes_one_job_at_a_time_from_the_fifo_jobs_queue_and_reports_the_o
 fn the_workers_concurrency_is_capped_by_the_parameter_that_sets_the_apps_ceiling_on_superoffice() {
     let t = template();
     let props = t.function_properties("WorkerFunction");
-    let event = worker_queue_event(&t);
+    let event = worker_queue_event(t);
     assert_eq!(
         event["Properties"]["ScalingConfig"],
         json!({"MaximumConcurrency": {"Ref": "WorkerMaxConcurrency"}}),
