@@ -25,7 +25,7 @@ define package
 endef
 
 .PHONY: build-RedirectFunction build-InstallFunction build-WorkerFunction build-WebhooksFunction \
-	build-LifecycleFunction
+	build-LifecycleFunction build-DeployCheckFunction
 
 build-RedirectFunction:
 	$(call package,redirect)
@@ -41,3 +41,7 @@ build-WebhooksFunction:
 
 build-LifecycleFunction:
 	$(call package,lifecycle)
+
+# CodeDeploy's PreTraffic hook (it reads no manifest; the package carries it like every function's).
+build-DeployCheckFunction:
+	$(call package,deploy-check)
