@@ -5,6 +5,7 @@ mod doctor_cmd;
 mod manifest_cmd;
 mod output;
 mod serve;
+mod smoke_cmd;
 mod token_verify;
 
 use std::future::Future;
