@@ -379,3 +379,23 @@ fn a_deploy_is_refused_before_any_aws_call_when_settings_or_the_build_are_missin
     assert_eq!(code, Some(2), "{err}");
     assert!(err.contains("no build here"), "{err}");
 }
+
+#[test]
+fn the_changelog_starts_with_unreleased_changes_or_the_workspace_version() {
+    let cargo = std::fs::read_to_string(root().join("Cargo.toml")).unwrap();
+    let version = cargo
+        .lines()
+        .skip_while(|l| l.trim() != "[workspace.package]")
+        .find_map(|l| l.trim().strip_prefix("version = "))
+        .map(|v| v.trim_matches('"').to_owned())
+        .expect("[workspace.package] version");
+    let changelog = std::fs::read_to_string(root().join("CHANGELOG.md")).expect("CHANGELOG.md");
+    let newest = changelog
+        .lines()
+        .find(|l| l.starts_with("## "))
+        .expect("a release heading");
+    assert!(
+        newest == "## [Unreleased]" || newest.starts_with(&format!("## [{version}]")),
+        "the newest CHANGELOG heading is {newest:?}: [Unreleased] or [{version}] expected"
+    );
+}
