@@ -25,7 +25,7 @@ define package
 endef
 
 .PHONY: build-RedirectFunction build-InstallFunction build-WorkerFunction build-WebhooksFunction \
-	build-LifecycleFunction build-DeployCheckFunction
+	build-LifecycleFunction build-BackupFunction build-DeployCheckFunction
 
 build-RedirectFunction:
 	$(call package,redirect)
@@ -41,6 +41,9 @@ build-WebhooksFunction:
 
 build-LifecycleFunction:
 	$(call package,lifecycle)
+
+build-BackupFunction:
+	$(call package,backup)
 
 # CodeDeploy's PreTraffic hook (it reads no manifest; the package carries it like every function's).
 build-DeployCheckFunction:

@@ -9,7 +9,10 @@
 //!   side, with its [`domain::Ports`] type.
 //! * [`platform`]: the SuperOffice platform for sign-in, and [`platform::tenant_access`], the
 //!   system-user WebAPI client for work in tenants.
+//! * [`rollout`]: this release's manifest taken to every installed tenant, ticked once a minute.
 //! * [`worker`]: the job worker, built on its first job.
+//! * `backup` (feature `backup`): the backup service with the AWS or the local adapters, and its
+//!   metrics.
 //! * [`lambda`]: serving a [`web::Handler`] behind API Gateway.
 //!
 //! Nothing here does network I/O at start: a cold start pays for building clients, not for calls.
@@ -21,11 +24,14 @@ use domain::manifest::Manifest;
 
 #[cfg(feature = "aws")]
 pub mod aws;
+#[cfg(feature = "backup")]
+pub mod backup;
 #[cfg(feature = "aws")]
 pub mod lambda;
 #[cfg(feature = "local")]
 pub mod local;
 pub mod platform;
+pub mod rollout;
 pub mod telemetry;
 pub mod worker;
 
