@@ -5,7 +5,7 @@
 //! TLS, API Gateway's routes and throttles, the alias the API invokes, anything placed in front of
 //! the API that could drop a header. This runs once a deploy has finished, in the pipeline before the
 //! next environment, and by hand: every public route answers as it should (status, the security
-//! headers, nothing of the app's insides), the sign-in goes to the environment's SuperOffice for the
+//! headers, nothing of the app's insides; the web panel SuperOffice frames too), the sign-in goes to the environment's SuperOffice for the
 //! right client, whose discovery and keys answer as SuperOffice's, and forged input is refused.
 //!
 //! With a test tenant (`--tenant`, `--user`) it also installs the app, opens the management page and
@@ -246,6 +246,7 @@ pub async fn run(
         sign_in_redirect(&http, target).await,
         needs_sign_in(&http, "install link", "/install").await,
         needs_sign_in(&http, "manage link", "/manage").await,
+        web_panel(&http).await,
         callback_by_get(&http).await,
         forged_callback(&http).await,
         forged_state_change(&http).await,
@@ -411,6 +412,53 @@ async fn needs_sign_in(http: &Http, name: &'static str, path: &str) -> Check {
         verdict,
         "see the install function's log; a page for administrators must never show without a sign-in",
     )
+}
+
+/// The web panel SuperOffice frames in a contact card, opened without a session: a 200 page offering
+/// the pop-up sign-in, with the panels' headers (framing by SuperOffice only, not stored), nothing
+/// about the tenant, and its script served from our origin.
+async fn web_panel(http: &Http) -> Check {
+    let path = format!("/panels/contact?ctx={}&user=1", probes::PROBE_TENANT);
+    let verdict = match http.get(&path).await {
+        Ok(a) if a.status != 200 => Err(format!("answered {} instead of 200", a.status)),
+        Ok(a) if !a.text().contains("data-panel=\"sign-in\"") => {
+            Err("the page offers no sign-in".to_owned())
+        }
+        Ok(a) if a.text().contains("data-state=") => {
+            Err("the page tells the app's state before a sign-in".to_owned())
+        }
+        Ok(a) if a.header("cache-control") != Some("no-store") => {
+            Err("the page may be stored (no Cache-Control: no-store)".to_owned())
+        }
+        Ok(a) => match all([expect::security_headers(&a), expect::no_internals(&a)]) {
+            Err(why) => Err(why),
+            Ok(_) => match http.get("/panels/panel.js").await {
+                Ok(js)
+                    if js.status == 200
+                        && js
+                            .header("content-type")
+                            .unwrap_or("")
+                            .starts_with("text/javascript") =>
+                {
+                    Ok("200, a sign-in, its script served".to_owned())
+                }
+                Ok(js) => Err(format!(
+                    "the panel's script answered {} ({})",
+                    js.status,
+                    js.header("content-type").unwrap_or("no content type")
+                )),
+                Err(e) => Err(e),
+            },
+        },
+        Err(e) => Err(e),
+    };
+    let fix = match &verdict {
+        Err(why) if why.contains("Content-Security-Policy") || why.contains("Strict-Transport") => {
+            FIX_HEADERS
+        }
+        _ => "see the install function's log; the panels are its routes (/panels/*)",
+    };
+    judged("web panel", verdict, fix)
 }
 
 /// A refusal: a 4xx (never a 5xx, never a success), no session started, nothing internal shown.

@@ -21,6 +21,7 @@ const CHECKS: &[&str] = &[
     "sign-in redirect",
     "install link",
     "manage link",
+    "web panel",
     "callback by GET",
     "forged callback",
     "forged state change",
@@ -303,7 +304,12 @@ async fn a_front_that_drops_the_content_security_policy_fails_the_header_checks(
     assert_eq!(run.code, Some(1), "{}", run.stdout);
     assert_eq!(
         run.failed(),
-        vec!["front page", "front page by HEAD", "sign-in redirect"],
+        vec![
+            "front page",
+            "front page by HEAD",
+            "sign-in redirect",
+            "web panel"
+        ],
         "{}",
         run.stdout
     );
