@@ -85,6 +85,10 @@ pub const VARIABLES: &[(&str, &str)] = &[
         "requests per second to one tenant's WebAPI, 1 to 100 (default 10)",
     ),
     (
+        "APP_ROLLOUT_PER_MINUTE",
+        "tenants per minute a release's upgrade is rolled out to, 1 to 1000 (default 10)",
+    ),
+    (
         "APP_MAX_INLINE_WAIT",
         "the longest Retry-After waited in place, in seconds up to 300 (default 30); longer re-queues the job",
     ),
@@ -141,7 +145,7 @@ pub struct Check {
 }
 
 impl Check {
-    fn ok(name: &'static str, detail: impl Into<String>) -> Self {
+    pub fn ok(name: &'static str, detail: impl Into<String>) -> Self {
         Self {
             name,
             outcome: Outcome::Ok,
@@ -149,7 +153,7 @@ impl Check {
             fix: String::new(),
         }
     }
-    fn fail(name: &'static str, detail: impl Into<String>, fix: impl Into<String>) -> Self {
+    pub fn fail(name: &'static str, detail: impl Into<String>, fix: impl Into<String>) -> Self {
         Self {
             name,
             outcome: Outcome::Fail,
@@ -157,7 +161,7 @@ impl Check {
             fix: fix.into(),
         }
     }
-    fn warn(name: &'static str, detail: impl Into<String>, fix: impl Into<String>) -> Self {
+    pub fn warn(name: &'static str, detail: impl Into<String>, fix: impl Into<String>) -> Self {
         Self {
             name,
             outcome: Outcome::Warn,
