@@ -16,15 +16,11 @@ use std::time::{Duration, Instant, SystemTime};
 
 use domain::jobs::{Job, JobQueue};
 use domain::provisioning::Run;
-use domain::sealing::{self, Sealer};
 use domain::store::Items;
-use domain::tenant::{Consent, InstallStatus, Tenants};
-use domain::{Deployment, TenantId};
+use domain::tenant::{InstallStatus, Tenants};
+use integration_tests::fleet::{self, Fleet};
 use integration_tests::install_app::App;
-use integration_tests::*;
-use superoffice_simulator::{
-    FaultAction, FaultRule, Route, Simulator, SimulatorConfig, TenantConfig, UserConfig,
-};
+use superoffice_simulator::{FaultAction, FaultRule, Route};
 
 struct Counting;
 static LIVE: AtomicUsize = AtomicUsize::new(0);
@@ -104,111 +100,40 @@ async fn critical_path() {
     app.app.stop().await;
 }
 
-fn tenant_name(i: usize) -> String {
-    format!("Bench{i:05}")
-}
-
 async fn hundred_tenants(n: usize) {
-    // The simulator with `n` tenants, each with an administrator, and our app registered.
-    let mut config = SimulatorConfig::demo(app_registration(vec![REDIRECT.into()]));
-    config.tenants = (0..n)
-        .map(|i| TenantConfig {
-            context_id: tenant_name(i),
-            company_name: format!("Bench Company {i}"),
-            serial: format!("{}", 1_900_000_000 + i),
-            shard: "sod2".into(),
-            users: vec![UserConfig {
-                email: format!("admin{i}@bench.example"),
-                associate_id: 5,
-                first_name: "Admin".into(),
-                last_name: format!("{i}"),
-                initials: "AB".into(),
-                is_administrator: true,
-            }],
-        })
-        .collect();
-    let sim = Simulator::start(config, "127.0.0.1:0".parse().unwrap())
-        .await
-        .unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let key = dir.path().join("system-user-key.pem");
-    std::fs::write(&key, partner_key_pem()).unwrap();
-    let vars = [
-        ("SO_ENVIRONMENT", sim.issuer()),
-        ("SO_CLIENT_ID", CLIENT_ID.to_owned()),
-        ("SO_CLIENT_SECRET", CLIENT_SECRET.to_owned()),
-        ("SO_SYSTEM_USER_KEY_FILE", key.display().to_string()),
-        ("APP_BASE_URL", "http://127.0.0.1:9".to_owned()),
-        (
-            "APP_DATA_DIR",
-            dir.path().join("store").display().to_string(),
-        ),
-        ("APP_TENANT_RATE", "100".to_owned()),
-    ];
-    let config = domain::config::AppConfig::from_lookup(|k| {
-        vars.iter().find(|(n, _)| *n == k).map(|(_, v)| v.clone())
-    })
-    .unwrap();
-    // The demo manifest without its webhook (no receiver listens in this benchmark).
-    let mut manifest = domain::manifest::Manifest::demo();
-    manifest.webhooks.clear();
-    let d: Deployment<app::local::Local> = app::local::deployment(
-        Arc::new(config),
-        Arc::new(manifest),
-        Duration::from_secs(120),
+    // `n` simulated tenants with an administrator each; the demo manifest without its webhook (no
+    // receiver listens here); the worker on the in-process queue.
+    let fleet = Fleet::start(
+        n,
+        fleet::v1(),
+        Duration::ZERO,
+        &[("APP_TENANT_RATE", "100")],
     )
-    .unwrap();
-    let worker = d.queue.serve(app::worker::lazy(&d));
-    let tenants = Tenants::new(d.items.clone());
-    let ids: Vec<TenantId> = (0..n)
-        .map(|i| TenantId::parse(&tenant_name(i)).unwrap())
-        .collect();
+    .await;
+    let (d, sim, ids) = (&fleet.deployment, &fleet.sim, &fleet.ids);
+    let tenants = fleet.tenants();
     let base = LIVE.load(Ordering::SeqCst);
     PEAK.store(base, Ordering::SeqCst);
     let started = Instant::now();
-    for (i, t) in ids.iter().enumerate() {
-        sim.grant_consent(t.as_str(), CLIENT_ID);
-        let token = superoffice::Secret::new(sim.system_token(t.as_str(), CLIENT_ID).unwrap());
-        let sealed = d
-            .sealer
-            .seal(&token, &sealing::context(t, "system_token"))
-            .await
-            .unwrap();
-        tenants
-            .record_consent(
-                &Consent {
-                    tenant: t.clone(),
-                    company: None,
-                    sealed_system_token: sealed,
-                    approved_by: format!("admin{i}"),
-                },
-                0,
-            )
-            .await
-            .unwrap();
-        tenants
-            .update(t, 0, |r| r.status = InstallStatus::Queued)
-            .await
-            .unwrap();
-        d.queue.send(&Job::install(t, "bench")).await.unwrap();
-    }
-    wait_all(&tenants, &ids, |s| s == Some(InstallStatus::Installed)).await;
+    fleet.install_all().await;
     let installed_in = started.elapsed();
-    let artifacts: usize = ids.iter().map(|t| ours(&sim, t.as_str())).sum();
-    for t in &ids {
+    let artifacts: usize = ids.iter().map(|t| ours(sim, t.as_str())).sum();
+    for t in ids {
         tenants
             .update(t, 0, |r| r.status = InstallStatus::Uninstalling)
             .await
             .unwrap();
         d.queue.send(&Job::uninstall(t, "bench")).await.unwrap();
     }
-    wait_all(&tenants, &ids, |s| s.is_none()).await;
+    fleet
+        .wait_until(Duration::from_secs(900), "uninstalled", |r| r.is_none())
+        .await;
     let total = started.elapsed();
     let peak = PEAK.load(Ordering::SeqCst).saturating_sub(base);
-    let left_in_tenants: usize = ids.iter().map(|t| ours(&sim, t.as_str())).sum();
+    let left_in_tenants: usize = ids.iter().map(|t| ours(sim, t.as_str())).sum();
     let mut left_in_store = 0;
     let mut kinds = std::collections::BTreeSet::new();
-    for t in &ids {
+    for t in ids {
         let left = d.items.query(&format!("TENANT#{t}"), "", 0).await.unwrap();
         left_in_store += left.len();
         kinds.extend(
@@ -232,8 +157,7 @@ async fn hundred_tenants(n: usize) {
         total.as_secs_f64(),
         peak as f64 / (1024.0 * 1024.0)
     );
-    worker.abort();
-    sim.shutdown().await;
+    fleet.stop().await;
 }
 
 /// Everything of the demo app's in a simulated tenant.
@@ -278,32 +202,6 @@ fn ours(sim: &superoffice_simulator::SimulatorHandle, tenant: &str) -> usize {
             .iter()
             .filter(|p| p["Specification"]["Section"] == "DemoPartnerApp")
             .count()
-}
-
-async fn wait_all<I: Items>(
-    tenants: &Tenants<I>,
-    ids: &[TenantId],
-    done: impl Fn(Option<InstallStatus>) -> bool,
-) {
-    let started = Instant::now();
-    loop {
-        let mut all = true;
-        for t in ids {
-            let s = tenants.get(t, 0).await.unwrap().map(|v| v.value.status);
-            if !done(s) {
-                all = false;
-                break;
-            }
-        }
-        if all {
-            return;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(900),
-            "the jobs never finished"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
