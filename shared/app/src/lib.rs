@@ -10,7 +10,8 @@
 //! * [`platform`]: the SuperOffice platform for sign-in, and [`platform::tenant_access`], the
 //!   system-user WebAPI client for work in tenants.
 //! * [`worker`]: the job worker, built on its first job.
-//! * [`lambda`]: serving a [`web::Handler`] behind API Gateway.
+//! * [`lambda`]: serving a [`web::Handler`] behind API Gateway; [`requests`]: the metric line every
+//!   request gets there and in the local runner.
 //!
 //! Nothing here does network I/O at start: a cold start pays for building clients, not for calls.
 
@@ -26,6 +27,7 @@ pub mod lambda;
 #[cfg(feature = "local")]
 pub mod local;
 pub mod platform;
+pub mod requests;
 pub mod telemetry;
 pub mod worker;
 
