@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::{doctor_cmd, manifest_cmd, serve, token_verify};
+use crate::{doctor_cmd, manifest_cmd, serve, token_verify, usage_cmd};
 
 #[derive(Debug, Parser)]
 #[command(name = "soapp", version, about = "Operate the SuperOffice app backend", long_about = None)]
@@ -28,6 +28,45 @@ enum Command {
     /// The provisioning manifest (what the app puts into a tenant).
     #[command(subcommand)]
     Manifest(ManifestCommand),
+    /// What the app sent each tenant's WebAPI, per tenant and day (calls, bytes, throttled and
+    /// failed calls), from the store a configuration names: for SuperOffice's operations centre.
+    /// Exits 2 on a usage or configuration error or a store that cannot be read.
+    Usage(UsageArgs),
+}
+
+#[derive(Debug, Args)]
+#[command(group = clap::ArgGroup::new("store").required(true).args(["env_file", "data_dir"]))]
+pub struct UsageArgs {
+    /// A file of KEY=VALUE lines (the function's variables): APP_TABLE_NAME names the deployment's
+    /// DynamoDB table (the AWS SDK reads the region and credentials from the environment), or
+    /// APP_DATA_DIR an embedded store.
+    #[arg(long, value_name = "FILE")]
+    pub env_file: Option<std::path::PathBuf>,
+    /// The local runner's data folder (`soapp serve --data-dir`), instead of an env file.
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: Option<std::path::PathBuf>,
+    /// The first day, YYYY-MM-DD (days are UTC).
+    #[arg(long, value_name = "DATE")]
+    pub from: String,
+    /// The last day, YYYY-MM-DD (included).
+    #[arg(long, value_name = "DATE")]
+    pub to: String,
+    /// CSV with a header line, or a JSON array with the same columns.
+    #[arg(long, value_enum, default_value = "csv")]
+    pub format: UsageFormat,
+    /// One row per tenant for the whole range instead of one per tenant and day.
+    #[arg(long)]
+    pub total: bool,
+    /// A tenant's context id (Cust12345); repeat for several. Without it, every tenant (which this
+    /// build cannot list yet: it says so).
+    #[arg(long = "tenant", value_name = "ID")]
+    pub tenants: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum UsageFormat {
+    Csv,
+    Json,
 }
 
 #[derive(Debug, Subcommand)]
@@ -170,6 +209,7 @@ impl Cli {
             Command::Token(TokenCommand::Verify(args)) => token_verify::run(args),
             Command::Manifest(ManifestCommand::List(args)) => manifest_cmd::list(args),
             Command::Manifest(ManifestCommand::Diff(args)) => manifest_cmd::diff(args),
+            Command::Usage(args) => usage_cmd::run(args),
         }
     }
 }

@@ -6,6 +6,7 @@ mod manifest_cmd;
 mod output;
 mod serve;
 mod token_verify;
+mod usage_cmd;
 
 use std::future::Future;
 use std::process::ExitCode;
