@@ -75,7 +75,6 @@ impl<P: Ports> Install<P> {
                 job.kind.as_str(),
                 JobOutcome::Queued,
                 session.tenant.as_str(),
-                &job.id,
                 "install_queued",
             );
         }

@@ -144,7 +144,6 @@ impl<P: Ports> Install<P> {
             job.kind.as_str(),
             JobOutcome::Queued,
             session.tenant.as_str(),
-            &job.id,
             "uninstall_queued",
         );
         Ok(web::see_other("/manage"))

@@ -69,7 +69,6 @@ impl<P: Ports> JobHandler for LazyWorker<P> {
                         job.kind.as_str(),
                         outcome,
                         job.tenant.as_str(),
-                        &job.id,
                         "worker_not_ready",
                     )
                 };

@@ -207,7 +207,6 @@ impl<I: Items, Q: JobQueue> Lifecycle<I, Q> {
                 kind.as_str(),
                 telemetry::metrics::JobOutcome::Queued,
                 push.tenant.as_str(),
-                &job.id,
                 change.as_str(),
             );
         }

@@ -49,13 +49,7 @@ impl<I: Items, S: Sealer, A: TenantApi> Worker<I, S, A> {
 
 /// Writes the delivery's metric line.
 fn count(job: &Job, outcome: JobOutcome, reason: &str) {
-    telemetry::metrics::job(
-        job.kind.as_str(),
-        outcome,
-        job.tenant.as_str(),
-        &job.id,
-        reason,
-    );
+    telemetry::metrics::job(job.kind.as_str(), outcome, job.tenant.as_str(), reason);
 }
 
 impl<I: Items, S: Sealer, A: TenantApi> JobHandler for Worker<I, S, A> {
