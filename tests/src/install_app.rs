@@ -246,6 +246,63 @@ impl App {
             .unwrap()
     }
 
+    /// Signs in as `email` of `tenant` the way the web panel's pop-up does
+    /// (`/login?return=/panels/handoff`): the session cookie (`name=value`). The sign-in comes back
+    /// to the hand-off page.
+    pub async fn sign_in_for_panel(&self, tenant: &str, email: &str) -> String {
+        let (authorize, binding) = self.begin("?return=/panels/handoff").await;
+        let Delivery::FormPost { fields, .. } =
+            self.consent_at(tenant, &authorize, email, true).await
+        else {
+            panic!("form_post expected")
+        };
+        let r = self.callback(&fields, Some(&binding)).await;
+        assert_eq!(r.status(), StatusCode::SEE_OTHER);
+        assert_eq!(r.headers()["location"], "/panels/handoff");
+        cookie(&r, "__Host-session").expect("a session cookie")
+    }
+
+    /// `GET /panels/handoff` with `session`, as the pop-up opens it: the one-time code on the page.
+    pub async fn hand_off_code(&self, session: &str) -> String {
+        let (status, page) = self.page("/panels/handoff", session).await;
+        assert_eq!(status, StatusCode::OK, "{page}");
+        data_attribute(&page, "data-code").expect("a hand-off code on the page")
+    }
+
+    /// `POST /panels/session` with `form` and `headers` (nothing else: no cookie).
+    pub async fn post_panel_session(
+        &self,
+        form: &[(&str, &str)],
+        headers: &[(&str, &str)],
+    ) -> reqwest::Response {
+        let mut req = self.http.post(self.url("/panels/session")).form(form);
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        req.send().await.unwrap()
+    }
+
+    /// Redeems a hand-off code for tenant `ctx` as the panel's script does: a same-origin POST.
+    pub async fn redeem(&self, code: &str, ctx: &str) -> reqwest::Response {
+        let origin = self.app.config.origin();
+        self.post_panel_session(
+            &[("code", code), ("ctx", ctx)],
+            &[("origin", &origin), ("sec-fetch-site", "same-origin")],
+        )
+        .await
+    }
+
+    /// The whole panel sign-in for `email` of `tenant`: (session cookie, panel cookie), each as
+    /// `name=value`.
+    pub async fn panel_sign_in(&self, tenant: &str, email: &str) -> (String, String) {
+        let session = self.sign_in_for_panel(tenant, email).await;
+        let code = self.hand_off_code(&session).await;
+        let r = self.redeem(&code, tenant).await;
+        assert_eq!(r.status(), StatusCode::NO_CONTENT);
+        let panel = cookie(&r, "__Host-panel").expect("a panel cookie");
+        (session, panel)
+    }
+
     /// The demo tenant's record as the app keeps it, if any.
     pub async fn tenant_record(&self) -> Option<domain::tenant::Tenant> {
         domain::tenant::Tenants::new(self.app.items.clone())
@@ -363,6 +420,13 @@ pub fn sign_in_cookie(r: &reqwest::Response) -> Option<String> {
         .filter_map(|v| v.to_str().ok())
         .find(|c| c.starts_with("__Host-signin-") && !c.contains("Max-Age=0"))
         .map(str::to_owned)
+}
+
+/// The value of the first `name="…"` attribute on a page.
+pub fn data_attribute(page: &str, name: &str) -> Option<String> {
+    let start = page.find(&format!("{name}=\""))? + name.len() + 2;
+    let len = page[start..].find('"')?;
+    Some(page[start..start + len].to_owned())
 }
 
 /// `name=value` of a `Set-Cookie` line.

@@ -107,11 +107,12 @@ pub async fn emulator_sdk() -> aws_config::SdkConfig {
         .await
 }
 
-/// A DynamoDB table shaped like the deployed one (pk/sk, TTL on `expires_at`) in the emulator.
+/// A DynamoDB table shaped like the deployed one (pk/sk, TTL on `expires_at`, the inverted index
+/// the adapter lists partitions with) in the emulator.
 pub async fn emulator_table(prefix: &str) -> adapters::aws::dynamo::DynamoItems {
     use aws_sdk_dynamodb::types::{
-        AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
-        TimeToLiveSpecification,
+        AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType,
+        Projection, ProjectionType, ScalarAttributeType, TimeToLiveSpecification,
     };
     let client = aws_sdk_dynamodb::Client::new(&emulator_sdk().await);
     let table = format!(
@@ -142,6 +143,20 @@ pub async fn emulator_table(prefix: &str) -> adapters::aws::dynamo::DynamoItems 
         .attribute_definitions(attr("sk"))
         .key_schema(key("pk", KeyType::Hash))
         .key_schema(key("sk", KeyType::Range))
+        .global_secondary_indexes(
+            GlobalSecondaryIndex::builder()
+                .index_name(adapters::aws::dynamo::SORT_KEY_INDEX)
+                .key_schema(key("sk", KeyType::Hash))
+                .key_schema(key("pk", KeyType::Range))
+                .projection(
+                    Projection::builder()
+                        .projection_type(ProjectionType::Include)
+                        .non_key_attributes("expires_at")
+                        .build(),
+                )
+                .build()
+                .expect("index"),
+        )
         .send()
         .await
         .expect("the emulator creates the table");
@@ -159,4 +174,116 @@ pub async fn emulator_table(prefix: &str) -> adapters::aws::dynamo::DynamoItems 
         .await
         .expect("TTL on expires_at");
     adapters::aws::dynamo::DynamoItems::new(client, table)
+}
+
+/// A versioned bucket in the emulator, and the S3 client (path-style addressing, as the adapter
+/// uses against an emulator).
+pub async fn emulator_bucket(prefix: &str) -> (aws_sdk_s3::Client, String) {
+    use aws_sdk_s3::types::{
+        BucketLocationConstraint, BucketVersioningStatus, CreateBucketConfiguration,
+        VersioningConfiguration,
+    };
+    let sdk = emulator_sdk().await;
+    let client = adapters::aws::s3::s3_client(&sdk);
+    let bucket = format!(
+        "{prefix}-{}",
+        superoffice::oidc::random_token().expect("random")[..10]
+            .to_ascii_lowercase()
+            .replace(['-', '_'], "x")
+    );
+    let region = sdk
+        .region()
+        .map(|r| r.to_string())
+        .unwrap_or_else(|| "eu-west-1".into());
+    let mut create = client.create_bucket().bucket(&bucket);
+    if region != "us-east-1" {
+        create = create.create_bucket_configuration(
+            CreateBucketConfiguration::builder()
+                .location_constraint(BucketLocationConstraint::from(region.as_str()))
+                .build(),
+        );
+    }
+    create
+        .send()
+        .await
+        .expect("the emulator creates the bucket");
+    client
+        .put_bucket_versioning()
+        .bucket(&bucket)
+        .versioning_configuration(
+            VersioningConfiguration::builder()
+                .status(BucketVersioningStatus::Enabled)
+                .build(),
+        )
+        .send()
+        .await
+        .expect("versioning");
+    (client, bucket)
+}
+
+/// A symmetric KMS key in the emulator: its id.
+pub async fn emulator_kms_key() -> String {
+    let kms = aws_sdk_kms::Client::new(&emulator_sdk().await);
+    let key = kms.create_key().send().await.expect("a KMS key");
+    key.key_metadata().expect("metadata").key_id().to_owned()
+}
+
+/// Writes items as the DynamoDB adapter stores them, 25 to a BatchWriteItem and `parallel` batches
+/// at a time (test data in bulk; the app itself writes item by item with conditions).
+pub async fn seed_items(
+    items: &adapters::aws::dynamo::DynamoItems,
+    all: Vec<domain::store::Item>,
+    parallel: usize,
+) {
+    use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, WriteRequest};
+    let requests: Vec<WriteRequest> = all
+        .iter()
+        .map(|item| {
+            let mut a = std::collections::HashMap::from([
+                ("pk".to_owned(), AttributeValue::S(item.pk.clone())),
+                ("sk".to_owned(), AttributeValue::S(item.sk.clone())),
+                ("data".to_owned(), AttributeValue::S(item.data.to_string())),
+                ("version".to_owned(), AttributeValue::N("1".into())),
+            ]);
+            if let Some(e) = item.expires_at {
+                a.insert("expires_at".to_owned(), AttributeValue::N(e.to_string()));
+            }
+            WriteRequest::builder()
+                .put_request(
+                    PutRequest::builder()
+                        .set_item(Some(a))
+                        .build()
+                        .expect("put"),
+                )
+                .build()
+        })
+        .collect();
+    let batches: Vec<Vec<WriteRequest>> = requests.chunks(25).map(<[_]>::to_vec).collect();
+    let client = items.client().clone();
+    let table = items.table().to_owned();
+    let semaphore = std::sync::Arc::new(tokio::sync::Semaphore::new(parallel.max(1)));
+    let mut tasks = Vec::new();
+    for batch in batches {
+        let (client, table, semaphore) = (client.clone(), table.clone(), semaphore.clone());
+        tasks.push(tokio::spawn(async move {
+            let _permit = semaphore.acquire().await.expect("semaphore");
+            let mut pending = batch;
+            for _ in 0..20 {
+                let out = client
+                    .batch_write_item()
+                    .request_items(&table, pending.clone())
+                    .send()
+                    .await
+                    .expect("BatchWriteItem");
+                match out.unprocessed_items().and_then(|u| u.get(&table)) {
+                    Some(left) if !left.is_empty() => pending = left.clone(),
+                    _ => return,
+                }
+            }
+            panic!("the emulator left items unprocessed 20 times");
+        }));
+    }
+    for t in tasks {
+        t.await.expect("seeding task");
+    }
 }

@@ -276,7 +276,7 @@ async fn unknown_tenants_and_unknown_changes_are_accepted_and_store_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn suspend_puts_jobs_back_and_resume_runs_them() {
     let app = App::start().await;
-    installed(&app).await;
+    let session = installed(&app).await;
     assert_eq!(push(&app, 2).await, StatusCode::OK);
     // A restore while suspended: the repair is queued, and put back while the tenant is suspended.
     app.sim().clear_requests();
@@ -292,12 +292,25 @@ async fn suspend_puts_jobs_back_and_resume_runs_them() {
             .all(|r| r.tenant.as_deref() != Some(TENANT)),
         "nothing sent about the suspended tenant"
     );
+    // The management page says so, in the customer's words.
+    let (_, page) = app.page("/manage", &session).await;
+    assert!(page.contains("id=\"suspended\""), "{page}");
+    assert!(page.contains("data-goal=\"repair\""), "{page}");
+    assert!(
+        page.contains("restored your company's SuperOffice from a backup"),
+        "{page}"
+    );
+    assert!(!page.contains("Cust12345"), "no internal ids on the page");
     assert_eq!(push(&app, 3).await, StatusCode::OK);
     wait_for(&app, "the repair ran after the resume", |t| {
         !t.suspended && t.reconciling.is_none()
     })
     .await;
     assert_eq!(inventory(&app), expected_inventory(user_groups(&app)));
+    let (_, page) = app.page("/manage", &session).await;
+    assert!(!page.contains("id=\"suspended\""), "{page}");
+    assert!(!page.contains("id=\"updating\""), "{page}");
+    assert!(page.contains("id=\"app-version\""), "{page}");
     app.app.stop().await;
 }
 
@@ -369,5 +382,31 @@ async fn a_delete_during_an_install_stops_it_and_leaves_nothing_kept() {
         .unwrap();
     assert_eq!(audit.len(), 1);
     assert_eq!(audit[0].action, "deleted_by_superoffice");
+    app.app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_simulators_tenant_controls_drive_the_app_through_its_state_change_url() {
+    let app = App::start().await;
+    installed(&app).await;
+    let sim = app.sim().base_url();
+    for (action, suspended) in [("suspend", true), ("resume", false)] {
+        let r = app
+            .http
+            .post(format!("{sim}__sim/tenants/{TENANT}/lifecycle/{action}"))
+            .json(&json!({}))
+            .send()
+            .await
+            .unwrap();
+        let status = r.status();
+        let answer: Value = r.json().await.unwrap();
+        assert!(status.is_success(), "{action}: {answer}");
+        assert_eq!(
+            answer["delivery"]["status"],
+            json!(200),
+            "{action}: {answer}"
+        );
+        assert_eq!(app.tenant_record().await.unwrap().suspended, suspended);
+    }
     app.app.stop().await;
 }

@@ -1,6 +1,9 @@
 //! Deployment checks on `template.yaml`, `samconfig.toml` and the event fixtures in `infra/events/`
 //! (the template rows of the reliability catalogue: PITR on, KMS rotation, no secrets in environment
-//! variables, least privilege, log retention, the job queue's FIFO order, redrive and TLS).
+//! variables, least privilege, log retention, the job queue's FIFO order, redrive and TLS; and every
+//! promise of the backups: the bucket's TLS-only policy, public access block, versioning, SSE-KMS,
+//! lifecycle and optional Object Lock, a role that puts but never deletes, the key's rotation and its
+//! policy scoped by encryption context, the schedules, the drill and the freshness alarm).
 //!
 //! cfn-lint (`scripts/lint-template`) checks the template against CloudFormation's and SAM's schemas;
 //! these tests check our own promises, which no linter knows. The template is read as written:
@@ -29,9 +32,8 @@ const REDIRECT_ROUTES: &[&str] = &[
     "HEAD /app.css",
 ];
 
-/// Routes the install function serves.
-/// Routes the install function serves: the install flow and the management pages, each page also by
-/// HEAD.
+/// Routes the install function serves: the install flow, the management pages and the web panels
+/// (with their sign-in hand-off and script), each page also by HEAD.
 const INSTALL_ROUTES: &[&str] = &[
     "GET /install",
     "HEAD /install",
@@ -43,6 +45,15 @@ const INSTALL_ROUTES: &[&str] = &[
     "GET /manage/uninstall",
     "HEAD /manage/uninstall",
     "POST /manage/uninstall",
+    "GET /panels/contact",
+    "HEAD /panels/contact",
+    "GET /panels/home",
+    "HEAD /panels/home",
+    "GET /panels/handoff",
+    "HEAD /panels/handoff",
+    "POST /panels/session",
+    "GET /panels/panel.js",
+    "HEAD /panels/panel.js",
 ];
 
 /// Routes the webhook receiver serves (`{tenant}` is the customer's context id).
@@ -55,6 +66,14 @@ const FIXTURE_WEBHOOK_SECRET: &str = "fixture-webhook-secret";
 
 /// Every purpose the app seals under its KMS key (`domain::sealing::context(tenant, purpose)`).
 const SEALING_PURPOSES: &[&str] = &["system_token", "webhook_secret"];
+
+/// The functions started by schedules (not by the API or a queue), with the actions their
+/// schedules send (`functions/backup`'s events).
+const SCHEDULED: &[(&str, &[&str])] = &[("BackupFunction", &["backup", "continue", "verify"])];
+
+/// The functions that read the backup's configuration (`domain::backup::config::BackupConfig`)
+/// instead of the app's.
+const BACKUP_FUNCTIONS: &[&str] = &["BackupFunction"];
 
 /// IAM statements allowed to name `Resource: "*"`: (role, statement Sid, why AWS offers no
 /// resource-level permission for these actions). Empty today; X-Ray's `PutTraceSegments` or
@@ -135,6 +154,15 @@ fn the_app_table_has_the_key_schema_and_ttl_the_store_adapter_uses() {
     assert_eq!(
         props["TimeToLiveSpecification"],
         json!({"AttributeName": "expires_at", "Enabled": true})
+    );
+    // The inverted index the adapter lists partitions from (the backup's tenant listing).
+    assert_eq!(
+        props["GlobalSecondaryIndexes"],
+        json!([{
+            "IndexName": adapters::aws::dynamo::SORT_KEY_INDEX,
+            "KeySchema": [{"AttributeName": "sk", "KeyType": "HASH"}, {"AttributeName": "pk", "KeyType": "RANGE"}],
+            "Projection": {"ProjectionType": "INCLUDE", "NonKeyAttributes": ["expires_at"]}
+        }])
     );
 }
 
@@ -444,8 +472,12 @@ fn the_secret_detector_flags_tokens_keys_and_long_random_strings() {
 #[test]
 fn the_functions_get_the_configuration_they_validate_at_start() {
     let t = template();
-    // What `AppConfig::from_env` requires in Lambda (shared/domain/src/config.rs), for every function.
+    // What `AppConfig::from_env` requires in Lambda (shared/domain/src/config.rs), for every function
+    // but the backup's, which reads its own (below).
     for name in t.functions() {
+        if BACKUP_FUNCTIONS.contains(&name.as_str()) {
+            continue;
+        }
         let env = t.function_properties(&name)["Environment"]["Variables"].clone();
         assert_eq!(
             env["SO_ENVIRONMENT"],
@@ -472,12 +504,48 @@ fn the_functions_get_the_configuration_they_validate_at_start() {
         );
     }
 
+    // What `BackupConfig::from_env` requires in Lambda (shared/domain/src/backup/config.rs): the
+    // table, this stack's environment and app name (the backup's encryption context), the bucket,
+    // the key that wraps tenant keys; the metrics namespace the alarms read.
+    for name in BACKUP_FUNCTIONS {
+        let env = t.function_properties(name)["Environment"]["Variables"].clone();
+        assert_eq!(env["APP_TABLE_NAME"], json!({"Ref": "AppTable"}), "{name}");
+        assert_eq!(
+            env["APP_ENVIRONMENT"],
+            json!({"Ref": "EnvironmentName"}),
+            "{name}"
+        );
+        assert_eq!(env["APP_NAME"], json!({"Ref": "AppName"}), "{name}");
+        assert_eq!(
+            env["APP_BACKUP_BUCKET"],
+            json!({"Ref": "BackupBucket"}),
+            "{name}"
+        );
+        assert_eq!(
+            env["APP_BACKUP_KEY_ARN"],
+            json!({"Fn::GetAtt": ["BackupKey", "Arn"]}),
+            "{name}"
+        );
+        assert_eq!(env["APP_LOG_FORMAT"], json!("json"), "{name}");
+        for alarm in ["BackupFreshnessAlarm", "BackupDrillFailedAlarm"] {
+            assert_eq!(
+                t.resource(alarm)["Properties"]["Namespace"],
+                env["APP_METRICS_NAMESPACE"],
+                "{alarm} reads the namespace {name} writes its metrics to"
+            );
+        }
+        assert!(
+            env.get("APP_KMS_KEY_ARN").is_none() && env.get("SO_CLIENT_SECRET_ARN").is_none(),
+            "{name} seals nothing and reads no secret"
+        );
+    }
+
     // The functions that queue or run jobs check APP_QUEUE_URL at start.
     for name in ["InstallFunction", "WorkerFunction", "LifecycleFunction"] {
         let env = t.function_properties(name)["Environment"]["Variables"].clone();
         assert_eq!(env["APP_QUEUE_URL"], json!({"Ref": "JobsQueue"}), "{name}");
     }
-    for name in ["RedirectFunction", "WebhooksFunction"] {
+    for name in ["RedirectFunction", "WebhooksFunction", "BackupFunction"] {
         let env = t.function_properties(name)["Environment"]["Variables"].clone();
         assert!(env.get("APP_QUEUE_URL").is_none(), "{name} sends no jobs");
     }
@@ -906,6 +974,28 @@ fn the_keys_are_used_only_through_dynamodb_or_for_a_named_sealing_purpose() {
                         );
                     }
                 }
+                // Tenants' backup keys: created and opened only with this app, environment and
+                // purpose in the context (the key's policy refuses anything else as well).
+                Some("BackupKey") => {
+                    assert_eq!(role, "BackupRole", "{role}: {action} on the backup key");
+                    assert!(
+                        ["kms:GenerateDataKey", "kms:Decrypt"].contains(&action.as_str()),
+                        "{role}: {action} on the backup key"
+                    );
+                    assert_eq!(condition, backup_key_condition(), "{role}: {action}");
+                }
+                // The backup bucket's key: only through S3 (SSE-KMS).
+                Some("BackupBucketKey") => {
+                    assert!(
+                        ["kms:GenerateDataKey", "kms:Decrypt"].contains(&action.as_str()),
+                        "{role}: {action} on the bucket key"
+                    );
+                    assert_eq!(
+                        condition,
+                        json!({"StringEquals": {"kms:ViaService": {"Fn::Sub": "s3.${AWS::Region}.${AWS::URLSuffix}"}}}),
+                        "{role}: the bucket key outside S3"
+                    );
+                }
                 _ => panic!("{role}: {action} on {resource}, not a key of this stack"),
             }
         }
@@ -1037,7 +1127,14 @@ fn the_http_functions_answer_within_the_api_timeout_and_the_worker_within_its_ow
         let props = t.function_properties(&name);
         let timeout = props["Timeout"].as_u64().expect("Timeout");
         let memory = props["MemorySize"].as_u64().expect("MemorySize");
-        if t.event_routes(&name).is_empty() {
+        if SCHEDULED.iter().any(|(f, _)| *f == name) {
+            // Started by schedules: a run stops with a checkpoint a minute before its timeout, and
+            // the 15-minute continuation tick finds it ended.
+            assert!(
+                (120..=900).contains(&timeout),
+                "{name}: Timeout {timeout} s"
+            );
+        } else if t.event_routes(&name).is_empty() {
             // Fed by the queue: long enough for a run of WebAPI calls, short enough to keep the
             // queue's visibility timeout (6x) reasonable.
             assert!((60..=300).contains(&timeout), "{name}: Timeout {timeout} s");
@@ -1492,6 +1589,470 @@ fn every_function_has_alarms_on_errors_and_throttles() {
             );
         }
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Backups
+// ---------------------------------------------------------------------------------------------
+
+/// The backup bucket's own ARN and its objects' ARNs.
+fn bucket_resources() -> Value {
+    json!([
+        {"Fn::GetAtt": ["BackupBucket", "Arn"]},
+        {"Fn::Sub": "${BackupBucket.Arn}/*"}
+    ])
+}
+
+fn bucket_policy_statements(t: &Template) -> Vec<Value> {
+    let policies: Vec<_> = t
+        .of_type("AWS::S3::BucketPolicy")
+        .into_iter()
+        .filter(|(_, p)| p["Properties"]["Bucket"] == json!({"Ref": "BackupBucket"}))
+        .collect();
+    assert_eq!(policies.len(), 1, "BackupBucket: one bucket policy");
+    statements(&policies[0].1["Properties"]["PolicyDocument"])
+        .into_iter()
+        .cloned()
+        .collect()
+}
+
+#[test]
+fn every_bucket_refuses_plain_http_and_tls_below_1_2() {
+    let t = template();
+    let buckets = t.of_type("AWS::S3::Bucket");
+    assert_eq!(
+        buckets.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>(),
+        ["BackupBucket"]
+    );
+    let statements = bucket_policy_statements(t);
+    let denies = |condition: Value| {
+        statements.iter().any(|s| {
+            s["Effect"] == json!("Deny")
+                && s["Principal"] == json!("*")
+                && actions(s) == vec!["s3:*".to_owned()]
+                && s["Resource"] == bucket_resources()
+                && s["Condition"] == condition
+        })
+    };
+    assert!(
+        denies(json!({"Bool": {"aws:SecureTransport": "false"}})),
+        "BackupBucket: no statement denying requests without TLS"
+    );
+    assert!(
+        denies(json!({"NumericLessThan": {"s3:TlsVersion": "1.2"}})),
+        "BackupBucket: no statement denying TLS below 1.2"
+    );
+    // The bucket policy only refuses; access is granted by the backup role.
+    for s in &statements {
+        assert_eq!(
+            s["Effect"],
+            json!("Deny"),
+            "BackupBucket's policy allows: {s}"
+        );
+    }
+}
+
+#[test]
+fn the_backup_bucket_blocks_public_access_keeps_versions_and_encrypts_under_a_key_only_s3_uses() {
+    let t = template();
+    let bucket = t.resource("BackupBucket");
+    let p = &bucket["Properties"];
+    assert_eq!(
+        p["PublicAccessBlockConfiguration"],
+        json!({"BlockPublicAcls": true, "BlockPublicPolicy": true, "IgnorePublicAcls": true, "RestrictPublicBuckets": true})
+    );
+    assert_eq!(
+        p["OwnershipControls"],
+        json!({"Rules": [{"ObjectOwnership": "BucketOwnerEnforced"}]}),
+        "no ACLs"
+    );
+    assert_eq!(p["VersioningConfiguration"], json!({"Status": "Enabled"}));
+    assert_eq!(
+        p["BucketEncryption"],
+        json!({"ServerSideEncryptionConfiguration": [{
+            "ServerSideEncryptionByDefault": {
+                "SSEAlgorithm": "aws:kms",
+                "KMSMasterKeyID": {"Fn::GetAtt": ["BackupBucketKey", "Arn"]}
+            },
+            "BucketKeyEnabled": true
+        }]})
+    );
+    assert_eq!(bucket["DeletionPolicy"], json!("Retain"));
+    assert_eq!(bucket["UpdateReplacePolicy"], json!("Retain"));
+    // The bucket key: no one but the account root in its policy; roles use it only through S3
+    // (checked for every role in the_keys_are_used_only_through_dynamodb_or_for_a_named_sealing_purpose).
+    assert!(
+        non_root_statements(&t.resource("BackupBucketKey")["Properties"]["KeyPolicy"]).is_empty(),
+        "BackupBucketKey: a statement besides the account root's"
+    );
+}
+
+#[test]
+fn backups_expire_after_the_retention_and_noncurrent_versions_and_incomplete_uploads_expire() {
+    let t = template();
+    let rules = t.resource("BackupBucket")["Properties"]["LifecycleConfiguration"]["Rules"]
+        .as_array()
+        .expect("lifecycle rules")
+        .clone();
+    for r in &rules {
+        assert_eq!(r["Status"], json!("Enabled"), "{r}");
+        assert!(
+            r.get("Prefix").is_none() && r.get("Filter").is_none(),
+            "{r}: every rule covers the whole bucket"
+        );
+    }
+    let expire = rules
+        .iter()
+        .find(|r| r.get("ExpirationInDays").is_some())
+        .expect("a rule that expires backups");
+    assert_eq!(
+        expire["ExpirationInDays"],
+        json!({"Ref": "BackupRetentionDays"})
+    );
+    let noncurrent = number(&expire["NoncurrentVersionExpiration"]["NoncurrentDays"])
+        .expect("noncurrent versions expire");
+    assert!(
+        (1..=30).contains(&noncurrent),
+        "NoncurrentDays {noncurrent}"
+    );
+    let abort = number(&expire["AbortIncompleteMultipartUpload"]["DaysAfterInitiation"])
+        .expect("incomplete multipart uploads expire");
+    assert!((1..=7).contains(&abort), "DaysAfterInitiation {abort}");
+    assert!(
+        rules
+            .iter()
+            .any(|r| r["ExpiredObjectDeleteMarker"] == json!(true)),
+        "delete markers left by expiry are removed"
+    );
+    let retention = t.parameter("BackupRetentionDays");
+    assert_eq!(retention["Type"], json!("Number"));
+    let (min, default) = (
+        number(&retention["MinValue"]).expect("MinValue"),
+        number(&retention["Default"]).expect("Default"),
+    );
+    assert!(
+        min >= 7 && default >= 30,
+        "retention {min}..., default {default}"
+    );
+    // infra/DEPLOY.md states the retention with the numbers the template sets.
+    let deploy = std::fs::read_to_string(root().join("infra/DEPLOY.md")).expect("infra/DEPLOY.md");
+    for promise in [
+        format!("`BackupRetentionDays` ({default} by default)"),
+        format!("{noncurrent} days later"),
+        format!("after {abort} day"),
+    ] {
+        assert!(
+            deploy.contains(&promise),
+            "infra/DEPLOY.md does not say {promise:?}"
+        );
+    }
+}
+
+#[test]
+fn object_lock_is_optional_governs_each_backup_for_the_days_given_and_is_off_by_default() {
+    let t = template();
+    let p = &t.resource("BackupBucket")["Properties"];
+    assert_eq!(
+        p["ObjectLockEnabled"],
+        json!({"Fn::If": ["HasBackupObjectLock", true, {"Ref": "AWS::NoValue"}]})
+    );
+    assert_eq!(
+        p["ObjectLockConfiguration"],
+        json!({"Fn::If": ["HasBackupObjectLock", {
+            "ObjectLockEnabled": "Enabled",
+            "Rule": {"DefaultRetention": {"Mode": "GOVERNANCE", "Days": {"Ref": "BackupObjectLockDays"}}}
+        }, {"Ref": "AWS::NoValue"}]})
+    );
+    assert_eq!(
+        t.doc["Conditions"]["HasBackupObjectLock"],
+        json!({"Fn::Not": [{"Fn::Equals": [{"Ref": "BackupObjectLockDays"}, 0]}]})
+    );
+    assert_eq!(
+        t.parameter("BackupObjectLockDays")["Default"],
+        json!(0),
+        "off by default"
+    );
+}
+
+#[test]
+fn the_backup_role_may_put_and_read_this_environments_backups_but_never_delete() {
+    let t = template();
+    let mut expected = logs_grants("BackupLogGroup");
+    for action in ["dynamodb:Query", "dynamodb:GetItem", "dynamodb:PutItem"] {
+        for resource in [
+            json!({"Fn::GetAtt": ["AppTable", "Arn"]}),
+            json!({"Fn::Sub": format!("${{AppTable.Arn}}/index/{}", adapters::aws::dynamo::SORT_KEY_INDEX)}),
+        ] {
+            expected.insert(grant(action, resource, Value::Null));
+        }
+    }
+    expected.insert(table_key_grant());
+    for action in ["kms:GenerateDataKey", "kms:Decrypt"] {
+        expected.insert(grant(
+            action,
+            json!({"Fn::GetAtt": ["BackupKey", "Arn"]}),
+            backup_key_condition(),
+        ));
+        expected.insert(grant(
+            action,
+            json!({"Fn::GetAtt": ["BackupBucketKey", "Arn"]}),
+            json!({"StringEquals": {"kms:ViaService": {"Fn::Sub": "s3.${AWS::Region}.${AWS::URLSuffix}"}}}),
+        ));
+    }
+    for action in ["s3:PutObject", "s3:GetObject"] {
+        expected.insert(grant(
+            action,
+            json!({"Fn::Sub": "${BackupBucket.Arn}/backups/${EnvironmentName}/*"}),
+            Value::Null,
+        ));
+    }
+    expected.insert(grant(
+        "s3:ListBucket",
+        json!({"Fn::GetAtt": ["BackupBucket", "Arn"]}),
+        json!({"StringLike": {"s3:prefix": {"Fn::Sub": "backups/${EnvironmentName}/*"}}}),
+    ));
+    assert_grants(t, "BackupRole", &expected);
+
+    // No role may delete a backup, scan the table or delete its items through the backup role; the
+    // bucket policy denies the backup role every delete and every change of the protections.
+    for (role, _) in t.of_type("AWS::IAM::Role") {
+        for row in grants(t, &role) {
+            let (action, _, _) = parse_grant(&row);
+            assert!(
+                !action.starts_with("s3:Delete") && action != "s3:AbortMultipartUpload",
+                "{role}: {action}"
+            );
+            assert_ne!(action, "dynamodb:Scan", "{role}: a table scan");
+        }
+    }
+    let deny = bucket_policy_statements(t)
+        .into_iter()
+        .find(|s| s["Principal"] == json!({"AWS": {"Fn::GetAtt": ["BackupRole", "Arn"]}}))
+        .expect("a statement for the backup role");
+    assert_eq!(deny["Effect"], json!("Deny"));
+    assert_eq!(deny["Resource"], bucket_resources());
+    let denied: BTreeSet<String> = actions(&deny).into_iter().collect();
+    for action in [
+        "s3:DeleteObject",
+        "s3:DeleteObjectVersion",
+        "s3:PutLifecycleConfiguration",
+        "s3:PutBucketPolicy",
+        "s3:PutBucketVersioning",
+        "s3:BypassGovernanceRetention",
+    ] {
+        assert!(
+            denied.contains(action),
+            "the backup role is not denied {action}"
+        );
+    }
+}
+
+#[test]
+fn the_backup_key_rotates_and_refuses_any_use_without_this_app_environment_and_purpose() {
+    let t = template();
+    let key = t.resource("BackupKey");
+    assert_eq!(key["Properties"]["EnableKeyRotation"], json!(true));
+    assert_eq!(key["DeletionPolicy"], json!("Retain"));
+    let root = json!({"AWS": {"Fn::Sub": "arn:${AWS::Partition}:iam::${AWS::AccountId}:root"}});
+    let crypto: BTreeSet<String> = [
+        "kms:Encrypt",
+        "kms:Decrypt",
+        "kms:ReEncryptFrom",
+        "kms:ReEncryptTo",
+        "kms:GenerateDataKey",
+        "kms:GenerateDataKeyWithoutPlaintext",
+    ]
+    .iter()
+    .map(|a| (*a).to_owned())
+    .collect();
+    let mut scoped = BTreeMap::new();
+    assert!(
+        non_root_statements(&key["Properties"]["KeyPolicy"]).is_empty(),
+        "BackupKey: a statement for someone other than the account"
+    );
+    for s in statements(&key["Properties"]["KeyPolicy"]) {
+        if s["Effect"] != json!("Deny") {
+            continue;
+        }
+        // A deny naming the account binds every role and user in it.
+        assert_eq!(s["Principal"], root, "{s}");
+        assert_eq!(
+            actions(s).into_iter().collect::<BTreeSet<_>>(),
+            crypto,
+            "every cryptographic use is covered: {s}"
+        );
+        let condition = s["Condition"]["StringNotEquals"]
+            .as_object()
+            .expect("StringNotEquals");
+        assert_eq!(
+            condition.len(),
+            1,
+            "one context key per statement (denies add up): {s}"
+        );
+        let (k, v) = condition.iter().next().expect("a key");
+        scoped.insert(k.clone(), v.clone());
+    }
+    assert_eq!(
+        scoped,
+        BTreeMap::from([
+            (
+                "kms:EncryptionContext:app".to_owned(),
+                json!({"Ref": "AppName"})
+            ),
+            (
+                "kms:EncryptionContext:environment".to_owned(),
+                json!({"Ref": "EnvironmentName"})
+            ),
+            (
+                "kms:EncryptionContext:purpose".to_owned(),
+                json!(domain::backup::keys::PURPOSE)
+            ),
+        ])
+    );
+    // The context the code sends names exactly these.
+    let sent = domain::backup::keys::wrapping_context(
+        "superoffice-app",
+        "sod",
+        &domain::backup::Scope::App,
+    );
+    for k in scoped.keys() {
+        let name = k.trim_start_matches("kms:EncryptionContext:");
+        assert!(sent.contains_key(name), "the code does not send {name}");
+    }
+}
+
+#[test]
+fn backups_run_on_the_interval_parameter_continue_every_15_minutes_and_the_drill_verifies_more_often()
+ {
+    let t = template();
+    let props = t.function_properties("BackupFunction");
+    let events = props["Events"].as_object().expect("backup Events");
+    let mut inputs = BTreeMap::new();
+    for (name, e) in events {
+        assert_eq!(e["Type"], json!("Schedule"), "{name}");
+        let input: Value =
+            serde_json::from_str(e["Properties"]["Input"].as_str().expect("Input")).expect("JSON");
+        assert!(
+            backup::action(input.clone()).is_ok(),
+            "{name}: the function does not take {input}"
+        );
+        inputs.insert(
+            input["action"].as_str().expect("action").to_owned(),
+            e["Properties"]["Schedule"].clone(),
+        );
+    }
+    assert_eq!(
+        inputs["backup"],
+        json!({"Fn::FindInMap": ["BackupIntervals", {"Ref": "BackupInterval"}, "Schedule"]})
+    );
+    assert_eq!(inputs["continue"], json!("rate(15 minutes)"));
+    assert_eq!(
+        inputs["verify"],
+        json!({"Fn::FindInMap": ["BackupIntervals", {"Ref": "BackupInterval"}, "DrillSchedule"]})
+    );
+    let p = t.parameter("BackupInterval");
+    assert_eq!(p["Default"], json!("daily"));
+    let mappings = &t.doc["Mappings"]["BackupIntervals"];
+    for interval in p["AllowedValues"].as_array().expect("AllowedValues") {
+        let m = &mappings[interval.as_str().expect("name")];
+        let every = rate_seconds(&m["Schedule"]);
+        let drill = rate_seconds(&m["DrillSchedule"]);
+        assert!(
+            drill < every,
+            "{interval}: the drill runs more often than the backup"
+        );
+    }
+    assert_eq!(
+        rate_seconds(&mappings["daily"]["Schedule"]),
+        86_400,
+        "daily by default"
+    );
+}
+
+/// Seconds of an EventBridge `rate(N unit)` expression.
+fn rate_seconds(expression: &Value) -> u64 {
+    let text = expression.as_str().expect("a rate expression");
+    let inner = text
+        .strip_prefix("rate(")
+        .and_then(|r| r.strip_suffix(')'))
+        .unwrap_or_else(|| panic!("{text}: not rate(...)"));
+    let (n, unit) = inner.split_once(' ').expect("N unit");
+    let n: u64 = n.parse().expect("a number");
+    n * match unit.trim_end_matches('s') {
+        "minute" => 60,
+        "hour" => 3600,
+        "day" => 86_400,
+        other => panic!("{text}: unit {other}"),
+    }
+}
+
+#[test]
+fn the_freshness_alarm_fires_when_the_newest_verified_backup_is_older_than_the_schedule_allows() {
+    let t = template();
+    let a = &t.resource("BackupFreshnessAlarm")["Properties"];
+    assert_eq!(
+        a["Namespace"],
+        json!({"Fn::Sub": "${AWS::StackName}/backup"})
+    );
+    assert_eq!(a["MetricName"], json!("NewestVerifiedBackupAgeSeconds"));
+    assert_eq!(a["Statistic"], json!("Maximum"));
+    assert_eq!(a["ComparisonOperator"], json!("GreaterThanThreshold"));
+    assert_eq!(
+        a["TreatMissingData"],
+        json!("breaching"),
+        "a drill that stopped reporting is a failure"
+    );
+    assert_eq!(a["Period"], json!(3600));
+    let find = |field: &str| json!({"Fn::FindInMap": ["BackupIntervals", {"Ref": "BackupInterval"}, field]});
+    assert_eq!(a["Threshold"], find("MaxAgeSeconds"));
+    assert_eq!(a["EvaluationPeriods"], find("AlarmHours"));
+    assert_eq!(a["DatapointsToAlarm"], find("AlarmHours"));
+    assert!(
+        as_list(&a["AlarmActions"])
+            .iter()
+            .any(|x| ref_target(x).is_some_and(|r| t.type_of(&r) == "AWS::SNS::Topic")),
+        "notifies no SNS topic"
+    );
+    for (interval, m) in t.doc["Mappings"]["BackupIntervals"]
+        .as_object()
+        .expect("mapping")
+    {
+        let every = rate_seconds(&m["Schedule"]);
+        let drill = rate_seconds(&m["DrillSchedule"]);
+        let max_age = number(&m["MaxAgeSeconds"]).expect("MaxAgeSeconds");
+        let hours = number(&m["AlarmHours"]).expect("AlarmHours");
+        // A healthy schedule never alarms: just before a new backup is verified, the newest
+        // verified one is one interval and (at most) one drill interval old, plus a run's length.
+        assert!(
+            max_age >= every + drill + 3600,
+            "{interval}: {max_age} s leaves no room for the schedule"
+        );
+        // ... and a stalled one alarms within a second interval.
+        assert!(
+            max_age <= 2 * every,
+            "{interval}: {max_age} s hides a missed backup"
+        );
+        // Missing data alarms only when a drill has had time to report: more hours than one drill
+        // interval.
+        assert!(
+            hours * 3600 > drill && hours <= 24,
+            "{interval}: {hours} hours against a drill every {drill} s"
+        );
+    }
+    // The function publishes the metric the alarms read (functions/backup/src/lib.rs).
+    let source =
+        std::fs::read_to_string(root().join("functions/backup/src/lib.rs")).expect("lib.rs");
+    for metric in ["NewestVerifiedBackupAgeSeconds", "BackupVerified"] {
+        assert!(
+            source.contains(&format!("\"{metric}\"")),
+            "{metric} is not published"
+        );
+    }
+    let d = &t.resource("BackupDrillFailedAlarm")["Properties"];
+    assert_eq!(d["MetricName"], json!("BackupVerified"));
+    assert_eq!(d["Namespace"], a["Namespace"]);
+    assert_eq!(d["ComparisonOperator"], json!("LessThanThreshold"));
+    assert_eq!(d["Threshold"], json!(1));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -2193,6 +2754,7 @@ fn the_event_fixtures_are_requests_and_jobs_the_functions_receive() {
     }
     let dir = root().join("infra/events");
     let mut seen = BTreeSet::new();
+    let mut scheduled = BTreeSet::new();
     let mut jobs = 0;
     for entry in std::fs::read_dir(&dir).expect("infra/events") {
         let path = entry.expect("entry").path();
@@ -2209,6 +2771,12 @@ fn the_event_fixtures_are_requests_and_jobs_the_functions_receive() {
         if event.get("Records").is_some() {
             check_sqs_fixture(t, &file, &event);
             jobs += 1;
+            continue;
+        }
+        if event.get("action").is_some() {
+            let (function, action) = scheduled_input(t, &event)
+                .unwrap_or_else(|| panic!("{file}: {event} is not the Input of any schedule"));
+            scheduled.insert(format!("{function} {action}"));
             continue;
         }
         assert_eq!(event["version"], json!("2.0"), "{file}");
@@ -2302,6 +2870,31 @@ fn the_event_fixtures_are_requests_and_jobs_the_functions_receive() {
         assert!(seen.contains(needed), "no fixture for {needed}");
     }
     assert!(jobs > 0, "no SQS fixture for the worker");
+    for (function, actions) in SCHEDULED {
+        for action in *actions {
+            assert!(
+                scheduled.contains(&format!("{function} {action}")),
+                "no fixture for {function}'s {action} schedule"
+            );
+        }
+    }
+}
+
+/// The scheduled function and action whose schedule sends exactly `event` as its Input.
+fn scheduled_input(t: &Template, event: &Value) -> Option<(String, String)> {
+    for (function, _) in SCHEDULED {
+        for (_, e) in t.function_properties(function)["Events"]
+            .as_object()
+            .into_iter()
+            .flatten()
+        {
+            let input: Value = serde_json::from_str(e["Properties"]["Input"].as_str()?).ok()?;
+            if &input == event {
+                return Some(((*function).to_owned(), input["action"].as_str()?.to_owned()));
+            }
+        }
+    }
+    None
 }
 
 /// The path parameters of `raw` under a route path such as `/webhooks/superoffice/{tenant}`, or
@@ -2632,6 +3225,15 @@ fn table_key_grant() -> String {
         json!({"Fn::GetAtt": ["TableKey", "Arn"]}),
         json!({"StringEquals": {"kms:ViaService": {"Fn::Sub": "dynamodb.${AWS::Region}.${AWS::URLSuffix}"}}}),
     )
+}
+
+/// The encryption context every use of the backup key must name.
+fn backup_key_condition() -> Value {
+    json!({"StringEquals": {
+        "kms:EncryptionContext:app": {"Ref": "AppName"},
+        "kms:EncryptionContext:environment": {"Ref": "EnvironmentName"},
+        "kms:EncryptionContext:purpose": domain::backup::keys::PURPOSE,
+    }})
 }
 
 fn app_key_grant(action: &str, purposes: Value) -> String {

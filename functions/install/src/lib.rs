@@ -15,12 +15,18 @@
 //! /manage/uninstall` queues the uninstall job on the tenant's queue, after any install job. The
 //! page follows the uninstall until nothing is left, and then says how to withdraw the app's access
 //! in the App Store, which the uninstall cannot do. Every page answers HEAD as GET without a body.
+//!
+//! `GET /panels/contact` and `GET /panels/home` are the web panel and the navigator button's page
+//! the install creates in SuperOffice: they show anyone signed in for the tenant the app's state
+//! there, and sign people in through a pop-up and a one-time hand-off code, since they run in
+//! SuperOffice's cross-site iframe (see [`panels`]).
 
 use std::sync::Arc;
 
 use domain::audit::Audit;
 use domain::ledger::Ledger;
 use domain::manifest::Manifest;
+use domain::signin::panel::Panels;
 use domain::signin::{Session, Sessions};
 use domain::store::StoreError;
 use domain::tenant::Tenants;
@@ -31,9 +37,13 @@ use superoffice::client::SuperOffice;
 use superoffice::clock::{Clock, unix_seconds};
 use web::{Denied, Guard, Problem, RequestContext, WebRequest, WebResponse};
 
+use crate::panels::PanelPage;
+
 mod install;
 mod manage;
 mod manage_view;
+mod panels;
+mod panels_view;
 mod view;
 mod words;
 
@@ -47,13 +57,27 @@ pub struct Install<P: Ports> {
     queue: Arc<P::Queue>,
     superoffice: Arc<SuperOffice>,
     clock: Arc<dyn Clock>,
+    panels: Panels<P::Items>,
+    /// This deployment's origin, for the panels' same-origin check.
+    origin: String,
+    /// The CSP of the panel pages (framed by SuperOffice) and of the hand-off page (never framed).
+    panel_policy: String,
+    hand_off_policy: String,
 }
 
 /// Whether this function serves `path`.
 pub fn serves(path: &str) -> bool {
     matches!(
         path,
-        "/install" | "/install/status" | "/manage" | "/manage/uninstall"
+        "/install"
+            | "/install/status"
+            | "/manage"
+            | "/manage/uninstall"
+            | "/panels/contact"
+            | "/panels/home"
+            | "/panels/handoff"
+            | "/panels/session"
+            | panels::SCRIPT_PATH
     )
 }
 
@@ -108,6 +132,10 @@ impl<P: Ports> Install<P> {
             queue: d.queue.clone(),
             superoffice: d.superoffice.clone(),
             clock: d.clock.clone(),
+            panels: Panels::new(d.items.clone()),
+            origin: d.config.origin(),
+            panel_policy: web::script_page_policy(&panels::frame_ancestors(&d.config.base_url)),
+            hand_off_policy: web::script_page_policy("'none'"),
         }
     }
 
@@ -124,15 +152,31 @@ impl<P: Ports> Install<P> {
             (&Method::GET, "/manage") => self.manage(&req).await,
             (&Method::GET, "/manage/uninstall") => self.confirm_uninstall(&req).await,
             (&Method::POST, "/manage/uninstall") => self.queue_uninstall(&req).await,
+            (&Method::GET, "/panels/contact") => self.panel(&req, PanelPage::Contact).await,
+            (&Method::GET, "/panels/home") => self.panel(&req, PanelPage::Home).await,
+            (&Method::GET, "/panels/handoff") => self.hand_off(&req).await,
+            (&Method::POST, "/panels/session") => self.redeem(&req).await,
+            (&Method::GET, panels::SCRIPT_PATH) => Ok(web::script(panels::PANEL_JS)),
             (_, p) if serves(p) => Err(Refusal::Problem(Box::new(Problem::method_not_allowed()))),
             _ => Err(Refusal::Problem(Box::new(Problem::not_found()))),
         };
         let action = if path.starts_with("/manage") {
             "manage this app"
+        } else if path.starts_with("/panels") {
+            "see this panel"
         } else {
             "install this app"
         };
         let mut response = result.unwrap_or_else(|r| r.respond(ctx, action));
+        // The panel pages (and their error pages) may be framed by SuperOffice and run our script;
+        // the hand-off page runs it and is never framed.
+        match path.as_str() {
+            "/panels/contact" | "/panels/home" => {
+                web::set_policy(&mut response, &self.panel_policy)
+            }
+            "/panels/handoff" => web::set_policy(&mut response, &self.hand_off_policy),
+            _ => {}
+        }
         if req.method() == Method::HEAD {
             response = web::head_response(response);
         }

@@ -4,7 +4,7 @@ use domain::audit::AuditRecord;
 use domain::ledger::{EntryState, LedgerEntry};
 use domain::manifest::Manifest;
 use domain::signin::Session;
-use domain::tenant::{InstallStatus, Tenant};
+use domain::tenant::{Goal, InstallStatus, Tenant};
 use http::StatusCode;
 use maud::{Markup, html};
 use superoffice::tenant_state::TenantState;
@@ -62,7 +62,9 @@ pub fn page(o: &Overview<'_>) -> WebResponse {
     let working = matches!(
         status,
         Some(InstallStatus::Queued | InstallStatus::Installing | InstallStatus::Uninstalling)
-    );
+    ) || o
+        .tenant
+        .is_some_and(|t| t.reconciling.is_some() && !t.suspended);
     let body = html! {
         @if working {
             // Follows the work by itself; the page never waits on SuperOffice.
@@ -154,6 +156,19 @@ pub fn page(o: &Overview<'_>) -> WebResponse {
     )
 }
 
+/// A release's version label, if the manifest has one ("unversioned" is its word for none).
+fn release(version: &str) -> Option<&str> {
+    (version != "unversioned").then_some(version)
+}
+
+fn lowercase_first(s: &str) -> String {
+    let mut c = s.chars();
+    match c.next() {
+        Some(f) => f.to_lowercase().chain(c).collect(),
+        None => String::new(),
+    }
+}
+
 fn kib(bytes: u64) -> String {
     if bytes < 1024 {
         format!("{bytes} bytes")
@@ -187,6 +202,38 @@ fn status_section(o: &Overview<'_>, t: &Tenant) -> Markup {
                     _ => { "SuperOffice did not answer. " }
                 }
                 "It continues at " span #continue-at { (words::time_of_day(w.until)) } "."
+            }
+        }
+        @if t.status == InstallStatus::Installed {
+            @if let Some(m) = &t.manifest {
+                p #app-version data-version=(m.version) {
+                    "Its items are those of the app's "
+                    @if let Some(v) = release(&m.version) { "release " strong { (v) } } @else { "current release" }
+                    ", set up on " (words::date_time(m.at)) "."
+                }
+            }
+        }
+        @if let Some(r) = &t.reconciling {
+            p.notice #updating data-goal=(r.goal.as_str()) {
+                @match r.goal {
+                    Goal::Upgrade => {
+                        "The app's items are being brought up to its new release"
+                        @if let Some(v) = release(o.manifest.version_label()) { " " strong { (v) } }
+                        " (asked for on "
+                        (words::date_time(r.asked_at)) "). Nothing is needed from you."
+                    }
+                    Goal::Repair => {
+                        "The app is checking its items in your SuperOffice and putting back what is "
+                        "missing or changed, because " (lowercase_first(&r.why)) " (on "
+                        (words::date_time(r.asked_at)) "). Nothing is needed from you."
+                    }
+                }
+            }
+        }
+        @if t.suspended {
+            p.notice #suspended {
+                "SuperOffice has suspended your company's SuperOffice. The app's work waits and "
+                "continues when SuperOffice makes it available again."
             }
         }
         @if t.consent_revoked {

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::{doctor_cmd, manifest_cmd, serve, token_verify, usage_cmd};
+use crate::{backup_cmd, doctor_cmd, manifest_cmd, serve, token_verify, usage_cmd};
 
 #[derive(Debug, Parser)]
 #[command(name = "soapp", version, about = "Operate the SuperOffice app backend", long_about = None)]
@@ -32,6 +32,13 @@ enum Command {
     /// failed calls), from the store a configuration names: for SuperOffice's operations centre.
     /// Exits 2 on a usage or configuration error or a store that cannot be read.
     Usage(UsageArgs),
+    /// Encrypted backups: run one, list them, verify one against its manifest, restore.
+    ///
+    /// Against AWS with the backup function's variables (APP_TABLE_NAME, APP_BACKUP_BUCKET,
+    /// APP_BACKUP_KEY_ARN, APP_ENVIRONMENT, APP_NAME; --env-file or the environment), or locally with
+    /// --data-dir (the folder `soapp serve` uses; stop it first). Exits 1 when a backup does not
+    /// verify or a restore is refused, 2 on a configuration problem.
+    Backup(BackupArgs),
 }
 
 #[derive(Debug, Args)]
@@ -67,6 +74,62 @@ pub struct UsageArgs {
 pub enum UsageFormat {
     Csv,
     Json,
+}
+
+#[derive(Debug, Args)]
+pub struct BackupArgs {
+    #[command(flatten)]
+    pub source: BackupSource,
+    #[command(subcommand)]
+    pub command: BackupCommand,
+}
+
+#[derive(Debug, Args)]
+pub struct BackupSource {
+    /// A local data folder (embedded store, key file, backups/ folder), as `soapp serve --data-dir`.
+    #[arg(long, value_name = "DIR", global = true)]
+    pub data_dir: Option<std::path::PathBuf>,
+    /// A file of KEY=VALUE lines (the backup function's variables); the environment fills the rest.
+    #[arg(long, value_name = "FILE", global = true)]
+    pub env_file: Option<std::path::PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BackupCommand {
+    /// Back up every tenant and the app's records now (continues a run that stopped midway).
+    Run,
+    /// Complete backups, newest first.
+    List {
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+    },
+    /// Decrypt a backup (the newest by default) and compare it with its manifest; changes nothing.
+    Verify {
+        /// A backup id (from `list`), or `newest`.
+        #[arg(long, value_name = "ID")]
+        backup: Option<String>,
+    },
+    /// Write a backup back into the table, one tenant or everything. Checks the whole backup first
+    /// and writes nothing if any of it fails; refuses to overwrite items changed since the backup
+    /// unless --overwrite; running it twice changes nothing the second time.
+    Restore {
+        /// A backup id (from `list`), or `newest` (the default).
+        #[arg(long, value_name = "ID")]
+        backup: Option<String>,
+        /// The tenant (context id, e.g. Cust12345) to restore.
+        #[arg(long, value_name = "ID", conflicts_with = "all")]
+        tenant: Option<String>,
+        /// Restore the app's records and every tenant in the backup (tenants whose key was erased
+        /// are left out).
+        #[arg(long)]
+        all: bool,
+        /// Replace items whose content differs from the backup (changed since it was taken).
+        #[arg(long)]
+        overwrite: bool,
+        /// Check and count only; write nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -159,6 +222,10 @@ pub struct ServeArgs {
     /// The provisioning manifest to install (default: the demo manifest built into soapp).
     #[arg(long, value_name = "FILE", env = "APP_MANIFEST")]
     pub manifest: Option<std::path::PathBuf>,
+    /// Back up the local store every this many hours (the first a minute after start) into
+    /// DATA_DIR/backups/local; 0 turns it off. `soapp backup --data-dir` reads them.
+    #[arg(long, value_name = "HOURS", default_value_t = 24)]
+    pub backup_every_hours: u64,
 }
 
 #[derive(Debug, Subcommand)]
@@ -210,6 +277,7 @@ impl Cli {
             Command::Manifest(ManifestCommand::List(args)) => manifest_cmd::list(args),
             Command::Manifest(ManifestCommand::Diff(args)) => manifest_cmd::diff(args),
             Command::Usage(args) => usage_cmd::run(args),
+            Command::Backup(args) => backup_cmd::run(args),
         }
     }
 }

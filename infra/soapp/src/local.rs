@@ -20,6 +20,9 @@ use axum::body::Body;
 use axum::extract::State;
 use base64::Engine as _;
 use domain::Deployment;
+use domain::backup::Unlimited;
+use domain::backup::config::{BackupConfig, Target, Wrapping};
+use domain::backup::run::Trigger;
 use domain::config::AppConfig;
 use install::Install;
 use lifecycle::StateChanges;
@@ -87,14 +90,21 @@ pub struct LocalApp {
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     task: tokio::task::JoinHandle<()>,
     worker: Option<tokio::task::JoinHandle<()>>,
+    backups: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl LocalApp {
     /// Stops the listener, the worker (and the simulator, which writes its state file a last time:
     /// after the app, so nothing the app still did is missed).
     pub async fn stop(mut self) {
-        if let Some(w) = self.worker.take() {
-            w.abort();
+        // Aborted tasks are awaited: what they hold (the embedded store) is closed on return, so
+        // `soapp backup --data-dir` can open it next.
+        for task in [self.worker.take(), self.backups.take()]
+            .into_iter()
+            .flatten()
+        {
+            task.abort();
+            let _ = task.await;
         }
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
@@ -220,7 +230,60 @@ pub async fn start(options: ServeOptions) -> Result<LocalApp, ServeError> {
         shutdown: Some(tx),
         task,
         worker: Some(worker),
+        backups: None,
     })
+}
+
+/// The backup's configuration for a data folder as `soapp serve` lays it out: the embedded store
+/// in `store/` (with the backup's key file beside the sealing key), backups under `backups/local/`.
+/// `soapp backup --data-dir` reads the same.
+pub fn backup_config(data_dir: &Path) -> Result<BackupConfig, String> {
+    let store = data_dir.join("store").display().to_string();
+    let root = data_dir.display().to_string();
+    BackupConfig::from_lookup(|name| match name {
+        "APP_DATA_DIR" => Some(store.clone()),
+        "APP_BACKUP_DIR" => Some(root.clone()),
+        "APP_LOG_FORMAT" => Some("text".into()),
+        _ => None,
+    })
+    .map_err(|e| e.to_string())
+}
+
+impl LocalApp {
+    /// Backs up the local store after `first_after`, then every `every`, with the code the backup
+    /// function runs in AWS (a key file in place of KMS, the data folder in place of S3). `soapp
+    /// backup --data-dir` lists, verifies and restores them once the runner is stopped.
+    pub fn schedule_backups(
+        &mut self,
+        data_dir: &Path,
+        first_after: Duration,
+        every: Duration,
+    ) -> Result<(), ServeError> {
+        let config = backup_config(data_dir).map_err(ServeError::Config)?;
+        let (Target::Folder { dir }, Wrapping::Local { key_file }) =
+            (&config.target, &config.wrapping)
+        else {
+            return Err(ServeError::Config(
+                "a local backup goes to a folder with a key file".into(),
+            ));
+        };
+        let backups = app::backup::local_with(self.items.clone(), &config, dir, key_file)
+            .map_err(|e| ServeError::Config(e.to_string()))?;
+        self.backups = Some(tokio::spawn(async move {
+            let mut wait = first_after;
+            loop {
+                tokio::time::sleep(wait).await;
+                wait = every;
+                match backups.run(Trigger::Start, &Unlimited).await {
+                    Ok(outcome) => tracing::info!(?outcome, "local backup"),
+                    Err(e) => {
+                        tracing::error!(reason = "local_backup_failed", error = %e, "local backup")
+                    }
+                }
+            }
+        }));
+        Ok(())
+    }
 }
 
 /// Routes a request to the function that serves its path, as API Gateway does.

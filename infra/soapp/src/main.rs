@@ -1,5 +1,6 @@
 //! `soapp`: the operator's command line for the SuperOffice app backend.
 
+mod backup_cmd;
 mod cli;
 mod doctor_cmd;
 mod manifest_cmd;

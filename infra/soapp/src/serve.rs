@@ -27,22 +27,32 @@ pub fn run(args: ServeArgs) -> ExitCode {
         }
     };
     app::telemetry::init(domain::config::LogFormat::Text);
+    let data_dir = args.data_dir.clone();
     crate::block_on(async move {
         let options = ServeOptions {
             listen: args.listen,
-            data_dir: args.data_dir,
+            data_dir: data_dir.clone(),
             superoffice: target,
             public_url: args.public_url,
             manifest: args.manifest,
             settings: Vec::new(),
         };
-        let app = match local::start(options).await {
+        let mut app = match local::start(options).await {
             Ok(app) => app,
             Err(e) => {
                 eprintln!("error: {e}");
                 return ExitCode::from(2);
             }
         };
+        if args.backup_every_hours > 0 {
+            let every = std::time::Duration::from_secs(args.backup_every_hours * 3600);
+            let first = std::time::Duration::from_secs(60);
+            if let Err(e) = app.schedule_backups(&data_dir, first, every) {
+                eprintln!("error: {e}");
+                app.stop().await;
+                return ExitCode::from(2);
+            }
+        }
         println!("The app is running. Open {}/", app.url);
         match &app.simulator {
             Some(sim) => {
@@ -51,6 +61,10 @@ pub fn run(args: ServeArgs) -> ExitCode {
                     "  sign in as ada@demo.example (administrator of Demo Company AS, Cust12345)"
                 );
                 println!("  or ulf@demo.example (a user of the same tenant)");
+                println!(
+                    "  SuperOffice's side of a tenant's life (restore, suspend, move, delete): {}/__sim/tenants",
+                    sim.issuer()
+                );
             }
             None => println!("SuperOffice: {}", args.superoffice),
         }

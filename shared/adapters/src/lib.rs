@@ -13,6 +13,8 @@
 
 #[cfg(feature = "aws")]
 pub mod aws;
+#[cfg(feature = "backup")]
+pub mod esdk;
 #[cfg(feature = "local")]
 pub mod local;
 pub mod sealer;

@@ -10,6 +10,8 @@
 //! * [`platform`]: the SuperOffice platform for sign-in, and [`platform::tenant_access`], the
 //!   system-user WebAPI client for work in tenants.
 //! * [`worker`]: the job worker, built on its first job.
+//! * `backup` (feature `backup`): the backup service with the AWS or the local adapters, and its
+//!   metrics.
 //! * [`lambda`]: serving a [`web::Handler`] behind API Gateway; [`requests`]: the metric line every
 //!   request gets there and in the local runner.
 //!
@@ -22,6 +24,8 @@ use domain::manifest::Manifest;
 
 #[cfg(feature = "aws")]
 pub mod aws;
+#[cfg(feature = "backup")]
+pub mod backup;
 #[cfg(feature = "aws")]
 pub mod lambda;
 #[cfg(feature = "local")]

@@ -16,10 +16,12 @@
 //! * [`usage`]: per-tenant daily WebAPI usage.
 //! * [`webhook_events`]: webhook deliveries received, recorded once.
 //! * [`purge`] and [`audit`]: removing everything kept for a tenant, and the one record kept after.
+//! * [`backup`]: encrypted backups (per-tenant keys, crypto-erase), their verification and restore.
 //! * Ports: [`store`] (items), [`sealing`] (the app's key), [`secrets`] (secret values), the job
 //!   queue in [`jobs`], the tenant API in [`provisioning`], and the clock from the platform crate.
 
 pub mod audit;
+pub mod backup;
 pub mod config;
 pub mod jobs;
 pub mod ledger;

@@ -178,10 +178,11 @@ impl<I: Items, Q: JobQueue> Lifecycle<I, Q> {
                             asked_at: now,
                             why: match change {
                                 ChangeType::BackupRestored => {
-                                    "SuperOffice restored the tenant from a backup".into()
+                                    "SuperOffice restored your company's SuperOffice from a backup"
+                                        .into()
                                 }
                                 _ => format!(
-                                    "SuperOffice upgraded the tenant{}",
+                                    "SuperOffice upgraded your company's SuperOffice{}",
                                     push.version_name
                                         .as_deref()
                                         .map(|v| format!(" to {v}"))

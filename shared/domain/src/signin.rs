@@ -23,6 +23,9 @@
 //!
 //! Sessions are keyed by the SHA-256 of the cookie value, so the table never contains anything a
 //! browser could present.
+//!
+//! The web panels SuperOffice shows in an iframe reach the same session through a one-time hand-off
+//! code and a cookie of their own ([`panel`]), which end whenever the session ends.
 
 use std::sync::Arc;
 
@@ -33,6 +36,8 @@ use serde::{Deserialize, Serialize};
 use superoffice::{Secret, TenantId};
 
 use crate::store::{Item, Items, StoreError, document, secret_key};
+
+pub mod panel;
 
 /// How long a started sign-in may take: SuperOffice's authorization codes live 10 minutes.
 pub const SIGN_IN_SECONDS: i64 = 600;
@@ -366,7 +371,13 @@ impl<I> Clone for Sessions<I> {
 }
 
 fn session_pk(id: &str) -> String {
-    format!("SESSION#{}", secret_key(id))
+    session_pk_for_key(&secret_key(id))
+}
+
+/// The session record's key from the hash of its cookie value (what the tenant's session index and
+/// the panel cookies keep).
+fn session_pk_for_key(key: &str) -> String {
+    format!("SESSION#{key}")
 }
 
 /// Sort-key prefix of the session index in a tenant's partition.
@@ -421,7 +432,7 @@ impl<I: Items> Sessions<I> {
         for entry in &index {
             let key = entry.sk.trim_start_matches(SESSION_INDEX);
             self.items
-                .delete(&format!("SESSION#{key}"), "SESSION")
+                .delete(&session_pk_for_key(key), "SESSION")
                 .await?;
         }
         Ok(index.len())

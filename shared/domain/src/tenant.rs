@@ -149,7 +149,8 @@ pub struct Reconciling {
     pub goal: Goal,
     /// Unix seconds.
     pub asked_at: i64,
-    /// Why, in words for the operator (`SuperOffice restored the tenant from a backup`).
+    /// Why, in the customer's words (`SuperOffice restored your company's SuperOffice from a
+    /// backup`): the management page shows it.
     pub why: String,
     /// For an upgrade, the manifest's fingerprint it brings the tenant to.
     #[serde(default)]

@@ -9,12 +9,20 @@
 //!   cross-site form POST back to `/callback`, which a `SameSite=Lax` cookie does not, so it is
 //!   `SameSite=None; Secure` and lives only as long as a sign-in may take. `/login` keeps at most
 //!   [`MAX_SIGN_INS`] of them, so no page can pile cookies up in a browser.
+//! * `__Host-panel`: the web panels' cookie (see `domain::signin::panel`). The panels load in a
+//!   cross-site iframe inside SuperOffice, where the `Lax` session cookie is never sent, so this one
+//!   is `SameSite=None; Secure; HttpOnly; Path=/` and `Partitioned` (CHIPS): the browser keeps it in
+//!   a jar of SuperOffice's site only, where browsers that block third-party cookies still allow
+//!   it, and it is useless anywhere else. It expires with the session it is bound to, and only the
+//!   read-only panel pages read it ([`crate::guard`] never does).
 
 use http::header;
 
 use super::WebRequest;
 
 pub const SESSION: &str = "__Host-session";
+/// The web panels' cookie.
+pub const PANEL: &str = "__Host-panel";
 /// The name of every sign-in cookie starts with this.
 pub const SIGN_IN_PREFIX: &str = "__Host-signin-";
 /// How much of the state names its cookie (96 bits: no two sign-ins of one browser collide).
@@ -41,6 +49,19 @@ pub fn get<'a>(req: &'a WebRequest, name: &str) -> Option<&'a str> {
 
 pub fn session(value: &str, max_age_secs: u64) -> String {
     format!("{SESSION}={value}; Path=/; Max-Age={max_age_secs}; Secure; HttpOnly; SameSite=Lax")
+}
+
+/// `Set-Cookie` for the panel cookie (see the module docs for each attribute's reason).
+pub fn panel(value: &str, max_age_secs: u64) -> String {
+    format!(
+        "{PANEL}={value}; Path=/; Max-Age={max_age_secs}; Secure; HttpOnly; SameSite=None; Partitioned"
+    )
+}
+
+/// Removes the panel cookie: a partitioned cookie is only replaced by a `Set-Cookie` that is
+/// partitioned too.
+pub fn clear_panel() -> String {
+    panel("", 0)
 }
 
 /// The name of the sign-in cookie for `state`, or `None` for a state we never issue (too short, or
@@ -116,6 +137,20 @@ mod tests {
         }
         assert!(!c.contains("Domain"));
         assert!(sign_in("__Host-signin-x", "v", 600).ends_with("SameSite=None"));
+        let p = panel("v", 60);
+        for attr in [
+            "__Host-panel=v",
+            "Path=/",
+            "Max-Age=60",
+            "Secure",
+            "HttpOnly",
+            "SameSite=None",
+            "Partitioned",
+        ] {
+            assert!(p.contains(attr), "{attr}");
+        }
+        assert!(!p.contains("Domain"));
+        assert!(clear_panel().contains("Max-Age=0") && clear_panel().contains("Partitioned"));
         assert!(clear("__Host-signin-x").ends_with("SameSite=None"));
     }
 

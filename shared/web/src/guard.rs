@@ -1,7 +1,9 @@
 //! Who may do what: one guard for every page that needs a signed-in person, an administrator, or a
 //! state-changing form (install, sign-out, and the management page).
 //!
-//! The session comes from the `__Host-session` cookie (looked up by its hash). A state-changing form
+//! The session comes from the `__Host-session` cookie (looked up by its hash), and only from it: the
+//! web panels' cookie (`__Host-panel`, sent in SuperOffice's cross-site iframe) is read by the
+//! read-only panel pages alone, so it opens no install or management page and passes no form. A state-changing form
 //! must come from our own origin (`Sec-Fetch-Site`, else `Origin`) and carry the session's
 //! anti-forgery token, compared in constant time.
 //!

@@ -176,11 +176,48 @@ pub fn secure_headers(resp: &mut WebResponse) {
     );
     h.insert(
         header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(
-            "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; \
-             frame-ancestors 'self' https://*.superoffice.com; base-uri 'none'",
-        ),
+        HeaderValue::from_static(PAGE_POLICY),
     );
+}
+
+/// The Content-Security-Policy of every page: our stylesheet and images, forms to ourselves, no
+/// script, framed only by ourselves and SuperOffice.
+const PAGE_POLICY: &str = "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; \
+     frame-ancestors 'self' https://*.superoffice.com; base-uri 'none'";
+
+/// The policy of the few pages that run the app's own script (the web panels and the sign-in
+/// hand-off): [`PAGE_POLICY`] plus `script-src 'self'` (a static file of ours; no inline script,
+/// no `eval`) and `connect-src 'self'` (the panel posts its hand-off code to us), framed only by
+/// `frame_ancestors` (a CSP source list such as `https://*.superoffice.com`, or `'none'`).
+pub fn script_page_policy(frame_ancestors: &str) -> String {
+    format!(
+        "default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'self'; \
+         img-src 'self'; form-action 'self'; frame-ancestors {frame_ancestors}; base-uri 'none'"
+    )
+}
+
+/// Replaces the response's Content-Security-Policy (a policy from [`script_page_policy`]).
+pub fn set_policy(resp: &mut WebResponse, policy: &str) {
+    if let Ok(v) = HeaderValue::from_str(policy) {
+        resp.headers_mut()
+            .insert(header::CONTENT_SECURITY_POLICY, v);
+    }
+}
+
+/// A static script of ours. Pages name it with a version of its content in the query, so it may be
+/// cached for a year.
+pub fn script(source: &'static str) -> WebResponse {
+    let mut resp = Response::new(Bytes::from_static(source.as_bytes()));
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/javascript; charset=utf-8"),
+    );
+    secure_headers(&mut resp);
+    resp.headers_mut().insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=31536000, immutable"),
+    );
+    resp
 }
 
 /// An HTML response with the security headers.
@@ -216,6 +253,15 @@ pub fn same_origin(req: &WebRequest, origin: &str) -> bool {
         Some(site) => site == "same-origin",
         None => header("origin").is_none_or(|o| o == origin || o == "null"),
     }
+}
+
+/// Whether a script's request (`fetch`) comes from our own pages. Stricter than [`same_origin`],
+/// which forms need: a script's POST always carries `Origin`, so it must be sent and be exactly ours
+/// (`null` is refused), and a sent `Sec-Fetch-Site` must say `same-origin`.
+pub fn same_origin_fetch(req: &WebRequest, origin: &str) -> bool {
+    let header = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok());
+    header("sec-fetch-site").is_none_or(|site| site == "same-origin")
+        && header("origin").is_some_and(|o| o == origin)
 }
 
 /// Adds a `Set-Cookie` header (responses may carry several).
@@ -263,6 +309,71 @@ mod tests {
         assert_eq!(
             head.headers()[header::CONTENT_TYPE],
             get.headers()[header::CONTENT_TYPE]
+        );
+    }
+
+    #[test]
+    fn script_requests_must_say_they_come_from_our_origin() {
+        let req = |headers: &[(&str, &str)]| {
+            let mut b = http::Request::builder().method("POST");
+            for (k, v) in headers {
+                b = b.header(*k, *v);
+            }
+            b.body(Bytes::new()).unwrap()
+        };
+        let ours = "https://app.example";
+        for (headers, ok) in [
+            (
+                vec![("sec-fetch-site", "same-origin"), ("origin", ours)],
+                true,
+            ),
+            (vec![("origin", ours)], true),
+            (
+                vec![("sec-fetch-site", "same-site"), ("origin", ours)],
+                false,
+            ),
+            (
+                vec![
+                    ("sec-fetch-site", "cross-site"),
+                    ("origin", "https://evil.example"),
+                ],
+                false,
+            ),
+            (vec![("sec-fetch-site", "same-origin")], false),
+            (vec![("origin", "null")], false),
+            (vec![], false),
+        ] {
+            assert_eq!(same_origin_fetch(&req(&headers), ours), ok, "{headers:?}");
+        }
+    }
+
+    #[test]
+    fn script_pages_may_run_our_script_and_nothing_else() {
+        let policy = script_page_policy("https://*.superoffice.com");
+        assert!(policy.contains("script-src 'self';"), "{policy}");
+        assert!(policy.contains("connect-src 'self';"), "{policy}");
+        assert!(policy.contains("frame-ancestors https://*.superoffice.com;"));
+        assert!(!policy.contains("unsafe"), "{policy}");
+        let mut page = html(StatusCode::OK, maud::html! { p { "x" } });
+        assert!(
+            !page.headers()[header::CONTENT_SECURITY_POLICY]
+                .to_str()
+                .unwrap()
+                .contains("script-src")
+        );
+        set_policy(&mut page, &policy);
+        assert_eq!(
+            page.headers()[header::CONTENT_SECURITY_POLICY],
+            policy.as_str()
+        );
+        let js = script("/* x */");
+        assert_eq!(
+            js.headers()[header::CACHE_CONTROL],
+            "public, max-age=31536000, immutable"
+        );
+        assert_eq!(
+            js.headers()[header::CONTENT_TYPE],
+            "text/javascript; charset=utf-8"
         );
     }
 

@@ -5,6 +5,17 @@ use maud::{DOCTYPE, Markup, html};
 
 /// The frame of every page.
 pub fn layout(title: &str, body: Markup) -> Markup {
+    frame(title, None, None, body)
+}
+
+/// The frame of a page that runs a script of ours (`script`, a path on this site, loaded with
+/// `defer`; the page must be sent with `crate::script_page_policy`), with a class on `body`: `panel`
+/// lays the page out for SuperOffice's narrow iframes.
+pub fn scripted(title: &str, body_class: &str, script: &str, body: Markup) -> Markup {
+    frame(title, Some(body_class), Some(script), body)
+}
+
+fn frame(title: &str, body_class: Option<&str>, script: Option<&str>, body: Markup) -> Markup {
     html! {
         (DOCTYPE)
         html lang="en" {
@@ -13,8 +24,11 @@ pub fn layout(title: &str, body: Markup) -> Markup {
                 meta name="viewport" content="width=device-width, initial-scale=1";
                 title { (title) }
                 link rel="stylesheet" href="/app.css";
+                @if let Some(src) = script {
+                    script src=(src) defer {}
+                }
             }
-            body {
+            body class=[body_class] {
                 main { (body) }
             }
         }
@@ -89,4 +103,9 @@ button.link{background:none;color:#0b6e4f;padding:0;text-decoration:underline}\
 .danger,a.button.danger,button.danger{background:#b3261e}\
 table{border-collapse:collapse;width:100%}th,td{text-align:left;padding:.3rem .5rem;border-bottom:1px solid #e3e7eb}\
 td.num,th.num{text-align:right}\
+[hidden]{display:none!important}\
+body.panel{background:#fff}\
+body.panel main{margin:0;max-width:none;padding:1rem 1.2rem;box-shadow:none;border-radius:0}\
+body.panel h1{font-size:1.2rem}body.panel h2{font-size:1rem;margin-top:1.4rem}\
+.muted{color:#5a6b7b}\
 ";

@@ -4,6 +4,12 @@
 //! Lambda instances: creates are `attribute_not_exists(pk) OR expires_at <= :now`, takes are a
 //! conditional `DeleteItem` returning the old item, versioned writes compare `version`. Reads are
 //! strongly consistent. Queries never scan.
+//!
+//! Partitions of one kind (every tenant) are listed from the table's inverted index
+//! [`SORT_KEY_INDEX`] (partition key `sk`, sort key `pk`, projecting `expires_at`): one query for
+//! every head item with a given sort key, in partition-key order. The index is built from the two
+//! key attributes every item already has, so DynamoDB fills it for existing items when it is
+//! added, and each write costs one more (small) index write. Index reads are eventually consistent.
 
 use std::collections::HashMap;
 
@@ -11,7 +17,11 @@ use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 
-use domain::store::{Item, Items, StoreError};
+use domain::store::{Item, Items, Page, StoreError};
+
+/// The table's inverted index: partition key `sk`, sort key `pk`, projecting `expires_at`
+/// (template.yaml declares it on `AppTable`).
+pub const SORT_KEY_INDEX: &str = "sk-pk";
 
 #[derive(Clone, Debug)]
 pub struct DynamoItems {
@@ -242,4 +252,110 @@ impl Items for DynamoItems {
         }
         Ok(out)
     }
+
+    async fn query_page(
+        &self,
+        pk: &str,
+        sk_prefix: &str,
+        after: Option<&str>,
+        limit: usize,
+        now: i64,
+    ) -> Result<Page<Item>, StoreError> {
+        let mut q = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .consistent_read(true)
+            .limit(page_limit(limit))
+            .expression_attribute_values(":pk", s(pk))
+            .set_exclusive_start_key(after.map(|a| key(pk, a)));
+        q = if sk_prefix.is_empty() {
+            q.key_condition_expression("pk = :pk")
+        } else {
+            q.key_condition_expression("pk = :pk AND begins_with(sk, :p)")
+                .expression_attribute_values(":p", s(sk_prefix))
+        };
+        let page = q.send().await.map_err(unavailable)?;
+        let mut entries = Vec::with_capacity(page.items().len());
+        for a in page.items() {
+            let item = from_attrs(a)?;
+            if item.is_live(now) {
+                entries.push(item);
+            }
+        }
+        let next = match page.last_evaluated_key() {
+            Some(k) => match k.get("sk") {
+                Some(AttributeValue::S(sk)) => Some(sk.clone()),
+                _ => {
+                    return Err(StoreError::Corrupt(
+                        "a query page ended without a sort key".into(),
+                    ));
+                }
+            },
+            None => None,
+        };
+        Ok(Page { entries, next })
+    }
+
+    async fn partitions(
+        &self,
+        pk_prefix: &str,
+        head_sk: &str,
+        after: Option<&str>,
+        limit: usize,
+        now: i64,
+    ) -> Result<Page<String>, StoreError> {
+        let mut q = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(SORT_KEY_INDEX)
+            .limit(page_limit(limit))
+            .expression_attribute_values(":h", s(head_sk))
+            // Index keys and table keys are the same two attributes, so a cursor is rebuilt from the
+            // partition key alone.
+            .set_exclusive_start_key(after.map(|a| key(a, head_sk)));
+        q = if pk_prefix.is_empty() {
+            q.key_condition_expression("sk = :h")
+        } else {
+            q.key_condition_expression("sk = :h AND begins_with(pk, :p)")
+                .expression_attribute_values(":p", s(pk_prefix))
+        };
+        let page = q.send().await.map_err(unavailable)?;
+        let mut entries = Vec::with_capacity(page.items().len());
+        for a in page.items() {
+            let pk = match a.get("pk") {
+                Some(AttributeValue::S(pk)) => pk.clone(),
+                _ => {
+                    return Err(StoreError::Corrupt(
+                        "an index entry without a partition key".into(),
+                    ));
+                }
+            };
+            let expires_at = match a.get("expires_at") {
+                Some(AttributeValue::N(n)) => n.parse::<i64>().ok(),
+                _ => None,
+            };
+            if expires_at.is_none_or(|e| e > now) {
+                entries.push(pk);
+            }
+        }
+        let next = match page.last_evaluated_key() {
+            Some(k) => match k.get("pk") {
+                Some(AttributeValue::S(pk)) => Some(pk.clone()),
+                _ => {
+                    return Err(StoreError::Corrupt(
+                        "an index page ended without a partition key".into(),
+                    ));
+                }
+            },
+            None => None,
+        };
+        Ok(Page { entries, next })
+    }
+}
+
+/// DynamoDB's `Limit` for a page of `limit` items (at least 1; DynamoDB also ends a page at 1 MB).
+fn page_limit(limit: usize) -> i32 {
+    i32::try_from(limit.max(1)).unwrap_or(i32::MAX)
 }

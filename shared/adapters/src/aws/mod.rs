@@ -9,12 +9,22 @@ use std::time::Duration;
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 
+#[cfg(feature = "backup")]
+pub mod backup_keys;
 pub mod dynamo;
 pub mod kms;
+#[cfg(feature = "backup")]
+pub mod s3;
 pub mod sqs;
 
 pub use aws_config::SdkConfig;
+pub use aws_sdk_kms::Client as KmsClient;
 pub use aws_sdk_sqs::Client as SqsClient;
+
+/// The KMS client for the shared configuration.
+pub fn kms_client(sdk: &SdkConfig) -> KmsClient {
+    KmsClient::new(sdk)
+}
 
 /// The DynamoDB client for the shared configuration.
 pub fn dynamo_client(sdk: &SdkConfig) -> aws_sdk_dynamodb::Client {

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 use serde::{Deserialize, Serialize};
 
-use domain::store::{Item, Items, StoreError};
+use domain::store::{Item, Items, Page, StoreError};
 
 const ITEMS: TableDefinition<(&str, &str), &[u8]> = TableDefinition::new("items");
 
@@ -44,6 +44,21 @@ impl EmbeddedItems {
         txn.open_table(ITEMS).map_err(fail)?;
         txn.commit().map_err(fail)?;
         Ok(Self { db: Arc::new(db) })
+    }
+
+    /// Writes many items in one transaction, unconditionally (each at version 1): for loading test
+    /// data and benchmarks; the app itself writes through [`Items`].
+    pub fn put_many(&self, items: &[Item]) -> Result<(), StoreError> {
+        let txn = self.db.begin_write().map_err(fail)?;
+        {
+            let mut t = txn.open_table(ITEMS).map_err(fail)?;
+            for item in items {
+                let bytes = encode(item, 1)?;
+                t.insert((item.pk.as_str(), item.sk.as_str()), bytes.as_slice())
+                    .map_err(fail)?;
+            }
+        }
+        txn.commit().map_err(fail)
     }
 
     async fn blocking<T: Send + 'static>(
@@ -200,6 +215,95 @@ impl Items for EmbeddedItems {
                 }
             }
             Ok(out)
+        })
+        .await
+    }
+
+    async fn query_page(
+        &self,
+        pk: &str,
+        sk_prefix: &str,
+        after: Option<&str>,
+        limit: usize,
+        now: i64,
+    ) -> Result<Page<Item>, StoreError> {
+        let (pk, prefix) = (pk.to_owned(), sk_prefix.to_owned());
+        // Start at the cursor when it is past the prefix's start (it always is within it).
+        let start = match after {
+            Some(a) if a > sk_prefix => a.to_owned(),
+            _ => prefix.clone(),
+        };
+        let after = after.map(str::to_owned);
+        self.blocking(move |db| {
+            let txn = db.begin_read().map_err(fail)?;
+            let t = txn.open_table(ITEMS).map_err(fail)?;
+            let (mut read, mut last, mut more) = (0, None, false);
+            let mut entries = Vec::new();
+            for entry in t.range((pk.as_str(), start.as_str())..).map_err(fail)? {
+                let (k, v) = entry.map_err(fail)?;
+                let (kpk, ksk) = k.value();
+                if kpk != pk || !ksk.starts_with(prefix.as_str()) {
+                    break;
+                }
+                if after.as_deref().is_some_and(|a| ksk <= a) {
+                    continue;
+                }
+                if read == limit.max(1) {
+                    more = true;
+                    break;
+                }
+                read += 1;
+                last = Some(ksk.to_owned());
+                let item = decode(kpk, ksk, v.value())?;
+                if item.is_live(now) {
+                    entries.push(item);
+                }
+            }
+            Ok(Page {
+                entries,
+                next: if more { last } else { None },
+            })
+        })
+        .await
+    }
+
+    async fn partitions(
+        &self,
+        pk_prefix: &str,
+        head_sk: &str,
+        after: Option<&str>,
+        limit: usize,
+        now: i64,
+    ) -> Result<Page<String>, StoreError> {
+        let (prefix, head) = (pk_prefix.to_owned(), head_sk.to_owned());
+        let after = after.map(str::to_owned);
+        self.blocking(move |db| {
+            let txn = db.begin_read().map_err(fail)?;
+            let t = txn.open_table(ITEMS).map_err(fail)?;
+            let mut entries: Vec<String> = Vec::new();
+            let mut more = false;
+            // Keys are (partition, sort key) in order: one pass over the kind's partitions, reading
+            // only the head items' values.
+            for entry in t.range((prefix.as_str(), "")..).map_err(fail)? {
+                let (k, v) = entry.map_err(fail)?;
+                let (kpk, ksk) = k.value();
+                if !kpk.starts_with(prefix.as_str()) {
+                    break;
+                }
+                if ksk != head || after.as_deref().is_some_and(|a| kpk <= a) {
+                    continue;
+                }
+                if !decode(kpk, ksk, v.value())?.is_live(now) {
+                    continue;
+                }
+                if entries.len() == limit.max(1) {
+                    more = true;
+                    break;
+                }
+                entries.push(kpk.to_owned());
+            }
+            let next = if more { entries.last().cloned() } else { None };
+            Ok(Page { entries, next })
         })
         .await
     }

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 
-use super::{Item, Items, StoreError};
+use super::{Item, Items, Page, StoreError};
 
 #[derive(Default)]
 pub struct MemoryItems {
@@ -101,6 +101,70 @@ impl Items for MemoryItems {
             .filter(|i| i.is_live(now))
             .cloned()
             .collect())
+    }
+
+    async fn query_page(
+        &self,
+        pk: &str,
+        sk_prefix: &str,
+        after: Option<&str>,
+        limit: usize,
+        now: i64,
+    ) -> Result<Page<Item>, StoreError> {
+        let items = self.lock();
+        let mut read = 0;
+        let mut last = None;
+        let mut entries = Vec::new();
+        let mut more = false;
+        for ((p, s), item) in items.range(key(pk, sk_prefix)..) {
+            if p != pk || !s.starts_with(sk_prefix) {
+                break;
+            }
+            if after.is_some_and(|a| s.as_str() <= a) {
+                continue;
+            }
+            if read == limit.max(1) {
+                more = true;
+                break;
+            }
+            read += 1;
+            last = Some(s.clone());
+            if item.is_live(now) {
+                entries.push(item.clone());
+            }
+        }
+        Ok(Page {
+            entries,
+            next: if more { last } else { None },
+        })
+    }
+
+    async fn partitions(
+        &self,
+        pk_prefix: &str,
+        head_sk: &str,
+        after: Option<&str>,
+        limit: usize,
+        now: i64,
+    ) -> Result<Page<String>, StoreError> {
+        let items = self.lock();
+        let mut entries = Vec::new();
+        let mut more = false;
+        for ((p, s), item) in items.range(key(pk_prefix, "")..) {
+            if !p.starts_with(pk_prefix) {
+                break;
+            }
+            if s != head_sk || after.is_some_and(|a| p.as_str() <= a) || !item.is_live(now) {
+                continue;
+            }
+            if entries.len() == limit.max(1) {
+                more = true;
+                break;
+            }
+            entries.push(p.clone());
+        }
+        let next = if more { entries.last().cloned() } else { None };
+        Ok(Page { entries, next })
     }
 }
 

@@ -9,6 +9,12 @@
 //!
 //! Expired items are invisible: reads treat them as absent and a conditional write may replace
 //! them, whether or not the TTL sweeper has deleted them yet (DynamoDB can take up to two days).
+//!
+//! Two reads walk more than one item a page at a time, for work whose size grows with the data (the
+//! backup): [`Items::query_page`] (one partition, in sort-key order) and [`Items::partitions`] (the
+//! partitions of one kind, such as every tenant, found by their head item). Both resume from the key
+//! a page ends at, so a walk can stop and continue in another process. Neither is ever a table scan:
+//! in DynamoDB the second is a query on the table's inverted index (sort key, partition key).
 
 use std::future::Future;
 
@@ -56,6 +62,16 @@ impl Item {
         serde_json::from_value(self.data.clone())
             .map_err(|e| StoreError::Corrupt(format!("{}/{}: {e}", self.pk, self.sk)))
     }
+}
+
+/// One page of a walk over many items: what was found, and where the next page starts (`None` at
+/// the end). The cursor is a key (a sort key for [`Items::query_page`], a partition key for
+/// [`Items::partitions`]); a page may hold fewer entries than asked for, even none, and still have a
+/// next one (expired items are skipped after they are read).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Page<T> {
+    pub entries: Vec<T>,
+    pub next: Option<String>,
 }
 
 /// Serializes a typed document.
@@ -135,15 +151,54 @@ pub trait Items: Send + Sync + 'static {
         sk_prefix: &str,
         now: i64,
     ) -> impl Future<Output = Result<Vec<Item>, StoreError>> + Send;
+
+    /// At most `limit` live items of one partition whose sort key starts with `sk_prefix` and sorts
+    /// after `after`, in sort-key order, and the sort key to continue after. Never a table scan.
+    fn query_page(
+        &self,
+        pk: &str,
+        sk_prefix: &str,
+        after: Option<&str>,
+        limit: usize,
+        now: i64,
+    ) -> impl Future<Output = Result<Page<Item>, StoreError>> + Send;
+
+    /// At most `limit` partition keys that start with `pk_prefix`, sort after `after` and hold a live
+    /// item whose sort key is exactly `head_sk` (every tenant partition holds its record under
+    /// `TENANT`), in partition-key order, and the key to continue after. Never a table scan; in
+    /// DynamoDB an eventually consistent query of the inverted index, so a partition created a moment
+    /// ago may be missing from the walk.
+    fn partitions(
+        &self,
+        pk_prefix: &str,
+        head_sk: &str,
+        after: Option<&str>,
+        limit: usize,
+        now: i64,
+    ) -> impl Future<Output = Result<Page<String>, StoreError>> + Send;
 }
 
 /// Lowercase hex SHA-256: the stored key for a secret value (state, session id), so the table never
 /// holds the values a browser presents.
 pub fn secret_key(value: &str) -> String {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
     let d = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, value.as_bytes());
     let mut s = String::with_capacity(64);
     for b in d.as_ref() {
-        s.push_str(&format!("{b:02x}"));
+        s.push(char::from(HEX[usize::from(b >> 4)]));
+        s.push(char::from(HEX[usize::from(b & 0xf)]));
     }
     s
+}
+
+#[cfg(test)]
+mod secret_key_tests {
+    #[test]
+    fn secret_key_is_lowercase_hex_sha256() {
+        assert_eq!(
+            super::secret_key("abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+        assert_eq!(super::secret_key("").len(), 64);
+    }
 }

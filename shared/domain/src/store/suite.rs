@@ -29,6 +29,8 @@ pub async fn run_all<I: Items>(items: Arc<I>) {
     versioned_writes_detect_concurrent_changes(&*items).await;
     put_replaces_and_delete_is_idempotent(&*items).await;
     query_returns_one_partition_in_order_without_expired(&*items).await;
+    query_pages_walk_a_partition_and_resume_from_a_cursor(&*items).await;
+    partitions_are_listed_by_their_head_item_a_page_at_a_time(&*items).await;
     sign_ins_are_finished_once(items.clone()).await;
     concurrent_callbacks_with_one_state_give_one_winner(items.clone()).await;
     sessions_expire_and_end(items.clone()).await;
@@ -172,6 +174,120 @@ pub async fn query_returns_one_partition_in_order_without_expired<I: Items>(item
     let sks: Vec<_> = found.iter().map(|i| i.sk.as_str()).collect();
     assert_eq!(sks, ["ART#01", "ART#02", "ART#03"]);
     assert_eq!(items.query(&pk, "", NOW).await.unwrap().len(), 4);
+}
+
+pub async fn query_pages_walk_a_partition_and_resume_from_a_cursor<I: Items>(items: &I) {
+    let pk = unique("T");
+    for n in 1..=7 {
+        items
+            .put(&Item::new(&pk, format!("ROW#{n:02}"), json!(n)))
+            .await
+            .unwrap();
+    }
+    items
+        .put(&Item::new(&pk, "ROW#04", json!("gone")).expiring_at(NOW - 1))
+        .await
+        .unwrap();
+    items
+        .put(&Item::new(&pk, "SIDE", json!("x")))
+        .await
+        .unwrap();
+    // A walk in pages of 2 sees every live row once, in order, and nothing outside the prefix.
+    let mut seen = Vec::new();
+    let mut after: Option<String> = None;
+    let mut pages = 0;
+    loop {
+        let page = items
+            .query_page(&pk, "ROW#", after.as_deref(), 2, NOW)
+            .await
+            .expect("query_page");
+        assert!(page.entries.len() <= 2, "a page holds at most its limit");
+        seen.extend(page.entries.iter().map(|i| i.data.clone()));
+        pages += 1;
+        assert!(pages <= 10, "query_page never ends");
+        match page.next {
+            Some(next) => after = Some(next),
+            None => break,
+        }
+    }
+    assert_eq!(
+        seen,
+        [json!(1), json!(2), json!(3), json!(5), json!(6), json!(7)],
+        "query pages: every live row once, in sort-key order"
+    );
+    // A walk resumed from a cursor (as in another process) starts right after it.
+    let resumed = items
+        .query_page(&pk, "ROW#", Some("ROW#05"), 10, NOW)
+        .await
+        .unwrap();
+    assert_eq!(
+        resumed
+            .entries
+            .iter()
+            .map(|i| i.sk.as_str())
+            .collect::<Vec<_>>(),
+        ["ROW#06", "ROW#07"]
+    );
+    assert_eq!(resumed.next, None, "the last page says so");
+    let empty = items
+        .query_page(&unique("T"), "", None, 10, NOW)
+        .await
+        .unwrap();
+    assert_eq!((empty.entries.len(), empty.next), (0, None));
+}
+
+pub async fn partitions_are_listed_by_their_head_item_a_page_at_a_time<I: Items>(items: &I) {
+    // A kind of partition of our own: `{prefix}{n}` with its head item under `HEAD`.
+    let prefix = format!("{}#", unique("KIND"));
+    for n in ["a", "b", "c", "d", "e"] {
+        let pk = format!("{prefix}{n}");
+        items.put(&Item::new(&pk, "HEAD", json!(n))).await.unwrap();
+        items.put(&Item::new(&pk, "ROW#1", json!(n))).await.unwrap();
+    }
+    // A partition without a head item, one whose head has expired, another kind: not listed.
+    items
+        .put(&Item::new(format!("{prefix}f"), "ROW#1", json!("f")))
+        .await
+        .unwrap();
+    items
+        .put(&Item::new(format!("{prefix}g"), "HEAD", json!("g")).expiring_at(NOW - 1))
+        .await
+        .unwrap();
+    items
+        .put(&Item::new(unique("OTHER"), "HEAD", json!("other")))
+        .await
+        .unwrap();
+    let mut seen = Vec::new();
+    let mut after: Option<String> = None;
+    for _ in 0..10 {
+        let page = items
+            .partitions(&prefix, "HEAD", after.as_deref(), 2, NOW)
+            .await
+            .expect("partitions");
+        assert!(page.entries.len() <= 2, "a page holds at most its limit");
+        seen.extend(page.entries);
+        match page.next {
+            Some(next) => after = Some(next),
+            None => break,
+        }
+    }
+    let expected: Vec<String> = ["a", "b", "c", "d", "e"]
+        .iter()
+        .map(|n| format!("{prefix}{n}"))
+        .collect();
+    assert_eq!(
+        seen, expected,
+        "partitions: each once, in key order, only those with a live head item"
+    );
+    let rest = items
+        .partitions(&prefix, "HEAD", Some(&expected[2]), 10, NOW)
+        .await
+        .unwrap();
+    assert_eq!(
+        rest.entries,
+        expected[3..].to_vec(),
+        "resumed after a cursor"
+    );
 }
 
 fn pending(browser: &str) -> PendingSignIn {
