@@ -111,7 +111,9 @@ pub fn capture() {
 pub fn metric_lines() -> Vec<serde_json::Value> {
     captured()
         .lines()
-        .filter(|l| l.starts_with("{\"_aws\""))
+        // The app's own lines start with `_aws`; the backup's (serde_json, keys in order) have it
+        // further on. A text log line starts with its time, never `{`.
+        .filter(|l| l.starts_with('{') && l.contains("\"_aws\":{"))
         .map(|l| telemetry::emf::check(l).unwrap_or_else(|e| panic!("{e}: {l}")))
         .collect()
 }

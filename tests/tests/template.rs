@@ -2039,15 +2039,20 @@ fn the_freshness_alarm_fires_when_the_newest_verified_backup_is_older_than_the_s
             "{interval}: {hours} hours against a drill every {drill} s"
         );
     }
-    // The function publishes the metric the alarms read (functions/backup/src/lib.rs).
-    let source =
-        std::fs::read_to_string(root().join("functions/backup/src/lib.rs")).expect("lib.rs");
+    // The function writes the metrics the alarms read (app::backup::metrics; the lines themselves
+    // are read back in tests/metric_lines.rs), in the namespace the template gives it.
+    let written: Vec<&str> = app::backup::metrics::METRICS
+        .iter()
+        .map(|(n, _)| *n)
+        .collect();
     for metric in ["NewestVerifiedBackupAgeSeconds", "BackupVerified"] {
-        assert!(
-            source.contains(&format!("\"{metric}\"")),
-            "{metric} is not published"
-        );
+        assert!(written.contains(&metric), "{metric} is not written");
     }
+    assert_eq!(
+        t.function_properties("BackupFunction")["Environment"]["Variables"]["APP_METRICS_NAMESPACE"],
+        a["Namespace"],
+        "the alarms read the namespace the function writes to"
+    );
     let d = &t.resource("BackupDrillFailedAlarm")["Properties"];
     assert_eq!(d["MetricName"], json!("BackupVerified"));
     assert_eq!(d["Namespace"], a["Namespace"]);
@@ -2472,6 +2477,22 @@ fn check_dashboard_metric(t: &Template, widget: &str, row: &[Value]) -> String {
                 .expect("a queue's name");
             assert_eq!(t.type_of(queue), "AWS::SQS::Queue", "{widget}");
         }
+        "STACK/backup" => {
+            // The backup function's own lines (no dimensions), in the namespace the template
+            // gives it.
+            assert!(
+                app::backup::metrics::METRICS
+                    .iter()
+                    .any(|(n, _)| *n == name),
+                "{widget}: the backup writes no {name}"
+            );
+            assert!(dims.is_empty(), "{widget}: {name} has no dimensions");
+            assert_eq!(
+                t.function_properties("BackupFunction")["Environment"]["Variables"]["APP_METRICS_NAMESPACE"],
+                json!({"Fn::Sub": "${AWS::StackName}/backup"}),
+                "{widget}"
+            );
+        }
         "STACK" => {
             // A metric one of the template's log metric filters writes.
             let written = t.of_type("AWS::Logs::MetricFilter").iter().any(|(_, f)| {
@@ -2566,9 +2587,12 @@ fn the_dashboard_shows_only_metrics_the_app_writes_and_the_alarms_of_the_stack()
                             shown.insert(check_dashboard_search(title, e));
                         }
                         Some(e) => {
-                            // Metric math over the widget's own metrics.
-                            for id in ["requests", "servererrors"] {
-                                assert!(!e.contains(id) || ids.contains(id), "{title}: {e}");
+                            // Metric math over the widget's own metrics (functions are upper
+                            // case, ids lower case).
+                            for word in e.split(|c: char| !c.is_ascii_alphanumeric()) {
+                                if word.starts_with(|c: char| c.is_ascii_lowercase()) {
+                                    assert!(ids.contains(word), "{title}: {word} in {e}");
+                                }
                             }
                         }
                         None => {
@@ -2593,6 +2617,9 @@ fn the_dashboard_shows_only_metrics_the_app_writes_and_the_alarms_of_the_stack()
         "SuperOfficeThrottled",
         "JwksLastKnownGoodInUse",
         "ApproximateNumberOfMessagesVisible",
+        "NewestVerifiedBackupAgeSeconds",
+        "BackupVerified",
+        "BackupCompleted",
     ] {
         assert!(
             shown.contains(metric),
@@ -2605,6 +2632,8 @@ fn the_dashboard_shows_only_metrics_the_app_writes_and_the_alarms_of_the_stack()
         "SuperOfficeThrottledAlarm",
         "JobsDeadLetterAlarm",
         "JwksLastKnownGoodAlarm",
+        "BackupFreshnessAlarm",
+        "BackupDrillFailedAlarm",
     ] {
         assert!(
             alarms.contains(alarm),

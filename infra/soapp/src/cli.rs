@@ -64,8 +64,8 @@ pub struct UsageArgs {
     /// One row per tenant for the whole range instead of one per tenant and day.
     #[arg(long)]
     pub total: bool,
-    /// A tenant's context id (Cust12345); repeat for several. Without it, every tenant (which this
-    /// build cannot list yet: it says so).
+    /// A tenant's context id (Cust12345); repeat for several. Without it, every tenant the store
+    /// holds (listed by the store's partition walk, never a table scan).
     #[arg(long = "tenant", value_name = "ID")]
     pub tenants: Vec<String>,
 }

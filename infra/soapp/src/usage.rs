@@ -6,13 +6,15 @@
 //! months), read from the store a configuration names: the DynamoDB table of a deployment, or the
 //! local runner's embedded store. Nothing is called at SuperOffice.
 //!
-//! Which tenants: those named with `--tenant`, or every tenant the store holds. Finding every
-//! tenant without a table scan needs the store port's partition walk (`Items::partitions` on an
-//! inverted index), which is not on this branch yet; [`all_tenants`] is the one place that will
-//! call it, and until then it says to name the tenants.
+//! Which tenants: those named with `--tenant`, or every tenant the store holds, found by the store
+//! port's partition walk (`Items::partitions`: the partitions holding a tenant record, by a query
+//! of the inverted index in DynamoDB, never a table scan), as the backup finds them. A tenant the
+//! app has forgotten (uninstalled, purged) has no usage left to report either.
 
 use std::sync::Arc;
+use std::time::SystemTime;
 
+use domain::backup::scope::{Scope, TENANT_HEAD, TENANT_PREFIX};
 use domain::store::{Items, StoreError};
 use domain::usage::DailyUsage;
 use superoffice::TenantId;
@@ -24,11 +26,6 @@ use time::macros::format_description;
 /// Why a report cannot be made, by what the operator can do.
 #[derive(Debug, thiserror::Error)]
 pub enum UsageError {
-    /// This build cannot list every tenant of a store: name them.
-    #[error(
-        "listing every tenant needs the store's partition walk, which this build does not have yet; name the tenants with --tenant ID (repeatable)"
-    )]
-    NameTheTenants,
     /// The store could not be read: check the table, the region and the credentials (or the
     /// folder, and that no `soapp serve` holds it open).
     #[error("the store cannot be read: {0}")]
@@ -49,11 +46,37 @@ pub fn parse_day(text: &str) -> Result<Date, String> {
         .map_err(|_| format!("{text:?} is not a date (YYYY-MM-DD)"))
 }
 
-/// Every tenant the store holds. The switch for the partition walk: until `Items::partitions`
-/// (landing with the backup work) is on this branch, it refuses, and the command asks for
-/// `--tenant`. With it: `items.partitions("TENANT#", "TENANT", after, 100, now)`, page by page.
-pub async fn all_tenants<I: Items>(_items: &I) -> Result<Vec<TenantId>, UsageError> {
-    Err(UsageError::NameTheTenants)
+/// Tenants listed per page of the walk.
+const TENANTS_PER_PAGE: usize = 100;
+
+/// Every tenant the store holds (a partition with a tenant record), in id order.
+pub async fn all_tenants<I: Items>(items: &I) -> Result<Vec<TenantId>, UsageError> {
+    let now = superoffice::clock::unix_seconds(SystemTime::now());
+    let mut tenants = Vec::new();
+    let mut after: Option<String> = None;
+    loop {
+        let page = items
+            .partitions(
+                TENANT_PREFIX,
+                TENANT_HEAD,
+                after.as_deref(),
+                TENANTS_PER_PAGE,
+                now,
+            )
+            .await
+            .map_err(UsageError::StoreUnavailable)?;
+        tenants.extend(
+            page.entries
+                .iter()
+                .filter_map(|pk| Scope::from_tenant_partition(pk))
+                .filter_map(|scope| scope.tenant().cloned()),
+        );
+        match page.next {
+            Some(next) => after = Some(next),
+            None => break,
+        }
+    }
+    Ok(tenants)
 }
 
 /// The usage of `tenants` from `from` to `to` (both included): one row per tenant and stored day,

@@ -6,7 +6,7 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
 
-use domain::store::Items;
+use domain::store::{Item, Items};
 use domain::usage::DailyUsage;
 use superoffice::TenantId;
 use superoffice::clock::ManualClock;
@@ -15,8 +15,19 @@ use superoffice::usage::{CallRecord, UsageHook};
 /// 2027-01-15 08:00 UTC.
 const DAY_ONE: i64 = 1_800_000_000;
 
-/// Stores two days of usage for Cust12345 and one for Cust67890, as the worker does.
+/// Stores two days of usage for Cust12345 and one for Cust67890, as the worker does, and the
+/// records of three tenants (Cust11111 without usage).
 async fn store_usage<I: Items>(items: Arc<I>) {
+    for tenant in ["Cust11111", "Cust12345", "Cust67890"] {
+        items
+            .put(&Item::new(
+                format!("TENANT#{tenant}"),
+                "TENANT",
+                serde_json::json!({"id": tenant}),
+            ))
+            .await
+            .unwrap();
+    }
     let clock = Arc::new(ManualClock::at_unix(DAY_ONE));
     let usage = DailyUsage::new(items, clock.clone());
     let (a, b) = (
@@ -116,6 +127,29 @@ fn check_reports(store: &[&str], env: &[(&str, String)]) {
         out.contains("Cust67890,2026-01-01,2026-01-31,0,0,0,0,0"),
         "{out}"
     );
+
+    // Without --tenant: every tenant the store holds a record for, Cust11111 (no usage) too.
+    let mut every = store.to_vec();
+    every.extend_from_slice(&["--from", "2027-01-01", "--to", "2027-01-31"]);
+    let (code, out, err) = soapp(&every, env);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(
+        out,
+        "tenant,day,calls,bytes_sent,bytes_received,throttled,failures\n\
+         Cust12345,2027-01-15,4,400,4000,1,1\n\
+         Cust12345,2027-01-16,1,100,1000,0,0\n\
+         Cust67890,2027-01-15,1,100,1000,0,0\n"
+    );
+    every.push("--total");
+    let (code, out, err) = soapp(&every, env);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(
+        out,
+        "tenant,from,to,calls,bytes_sent,bytes_received,throttled,failures\n\
+         Cust11111,2027-01-01,2027-01-31,0,0,0,0,0\n\
+         Cust12345,2027-01-01,2027-01-31,5,500,5000,1,1\n\
+         Cust67890,2027-01-01,2027-01-31,1,100,1000,0,0\n"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -141,19 +175,6 @@ async fn usage_from_the_local_runners_store_per_day_and_in_total() {
     check_reports(&["--env-file", env_file.to_str().unwrap()], &[]);
 
     // Usage errors: exit 2 and a message that says what to do.
-    let (code, _, err) = soapp(
-        &[
-            "--data-dir",
-            data_dir,
-            "--from",
-            "2027-01-01",
-            "--to",
-            "2027-01-31",
-        ],
-        &[],
-    );
-    assert_eq!(code, 2);
-    assert!(err.contains("--tenant"), "{err}");
     for (args, says) in [
         (vec!["--from", "2027-02-01", "--to", "2027-01-01"], "after"),
         (
@@ -208,7 +229,8 @@ fn aws_emulator() -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn usage_from_a_deployments_dynamodb_table_named_by_its_env_file() {
     use aws_sdk_dynamodb::types::{
-        AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
+        AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType,
+        Projection, ProjectionType, ScalarAttributeType,
     };
     let endpoint = aws_emulator();
     let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
@@ -244,6 +266,21 @@ async fn usage_from_a_deployments_dynamodb_table_named_by_its_env_file() {
         .attribute_definitions(attr("sk"))
         .key_schema(key("pk", KeyType::Hash))
         .key_schema(key("sk", KeyType::Range))
+        // The deployed table's inverted index, which lists the tenants (template.yaml).
+        .global_secondary_indexes(
+            GlobalSecondaryIndex::builder()
+                .index_name(adapters::aws::dynamo::SORT_KEY_INDEX)
+                .key_schema(key("sk", KeyType::Hash))
+                .key_schema(key("pk", KeyType::Range))
+                .projection(
+                    Projection::builder()
+                        .projection_type(ProjectionType::Include)
+                        .non_key_attributes("expires_at")
+                        .build(),
+                )
+                .build()
+                .unwrap(),
+        )
         .send()
         .await
         .expect("the emulator creates the table");

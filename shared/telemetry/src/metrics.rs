@@ -9,7 +9,13 @@
 //! | [`job`] | `Jobs` | `Function`, `Kind` (install, uninstall, upgrade, repair, purge), `Outcome` ([`JobOutcome`]) | `tenant`, `reason` | queued: the install and lifecycle functions; the rest: the job worker |
 //! | [`superoffice_usage`] | `SuperOfficeCalls`, `SuperOfficeBytesSent`, `SuperOfficeBytesReceived` (Bytes), `SuperOfficeThrottled`, `SuperOfficeFailures` | `Function` | `tenant`, `day` | the job worker, per tenant each time its usage is stored |
 //! | [`jwks_last_known_good`] | `JwksLastKnownGoodInUse` | `Function` | `reason` | the platform crate, per failed key refresh |
-//! | [`backup_result`] | `Backups` | `Function`, `Outcome` ([`BackupOutcome`]) | `backupId`, `reason`, `tenants`, `items`, `bytes`, `elapsedMs` | the backup function |
+//!
+//! The backup function writes its own lines (`app::backup::metrics`: `BackupCompleted`,
+//! `BackupVerified`, `NewestVerifiedBackupAgeSeconds`, … in the namespace `{stack}/backup`, without
+//! dimensions), which its freshness and drill alarms read; they go through this crate's [`sink`]
+//! too (`APP_METRICS=off`, the tests' capture) and carry `version`.
+//!
+//! [`sink`]: crate::sink
 //!
 //! Every line also carries `version` ([`crate::VERSION`]). The `Function` dimension is the Lambda
 //! function's name, which holds the stack's name, so one namespace serves every stack in an
@@ -83,10 +89,6 @@ pub const JWKS_LAST_KNOWN_GOOD: Metric = Metric {
     name: "JwksLastKnownGoodInUse",
     unit: Unit::Count,
 };
-pub const BACKUPS: Metric = Metric {
-    name: "Backups",
-    unit: Unit::Count,
-};
 
 pub const HTTP_REQUEST: Shape = &[
     Directive {
@@ -121,10 +123,6 @@ pub const JWKS: Shape = &[Directive {
     dimensions: &[FUNCTION],
     metrics: &[JWKS_LAST_KNOWN_GOOD],
 }];
-pub const BACKUP: Shape = &[Directive {
-    dimensions: &[FUNCTION, OUTCOME],
-    metrics: &[BACKUPS],
-}];
 
 /// Every kind of line the app writes.
 pub const ALL: &[(&str, Shape)] = &[
@@ -133,7 +131,6 @@ pub const ALL: &[(&str, Shape)] = &[
     ("job", JOB),
     ("superoffice_usage", SUPEROFFICE_USAGE),
     ("jwks_last_known_good", JWKS),
-    ("backup_result", BACKUP),
 ];
 
 fn line(shape: Shape) -> Line<'static> {
@@ -345,56 +342,6 @@ pub fn jwks_last_known_good(reason: &str) {
     crate::sink::write(&jwks_line(reason, function_name(), SystemTime::now()));
 }
 
-/// How a backup run ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum BackupOutcome {
-    /// Every partition written and the manifest sealed.
-    Succeeded,
-    /// Stopped with an error (the next run starts again).
-    Failed,
-}
-
-impl BackupOutcome {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            BackupOutcome::Succeeded => "succeeded",
-            BackupOutcome::Failed => "failed",
-        }
-    }
-}
-
-/// What a backup run covered.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct BackupFigures {
-    pub tenants: u64,
-    pub items: u64,
-    pub bytes: u64,
-    pub elapsed: Duration,
-}
-
-/// One backup run's end, for the backup function to call. A freshness alarm can watch `Backups`
-/// with `Outcome` = `succeeded` (at least one a day, missing data breaching).
-pub fn backup_result(
-    outcome: BackupOutcome,
-    backup_id: &str,
-    reason: &str,
-    figures: BackupFigures,
-) {
-    if !enabled() {
-        return;
-    }
-    line(BACKUP)
-        .dimension(OUTCOME, outcome.as_str())
-        .count(BACKUPS, 1)
-        .property("backupId", backup_id)
-        .property("reason", reason)
-        .property_u64("tenants", figures.tenants)
-        .property_u64("items", figures.items)
-        .property_u64("bytes", figures.bytes)
-        .property_u64("elapsedMs", figures.elapsed.as_millis() as u64)
-        .emit();
-}
-
 #[cfg(test)]
 mod tests {
     use std::sync::{Mutex, OnceLock};
@@ -467,7 +414,7 @@ mod tests {
     }
 
     #[test]
-    fn sign_ins_jobs_usage_and_backups_keep_tenants_in_properties() {
+    fn sign_ins_jobs_and_usage_keep_tenants_in_properties() {
         captured();
         sign_in(
             SignInOutcome::SignedIn,
@@ -507,22 +454,6 @@ mod tests {
         assert_eq!(v["SuperOfficeBytesReceived"], 20_000);
         assert_eq!(v["SuperOfficeThrottled"], 2);
         assert_eq!(v["day"], "2026-12-01");
-
-        backup_result(
-            BackupOutcome::Succeeded,
-            "backup-1",
-            "completed",
-            BackupFigures {
-                tenants: 3,
-                items: 120,
-                bytes: 4096,
-                elapsed: Duration::from_secs(2),
-            },
-        );
-        let v = &lines_with("backupId", "backup-1")[0];
-        assert_shape(v, BACKUP);
-        assert_eq!(v[OUTCOME], "succeeded");
-        assert_eq!(v["elapsedMs"], 2000);
 
         jwks_last_known_good("jwks_refresh_failed_for_test");
         let v = &lines_with("reason", "jwks_refresh_failed_for_test")[0];

@@ -49,8 +49,9 @@ pub fn enabled() -> bool {
     !matches!(out(), Out::Off)
 }
 
-/// Writes one line.
-pub(crate) fn write(line: &str) {
+/// Writes one line (a whole EMF line: [`crate::metrics`] builds the app's own; the backup function
+/// builds its own lines and writes them here, so they follow the same switch and sink).
+pub fn write(line: &str) {
     match out() {
         Out::Stdout => {
             let mut buf = Vec::with_capacity(line.len() + 1);
