@@ -131,8 +131,8 @@ async fn hundred_tenants(n: usize) {
         .await
         .unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let key = dir.path().join("system-user-key.der");
-    std::fs::write(&key, partner_key_pkcs8()).unwrap();
+    let key = dir.path().join("system-user-key.pem");
+    std::fs::write(&key, partner_key_pem()).unwrap();
     let vars = [
         ("SO_ENVIRONMENT", sim.issuer()),
         ("SO_CLIENT_ID", CLIENT_ID.to_owned()),

@@ -59,6 +59,11 @@ impl App {
         }
     }
 
+    /// The data folder, laid out as `soapp serve` keeps it.
+    pub fn data_dir(&self) -> &std::path::Path {
+        self._data.path()
+    }
+
     pub fn sim(&self) -> &superoffice_simulator::SimulatorHandle {
         self.app.simulator.as_ref().unwrap()
     }
@@ -443,9 +448,14 @@ pub fn cookie(r: &reqwest::Response, name: &str) -> Option<String> {
 /// names (ProgId prefix `DemoPartnerApp.`, section `DemoPartnerApp`, names starting "Demo Partner
 /// App"). The customer's own data and other apps' (a seeded large site) are left out.
 pub fn inventory(app: &App) -> Vec<String> {
+    inventory_of(app.sim(), TENANT)
+}
+
+/// [`inventory`] of any simulated tenant.
+pub fn inventory_of(sim: &superoffice_simulator::SimulatorHandle, tenant: &str) -> Vec<String> {
     const NAME: &str = "Demo Partner App";
     const PREFIX: &str = "DemoPartnerApp";
-    let snap = app.sim().webapi_snapshot(TENANT).unwrap();
+    let snap = sim.webapi_snapshot(tenant).unwrap();
     let mut out = Vec::new();
     for (entity, layout) in &snap.udefs {
         for f in &layout.published {

@@ -2,6 +2,7 @@
 //! pointed at it exactly as production points it at SuperOffice (real HTTP transport, discovery, JWKS).
 
 pub mod browser;
+pub mod fleet;
 pub mod install_app;
 pub mod logs;
 
@@ -32,6 +33,19 @@ fn partner_signer() -> &'static TestSigner {
 pub fn partner_key_pkcs8() -> &'static [u8] {
     static DER: OnceLock<Vec<u8>> = OnceLock::new();
     DER.get_or_init(|| partner_signer().pkcs8_der())
+}
+
+/// The same key as PEM, as the system-user key file (`SO_SYSTEM_USER_KEY_FILE`) holds it.
+pub fn partner_key_pem() -> String {
+    use base64::Engine as _;
+    let b64 = base64::engine::general_purpose::STANDARD.encode(partner_key_pkcs8());
+    let mut out = String::from("-----BEGIN PRIVATE KEY-----\n");
+    for line in b64.as_bytes().chunks(64) {
+        out.push_str(std::str::from_utf8(line).expect("base64 is ASCII"));
+        out.push('\n');
+    }
+    out.push_str("-----END PRIVATE KEY-----\n");
+    out
 }
 
 pub fn partner_key() -> Arc<SystemUserKey> {

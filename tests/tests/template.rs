@@ -69,7 +69,10 @@ const SEALING_PURPOSES: &[&str] = &["system_token", "webhook_secret"];
 
 /// The functions started by schedules (not by the API or a queue), with the actions their
 /// schedules send (`functions/backup`'s events).
-const SCHEDULED: &[(&str, &[&str])] = &[("BackupFunction", &["backup", "continue", "verify"])];
+const SCHEDULED: &[(&str, &[&str])] = &[
+    ("BackupFunction", &["backup", "continue", "verify"]),
+    ("WorkerFunction", &["rollout"]),
+];
 
 /// The functions that read the backup's configuration (`domain::backup::config::BackupConfig`)
 /// instead of the app's.
@@ -857,11 +860,13 @@ fn the_worker_role_may_only_use_its_table_items_its_queue_the_app_secrets_and_te
             Value::Null,
         ));
     }
+    // SendMessage: the rollout queues upgrades.
     for action in [
         "sqs:ReceiveMessage",
         "sqs:DeleteMessage",
         "sqs:GetQueueAttributes",
         "sqs:ChangeMessageVisibility",
+        "sqs:SendMessage",
     ] {
         expected.insert(grant(
             action,
@@ -869,6 +874,12 @@ fn the_worker_role_may_only_use_its_table_items_its_queue_the_app_secrets_and_te
             Value::Null,
         ));
     }
+    // The rollout lists tenants through the inverted index.
+    expected.insert(grant(
+        "dynamodb:Query",
+        json!({"Fn::Sub": "${AppTable.Arn}/index/sk-pk"}),
+        Value::Null,
+    ));
     assert_grants(t, "WorkerRole", &expected);
 }
 
@@ -1186,11 +1197,7 @@ fn the_webhook_route_declares_its_tenant_path_parameter() {
 #[test]
 fn the_worker_takes_one_job_at_a_time_from_the_fifo_jobs_queue_and_reports_the_ones_to_retry() {
     let t = template();
-    let props = t.function_properties("WorkerFunction");
-    let events = props["Events"].as_object().expect("worker Events");
-    assert_eq!(events.len(), 1, "the worker has one event source");
-    let (_, event) = events.iter().next().expect("one event");
-    assert_eq!(event["Type"], json!("SQS"));
+    let event = worker_queue_event(t);
     let p = &event["Properties"];
     assert_eq!(p["Queue"], json!({"Fn::GetAtt": ["JobsQueue", "Arn"]}));
     assert_eq!(p["BatchSize"], json!(1), "one job per invocation");
@@ -1212,11 +1219,7 @@ fn the_worker_takes_one_job_at_a_time_from_the_fifo_jobs_queue_and_reports_the_o
 fn the_workers_concurrency_is_capped_by_the_parameter_that_sets_the_apps_ceiling_on_superoffice() {
     let t = template();
     let props = t.function_properties("WorkerFunction");
-    let event = props["Events"]
-        .as_object()
-        .and_then(|e| e.values().next())
-        .expect("worker event")
-        .clone();
+    let event = worker_queue_event(t);
     assert_eq!(
         event["Properties"]["ScalingConfig"],
         json!({"MaximumConcurrency": {"Ref": "WorkerMaxConcurrency"}}),
@@ -2917,7 +2920,10 @@ fn scheduled_input(t: &Template, event: &Value) -> Option<(String, String)> {
             .into_iter()
             .flatten()
         {
-            let input: Value = serde_json::from_str(e["Properties"]["Input"].as_str()?).ok()?;
+            let Some(input) = e["Properties"]["Input"].as_str() else {
+                continue; // the worker's queue
+            };
+            let input: Value = serde_json::from_str(input).ok()?;
             if &input == event {
                 return Some(((*function).to_owned(), input["action"].as_str()?.to_owned()));
             }
@@ -3022,11 +3028,7 @@ fn check_webhook_fixture(
 /// message group, the job id as deduplication id, the body a job.
 fn check_sqs_fixture(t: &Template, file: &str, event: &Value) {
     let records = event["Records"].as_array().expect("Records");
-    let batch = t.function_properties("WorkerFunction")["Events"]
-        .as_object()
-        .and_then(|e| e.values().next())
-        .map(|e| e["Properties"]["BatchSize"].clone())
-        .expect("worker event");
+    let batch = worker_queue_event(t)["Properties"]["BatchSize"].clone();
     assert_eq!(
         json!(records.len()),
         batch,
@@ -3544,6 +3546,118 @@ fn as_list(value: &Value) -> Vec<Value> {
         Value::Null => Vec::new(),
         other => vec![other.clone()],
     }
+}
+
+/// The worker's one queue event source (its other event is the rollout's schedule).
+fn worker_queue_event(t: &Template) -> Value {
+    let events = t.function_properties("WorkerFunction")["Events"]
+        .as_object()
+        .expect("worker Events")
+        .clone();
+    let queues: Vec<&Value> = events
+        .values()
+        .filter(|e| e["Type"] == json!("SQS"))
+        .collect();
+    assert_eq!(queues.len(), 1, "the worker has one queue event source");
+    assert!(
+        events
+            .values()
+            .all(|e| e["Type"] == json!("SQS") || e["Type"] == json!("Schedule")),
+        "the worker is fed by its queue and the rollout's schedule only"
+    );
+    queues[0].clone()
+}
+
+#[test]
+fn the_worker_ticks_the_rollout_once_a_minute_with_the_one_input_it_takes_and_may_queue_and_list_tenants()
+ {
+    let t = template();
+    let props = t.function_properties("WorkerFunction");
+    let schedules: Vec<&Value> = props["Events"]
+        .as_object()
+        .expect("worker Events")
+        .values()
+        .filter(|e| e["Type"] == json!("Schedule"))
+        .collect();
+    assert_eq!(schedules.len(), 1, "one rollout schedule");
+    let p = &schedules[0]["Properties"];
+    assert_eq!(
+        p["Schedule"],
+        json!("rate(1 minute)"),
+        "the rate is per minute"
+    );
+    let input = p["Input"].as_str().expect("Input");
+    assert!(
+        matches!(
+            serde_json::from_str::<worker::event::WorkerEvent>(input),
+            Ok(worker::event::WorkerEvent::Scheduled(_))
+        ),
+        "the worker does not take {input} as its tick"
+    );
+    // The rate: a parameter whose bounds are the configuration's.
+    let env = &props["Environment"]["Variables"];
+    assert_eq!(
+        env["APP_ROLLOUT_PER_MINUTE"],
+        json!({"Ref": "RolloutTenantsPerMinute"})
+    );
+    let param = &t.doc["Parameters"]["RolloutTenantsPerMinute"];
+    let (min, max) = (
+        param["MinValue"].as_u64().expect("MinValue"),
+        param["MaxValue"].as_u64().expect("MaxValue"),
+    );
+    let accepts = |n: u64| {
+        let vars = [
+            ("SO_ENVIRONMENT", "sod".to_owned()),
+            (
+                "SO_CLIENT_ID",
+                "6cf25376616343b38d14ddcd804f2891".to_owned(),
+            ),
+            (
+                "SO_CLIENT_SECRET_ARN",
+                "arn:aws:secretsmanager:eu-west-1:123456789012:secret:c-AbCdEf".to_owned(),
+            ),
+            ("APP_BASE_URL", "https://app.example".to_owned()),
+            ("APP_TABLE_NAME", "app-sod".to_owned()),
+            (
+                "APP_KMS_KEY_ARN",
+                "arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+                    .to_owned(),
+            ),
+            ("APP_ROLLOUT_PER_MINUTE", n.to_string()),
+        ];
+        domain::config::AppConfig::from_lookup(|k| {
+            vars.iter().find(|(n, _)| *n == k).map(|(_, v)| v.clone())
+        })
+        .map_err(|e| e.to_string())
+    };
+    for n in [min, max] {
+        if let Err(e) = accepts(n) {
+            panic!("the app refuses {n}, which the template allows: {e}");
+        }
+    }
+    assert!(
+        accepts(min - 1).is_err() && accepts(max + 1).is_err(),
+        "the template's bounds are not the app's"
+    );
+    // It queues upgrades and lists tenants through the index, and scans nothing.
+    let role = &t.resource("WorkerRole")["Properties"];
+    let mut granted: Vec<(String, Value)> = Vec::new();
+    for policy in role["Policies"].as_array().expect("Policies") {
+        for s in statements(&policy["PolicyDocument"]) {
+            for a in actions(s) {
+                granted.push((a, s["Resource"].clone()));
+            }
+        }
+    }
+    assert!(granted.contains(&(
+        "sqs:SendMessage".into(),
+        json!({"Fn::GetAtt": ["JobsQueue", "Arn"]})
+    )));
+    assert!(granted.contains(&(
+        "dynamodb:Query".into(),
+        json!({"Fn::Sub": "${AppTable.Arn}/index/sk-pk"})
+    )));
+    assert!(granted.iter().all(|(a, _)| a != "dynamodb:Scan"));
 }
 
 fn statements(document: &Value) -> Vec<&Value> {

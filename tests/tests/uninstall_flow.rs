@@ -373,3 +373,66 @@ async fn only_an_administrator_of_the_tenant_with_the_pages_form_can_uninstall()
     assert_eq!(inventory(&app), expected_inventory(user_groups(&app)));
     app.app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_page_shows_the_last_backup_and_the_uninstall_makes_the_tenants_backups_unreadable() {
+    use domain::backup::Scope;
+    use domain::backup::config::{Target, Wrapping};
+    use domain::backup::run::Trigger;
+    use domain::backup::verify::{PartitionProblem, Which};
+
+    let app = App::start().await;
+    let session = installed(&app).await;
+    let (_, page) = app.page("/manage", &session).await;
+    assert!(page.contains("Not backed up yet"), "{page}");
+
+    // The backup and the restore drill, as soapp serve's schedule (and the backup function) run them.
+    let config = soapp::local::backup_config(app.data_dir()).unwrap();
+    let (Target::Folder { dir }, Wrapping::Local { key_file }) = (&config.target, &config.wrapping)
+    else {
+        panic!("a local backup configuration");
+    };
+    let backups = app::backup::local_with(app.app.items.clone(), &config, dir, key_file).unwrap();
+    backups
+        .run(Trigger::Start, &domain::backup::Unlimited)
+        .await
+        .unwrap();
+    backups.drill().await.unwrap();
+    let (_, page) = app.page("/manage", &session).await;
+    for words in [
+        "was last backed up, encrypted, on",
+        "read back and checked complete on",
+    ] {
+        assert!(page.contains(words), "{words}: {page}");
+    }
+    let ours = Scope::Tenant(tenant());
+    let before = backups.verify(&Which::Newest).await.unwrap();
+    let check = before.checks.iter().find(|c| c.scope == ours).unwrap();
+    assert!(
+        check.outcome.is_ok() && check.items > 0,
+        "{:?}",
+        check.outcome
+    );
+
+    app.press_uninstall(&session).await;
+    app.wait_until_forgotten().await;
+
+    // The backup taken before the uninstall no longer opens for this tenant (crypto-erase); the
+    // app's own partition in it still does.
+    let after = backups.verify(&Which::Newest).await.unwrap();
+    let check = after.checks.iter().find(|c| c.scope == ours).unwrap();
+    assert!(
+        matches!(check.outcome, Err(PartitionProblem::Erased)),
+        "{:?}",
+        check.outcome
+    );
+    assert!(
+        after
+            .checks
+            .iter()
+            .filter(|c| c.scope != ours)
+            .all(|c| c.outcome.is_ok()),
+        "other partitions still restore"
+    );
+    app.app.stop().await;
+}

@@ -56,6 +56,10 @@ impl<P: Ports> Install<P> {
                 .into_iter()
                 .rfind(|r| r.action == "uninstall"),
         };
+        let last_backup = match &tenant {
+            Some(_) => self.backups.last_backup(&session.tenant, now).await?,
+            None => None,
+        };
         Ok(manage_view::page(&Overview {
             session: &session,
             tenant: tenant.as_ref(),
@@ -64,6 +68,7 @@ impl<P: Ports> Install<P> {
             state: state.as_ref(),
             usage: &usage,
             removed: removed.as_ref(),
+            last_backup: last_backup.as_ref(),
             now,
         }))
     }

@@ -1,6 +1,7 @@
 //! The management pages, in the customer's words.
 
 use domain::audit::AuditRecord;
+use domain::backup::LastBackup;
 use domain::ledger::{EntryState, LedgerEntry};
 use domain::manifest::Manifest;
 use domain::signin::Session;
@@ -25,6 +26,8 @@ pub struct Overview<'a> {
     pub usage: &'a [(String, TenantUsage)],
     /// The last uninstall, when the app is not installed.
     pub removed: Option<&'a AuditRecord>,
+    /// The tenant's entry in the newest complete backup.
+    pub last_backup: Option<&'a LastBackup>,
     pub now: i64,
 }
 
@@ -130,6 +133,22 @@ pub fn page(o: &Overview<'_>) -> WebResponse {
                         }
                     }
                 }
+            }
+        }
+
+        @if o.tenant.is_some() {
+            h2 { "Backups" }
+            @match o.last_backup {
+                Some(b) => p #last-backup data-completed=(b.completed_at) {
+                    "What the app keeps for your company (" (b.items) " records: settings, what it created, usage) "
+                    "was last backed up, encrypted, on " (words::date_time(b.completed_at)) ". "
+                    @match b.verified_at {
+                        Some(at) => { "That backup was read back and checked complete on " (words::date_time(at)) "." }
+                        None => { "That backup has not been read back and checked yet; the app does so within hours." }
+                    }
+                    " Uninstalling makes every backup of your company's data unreadable at once."
+                },
+                None => p #last-backup { "Not backed up yet: the app backs up what it keeps once a day, encrypted." }
             }
         }
 

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::{backup_cmd, doctor_cmd, manifest_cmd, serve, token_verify, usage_cmd};
+use crate::{backup_cmd, doctor_cmd, manifest_cmd, rollout_cmd, serve, token_verify, usage_cmd};
 
 #[derive(Debug, Parser)]
 #[command(name = "soapp", version, about = "Operate the SuperOffice app backend", long_about = None)]
@@ -39,6 +39,63 @@ enum Command {
     /// --data-dir (the folder `soapp serve` uses; stop it first). Exits 1 when a backup does not
     /// verify or a restore is refused, 2 on a configuration problem.
     Backup(BackupArgs),
+    /// A release's manifest taken to every installed tenant (the worker ticks it once a minute).
+    #[command(subcommand)]
+    Rollout(RolloutCommand),
+}
+
+/// Where a deployment's store is: a stack's table (the worker's variables) or a local data folder.
+#[derive(Debug, Args)]
+pub struct DeploymentSource {
+    /// A local data folder, as `soapp serve --data-dir` (stop it first).
+    #[arg(long, value_name = "DIR", conflicts_with = "env_file")]
+    pub data_dir: Option<std::path::PathBuf>,
+    /// A file of KEY=VALUE lines (the worker function's variables: APP_TABLE_NAME, APP_BASE_URL,
+    /// SO_*, ...); the environment fills the rest.
+    #[arg(long, value_name = "FILE")]
+    pub env_file: Option<std::path::PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RolloutCommand {
+    /// Where the rollout of the release stands: how many installed tenants hold its manifest, and
+    /// each tenant's place (current, upgrading since when and why, suspended, waiting).
+    Status(RolloutStatusArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct RolloutStatusArgs {
+    #[command(flatten)]
+    pub source: DeploymentSource,
+    /// The release's manifest (default: the deployment's APP_MANIFEST; the demo for --data-dir).
+    #[arg(long, value_name = "FILE")]
+    pub manifest: Option<std::path::PathBuf>,
+    /// The deployment's base URL (default: APP_BASE_URL; http://127.0.0.1:8123 for --data-dir).
+    #[arg(long, value_name = "URL")]
+    pub base_url: Option<String>,
+    #[arg(long, value_enum, default_value = "text")]
+    pub format: DiffFormat,
+}
+
+#[derive(Debug, Args)]
+pub struct ManifestPlanArgs {
+    /// The tenant (context identifier, e.g. Cust12345).
+    #[arg(long, value_name = "ID")]
+    pub tenant: String,
+    #[command(flatten)]
+    pub source: DeploymentSource,
+    /// The manifest to plan for (default: the deployment's APP_MANIFEST; the demo for --data-dir).
+    #[arg(long, value_name = "FILE")]
+    pub manifest: Option<std::path::PathBuf>,
+    /// The deployment's base URL (default: APP_BASE_URL; http://127.0.0.1:8123 for --data-dir).
+    #[arg(long, value_name = "URL")]
+    pub base_url: Option<String>,
+    /// Also read what the tenant holds (read-only WebAPI calls as the system user; needs the
+    /// deployment's credentials): finds items deleted or changed by hand, or brought back.
+    #[arg(long)]
+    pub look_in_tenant: bool,
+    #[arg(long, value_enum, default_value = "text")]
+    pub format: DiffFormat,
 }
 
 #[derive(Debug, Args)]
@@ -140,6 +197,10 @@ enum ManifestCommand {
     /// item created, updated or removed (the same plan the upgrade applies). Exits 0 with a change,
     /// 0 with "no change", 1 if either manifest is invalid, 2 if one cannot be read.
     Diff(ManifestDiffArgs),
+    /// What the next upgrade or repair would do in one installed tenant, without doing it: against
+    /// the app's ledger, or with --look-in-tenant against what the tenant holds. Exits 1 for a
+    /// tenant the app does not know.
+    Plan(ManifestPlanArgs),
 }
 
 #[derive(Debug, Args)]
@@ -226,6 +287,11 @@ pub struct ServeArgs {
     /// DATA_DIR/backups/local; 0 turns it off. `soapp backup --data-dir` reads them.
     #[arg(long, value_name = "HOURS", default_value_t = 24)]
     pub backup_every_hours: u64,
+    /// Tick the rollout of the manifest (--manifest) to every installed tenant this often, as the
+    /// worker's schedule does once a minute in AWS; 0 turns it off. Restart with a changed
+    /// manifest and the installed tenants follow, APP_ROLLOUT_PER_MINUTE (10) per tick.
+    #[arg(long, value_name = "SECONDS", default_value_t = 60)]
+    pub rollout_every_seconds: u64,
 }
 
 #[derive(Debug, Subcommand)]
@@ -277,7 +343,9 @@ impl Cli {
             Command::Manifest(ManifestCommand::List(args)) => manifest_cmd::list(args),
             Command::Manifest(ManifestCommand::Diff(args)) => manifest_cmd::diff(args),
             Command::Usage(args) => usage_cmd::run(args),
+            Command::Manifest(ManifestCommand::Plan(args)) => rollout_cmd::plan(args),
             Command::Backup(args) => backup_cmd::run(args),
+            Command::Rollout(command) => rollout_cmd::run(command),
         }
     }
 }

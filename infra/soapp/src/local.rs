@@ -91,6 +91,7 @@ pub struct LocalApp {
     task: tokio::task::JoinHandle<()>,
     worker: Option<tokio::task::JoinHandle<()>>,
     backups: Option<tokio::task::JoinHandle<()>>,
+    rollout: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl LocalApp {
@@ -99,7 +100,7 @@ impl LocalApp {
     pub async fn stop(mut self) {
         // Aborted tasks are awaited: what they hold (the embedded store) is closed on return, so
         // `soapp backup --data-dir` can open it next.
-        for task in [self.worker.take(), self.backups.take()]
+        for task in [self.worker.take(), self.backups.take(), self.rollout.take()]
             .into_iter()
             .flatten()
         {
@@ -231,6 +232,7 @@ pub async fn start(options: ServeOptions) -> Result<LocalApp, ServeError> {
         task,
         worker: Some(worker),
         backups: None,
+        rollout: None,
     })
 }
 
@@ -250,6 +252,27 @@ pub fn backup_config(data_dir: &Path) -> Result<BackupConfig, String> {
 }
 
 impl LocalApp {
+    /// Ticks the rollout of the manifest every `every` (the worker's schedule in AWS): installed
+    /// tenants on another manifest are upgraded, APP_ROLLOUT_PER_MINUTE per tick.
+    pub fn schedule_rollout(&mut self, every: Duration) {
+        let deployment = self.deployment.clone();
+        self.rollout = Some(tokio::spawn(async move {
+            // The first tick at once: a restart with a new manifest starts its rollout.
+            let mut ticks = tokio::time::interval(every);
+            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                ticks.tick().await;
+                match app::rollout::tick(&deployment).await {
+                    Ok(tick) if !tick.queued.is_empty() => {
+                        tracing::info!(queued = tick.queued.len(), done = tick.done, "rollout")
+                    }
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(reason = "rollout_tick_failed", error = %e, "rollout"),
+                }
+            }
+        }));
+    }
+
     /// Backs up the local store after `first_after`, then every `every`, with the code the backup
     /// function runs in AWS (a key file in place of KMS, the data folder in place of S3). `soapp
     /// backup --data-dir` lists, verifies and restores them once the runner is stopped.

@@ -5,6 +5,7 @@ mod cli;
 mod doctor_cmd;
 mod manifest_cmd;
 mod output;
+mod rollout_cmd;
 mod serve;
 mod token_verify;
 mod usage_cmd;

@@ -53,6 +53,9 @@ pub fn run(args: ServeArgs) -> ExitCode {
                 return ExitCode::from(2);
             }
         }
+        if args.rollout_every_seconds > 0 {
+            app.schedule_rollout(std::time::Duration::from_secs(args.rollout_every_seconds));
+        }
         println!("The app is running. Open {}/", app.url);
         match &app.simulator {
             Some(sim) => {

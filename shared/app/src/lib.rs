@@ -9,6 +9,7 @@
 //!   side, with its [`domain::Ports`] type.
 //! * [`platform`]: the SuperOffice platform for sign-in, and [`platform::tenant_access`], the
 //!   system-user WebAPI client for work in tenants.
+//! * [`rollout`]: this release's manifest taken to every installed tenant, ticked once a minute.
 //! * [`worker`]: the job worker, built on its first job.
 //! * `backup` (feature `backup`): the backup service with the AWS or the local adapters, and its
 //!   metrics.
@@ -32,6 +33,7 @@ pub mod lambda;
 pub mod local;
 pub mod platform;
 pub mod requests;
+pub mod rollout;
 pub mod telemetry;
 pub mod worker;
 

@@ -38,24 +38,39 @@ impl<P: Ports> LazyWorker<P> {
     }
 
     async fn build(&self) -> Result<Built<P>, String> {
-        let d = &self.deployment;
-        let io = Io::real().map_err(|e| e.to_string())?;
-        let clock = io.clock.clone();
-        let access = tenant_access(&d.config, &*d.secrets, d.items.clone(), io).await?;
-        Ok(Worker {
-            engine: Engine {
-                items: d.items.clone(),
-                manifest: d.manifest.clone(),
-                base_url: d.config.base_url.as_str().trim_end_matches('/').to_owned(),
-                tenants: Tenants::new(d.items.clone()),
-                ledger: Ledger::new(d.items.clone()),
-                sealer: d.sealer.clone(),
-                api: access.webapi,
-                clock,
-            },
-            usage: access.usage,
-        })
+        let (engine, usage) = engine(&self.deployment).await?;
+        Ok(Worker { engine, usage })
     }
+}
+
+/// The provisioning engine as the worker runs it (the system user's WebAPI client, the clock),
+/// and the usage recorder its calls report to. `soapp manifest plan --look-in-tenant` previews
+/// with the same.
+pub async fn engine<P: Ports>(
+    d: &Deployment<P>,
+) -> Result<
+    (
+        Engine<P::Items, P::Sealer, WebApi>,
+        Arc<domain::usage::DailyUsage<P::Items>>,
+    ),
+    String,
+> {
+    let io = Io::real().map_err(|e| e.to_string())?;
+    let clock = io.clock.clone();
+    let access = tenant_access(&d.config, &*d.secrets, d.items.clone(), io).await?;
+    Ok((
+        Engine {
+            items: d.items.clone(),
+            manifest: d.manifest.clone(),
+            base_url: d.config.base_url.as_str().trim_end_matches('/').to_owned(),
+            tenants: Tenants::new(d.items.clone()),
+            ledger: Ledger::new(d.items.clone()),
+            sealer: d.sealer.clone(),
+            api: access.webapi,
+            clock,
+        },
+        access.usage,
+    ))
 }
 
 impl<P: Ports> JobHandler for LazyWorker<P> {

@@ -57,6 +57,8 @@ pub struct AppConfig {
     pub queue_url: Option<String>,
     /// Requests per second to one tenant's WebAPI, at most.
     pub tenant_rate: u32,
+    /// Tenants whose upgrade to a new release starts per minute, at most (see [`crate::rollout`]).
+    pub rollout_per_minute: u32,
     /// A `Retry-After` up to this long is waited in place; a longer one re-queues the job.
     pub max_inline_wait: Duration,
     pub session_ttl: Duration,
@@ -253,6 +255,22 @@ impl AppConfig {
             },
         };
 
+        let rollout_per_minute = match get("APP_ROLLOUT_PER_MINUTE") {
+            None => 10,
+            Some(v) => match v.parse::<u32>() {
+                Ok(n) if (1..=1000).contains(&n) => n,
+                _ => {
+                    problem(
+                        "APP_ROLLOUT_PER_MINUTE",
+                        format!(
+                            "{v:?} must be a whole number of tenants per minute from 1 to 1000"
+                        ),
+                    );
+                    10
+                }
+            },
+        };
+
         let max_inline_wait = match get("APP_MAX_INLINE_WAIT") {
             None => Duration::from_secs(30),
             Some(v) => match v.parse::<u64>() {
@@ -332,6 +350,7 @@ impl AppConfig {
                 sealing,
                 queue_url,
                 tenant_rate,
+                rollout_per_minute,
                 max_inline_wait,
                 session_ttl,
                 log_format,

@@ -15,6 +15,7 @@
 //! * [`signin`]: pending sign-ins and sessions, the records behind the redirect URL.
 //! * [`usage`]: per-tenant daily WebAPI usage.
 //! * [`webhook_events`]: webhook deliveries received, recorded once.
+//! * [`rollout`]: a new release's manifest taken to every installed tenant, a few a minute.
 //! * [`purge`] and [`audit`]: removing everything kept for a tenant, and the one record kept after.
 //! * [`backup`]: encrypted backups (per-tenant keys, crypto-erase), their verification and restore.
 //! * Ports: [`store`] (items), [`sealing`] (the app's key), [`secrets`] (secret values), the job
@@ -30,6 +31,7 @@ pub mod manifest;
 pub mod ports;
 pub mod provisioning;
 pub mod purge;
+pub mod rollout;
 pub mod sealing;
 pub mod secrets;
 pub mod signin;

@@ -4,12 +4,15 @@
 //! once SuperOffice holds nothing of the app's any more, and by SuperOffice's Delete push.
 //!
 //! What stays is the audit record ([`crate::audit`]), kept elsewhere and without personal data.
-//! Backups are made unreadable separately (their per-tenant key is erased).
+//! Backups already written are made unreadable by erasing the tenant's backup key, last
+//! ([`crate::backup::keys::BackupKeyStore::erase`]): a backup running meanwhile either finds no
+//! tenant any more or wrote under the key being erased.
 
 use std::sync::Arc;
 
 use superoffice::TenantId;
 
+use crate::backup::keys::BackupKeyStore;
 use crate::signin::Sessions;
 use crate::store::{Items, StoreError};
 use crate::tenant::tenant_pk;
@@ -41,9 +44,73 @@ impl<I: Items> Purge<I> {
         for item in &all {
             self.items.delete(&pk, &item.sk).await?;
         }
+        // Crypto-erase. A failure here fails the purge, and the job's next delivery, finding the
+        // partition empty, erases again (deleting a missing key is not an error).
+        BackupKeyStore::new(self.items.clone())
+            .erase(tenant)
+            .await?;
         Ok(Purged {
             sessions,
             items: all.len(),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backup::keys::{KeyRecord, records_pk};
+    use crate::backup::scope::Scope;
+    use crate::store::memory::MemoryItems;
+    use crate::store::{Item, document};
+
+    fn id(s: &str) -> TenantId {
+        TenantId::parse(s).unwrap()
+    }
+
+    async fn backed_up(items: &Arc<MemoryItems>, tenant: &TenantId) {
+        let record = KeyRecord {
+            key_id: "k1".into(),
+            wrapped: "d3JhcHBlZA==".into(),
+            wrapped_by: "test".into(),
+            created_at: 1,
+        };
+        let scope = Scope::Tenant(tenant.clone());
+        items
+            .put(&Item::new(
+                records_pk(&scope),
+                "KEY",
+                document(&record).unwrap(),
+            ))
+            .await
+            .unwrap();
+        items
+            .put(&Item::new(
+                tenant_pk(tenant),
+                "TENANT",
+                serde_json::json!({}),
+            ))
+            .await
+            .unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_purge_erases_the_tenants_backup_key_and_no_one_elses() {
+        let items = Arc::new(MemoryItems::new());
+        let (gone, kept) = (id("Cust1"), id("Cust2"));
+        backed_up(&items, &gone).await;
+        backed_up(&items, &kept).await;
+        let purged = Purge::new(items.clone()).tenant(&gone).await.unwrap();
+        assert_eq!(purged.items, 1);
+        let keys = BackupKeyStore::new(items.clone());
+        assert!(
+            keys.load(&Scope::Tenant(gone.clone()))
+                .await
+                .unwrap()
+                .is_none()
+        );
+        assert!(keys.load(&Scope::Tenant(kept)).await.unwrap().is_some());
+        // Again: nothing left, nothing fails.
+        assert_eq!(Purge::new(items).tenant(&gone).await.unwrap().items, 0);
     }
 }

@@ -208,6 +208,52 @@ pub struct Planned {
     pub description: String,
 }
 
+/// The plan as a list for people and tools (`soapp manifest plan`).
+pub fn planned(
+    desired: Desired<'_>,
+    ledger: &[LedgerEntry],
+    observed: Option<&plan::Observations>,
+    base_url: &str,
+) -> Vec<Planned> {
+    let base = base_url.trim_end_matches('/');
+    plan::plan(desired, ledger, observed, |a| a.fingerprint(base))
+        .steps
+        .iter()
+        .map(|s| Planned {
+            action: s.action,
+            key: s.key.clone(),
+            description: match (s.artifact, s.entry) {
+                (Some(a), _) => a.describe(base),
+                (None, Some(e)) => e.description.clone(),
+                (None, None) => String::new(),
+            },
+        })
+        .collect()
+}
+
+/// [`Engine::preview`] against the ledger alone: needs only the store (no SuperOffice access).
+pub async fn preview_from_ledger<I: Items>(
+    items: Arc<I>,
+    manifest: &Manifest,
+    base_url: &str,
+    tenant: &TenantId,
+    now: i64,
+) -> Result<Vec<Planned>, PreviewError> {
+    let record = Tenants::new(items.clone())
+        .get(tenant, now)
+        .await?
+        .ok_or(PreviewError::UnknownTenant)?
+        .value;
+    let artifacts = manifest.artifacts();
+    let desired = if record.status.is_uninstall() {
+        Desired::Nothing
+    } else {
+        Desired::Manifest(&artifacts)
+    };
+    let ledger = Ledger::new(items).entries(tenant, now).await?;
+    Ok(planned(desired, &ledger, None, base_url))
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum PreviewError {
     #[error("the app does not know this tenant")]
@@ -651,21 +697,7 @@ impl<I: Items, S: Sealer, A: TenantApi> Engine<I, S, A> {
         } else {
             None
         };
-        let base = self.base_url.trim_end_matches('/');
-        let plan = plan::plan(desired, &ledger, observed.as_ref(), |a| a.fingerprint(base));
-        Ok(plan
-            .steps
-            .iter()
-            .map(|s| Planned {
-                action: s.action,
-                key: s.key.clone(),
-                description: match (s.artifact, s.entry) {
-                    (Some(a), _) => a.describe(base),
-                    (None, Some(e)) => e.description.clone(),
-                    (None, None) => String::new(),
-                },
-            })
-            .collect())
+        Ok(planned(desired, &ledger, observed.as_ref(), &self.base_url))
     }
 
     /// The uninstall of `tenant`: every artifact removed ([`Engine::remove_all`]), the panels
