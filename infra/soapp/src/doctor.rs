@@ -85,6 +85,10 @@ pub const VARIABLES: &[(&str, &str)] = &[
         "requests per second to one tenant's WebAPI, 1 to 100 (default 10)",
     ),
     (
+        "APP_ROLLOUT_PER_MINUTE",
+        "tenants a new release's upgrade is started in per minute, 1 to 1000 (default 10; the worker's rollout)",
+    ),
+    (
         "APP_MAX_INLINE_WAIT",
         "the longest Retry-After waited in place, in seconds up to 300 (default 30); longer re-queues the job",
     ),

@@ -6,7 +6,7 @@
 //! An EMF line is one JSON object on stdout whose `_aws` member tells CloudWatch Logs which of its
 //! members are metrics and which are dimensions; the rest of the object stays searchable in Logs
 //! Insights. No SDK, no `PutMetricData` permission, no network call on the request path, and a
-//! line per event costs a few microseconds (BENCHMARKS.md, "Metrics on the warm path").
+//! line per event costs about a microsecond (BENCHMARKS.md, "Metrics on the warm path").
 //!
 //! Crates considered (December 2026):
 //!

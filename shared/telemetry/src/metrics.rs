@@ -6,7 +6,7 @@
 //! |---|---|---|---|---|
 //! | [`http_request`] | `Requests` (Count), `Latency` (ms) | `Function`, `Route`, `StatusClass` (`Latency`: `Function`, `Route`) | `requestId`, `status` | the HTTP plumbing (`app`), once per request |
 //! | [`sign_in`] | `SignIns` | `Function`, `Outcome` ([`SignInOutcome`]) | `reason`, `tenant`, `intent`, `requestId` | the redirect function's `/callback` |
-//! | [`job`] | `Jobs` | `Function`, `Kind` (install, uninstall, upgrade, repair, purge), `Outcome` ([`JobOutcome`]) | `tenant`, `reason` | queued: the install and lifecycle functions; the rest: the job worker |
+//! | [`job`] | `Jobs` | `Function`, `Kind` (install, uninstall, upgrade, repair, purge), `Outcome` ([`JobOutcome`]) | `tenant`, `reason` | queued: the install and lifecycle functions and the worker's rollout tick (`reason` `rollout`); the rest: the job worker |
 //! | [`superoffice_usage`] | `SuperOfficeCalls`, `SuperOfficeBytesSent`, `SuperOfficeBytesReceived` (Bytes), `SuperOfficeThrottled`, `SuperOfficeFailures` | `Function` | `tenant`, `day` | the job worker, per tenant each time its usage is stored |
 //! | [`jwks_last_known_good`] | `JwksLastKnownGoodInUse` | `Function` | `reason` | the platform crate, per failed key refresh |
 //!
