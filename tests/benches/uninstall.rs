@@ -207,13 +207,17 @@ async fn hundred_tenants(n: usize) {
     let peak = PEAK.load(Ordering::SeqCst).saturating_sub(base);
     let left_in_tenants: usize = ids.iter().map(|t| ours(&sim, t.as_str())).sum();
     let mut left_in_store = 0;
+    let mut kinds = std::collections::BTreeSet::new();
     for t in &ids {
-        left_in_store += d
-            .items
-            .query(&format!("TENANT#{t}"), "", 0)
-            .await
-            .unwrap()
-            .len();
+        let left = d.items.query(&format!("TENANT#{t}"), "", 0).await.unwrap();
+        left_in_store += left.len();
+        kinds.extend(
+            left.into_iter()
+                .map(|i| i.sk.split('#').next().unwrap_or("").to_owned()),
+        );
+    }
+    if !kinds.is_empty() {
+        eprintln!("items left in the store, by kind: {kinds:?}");
     }
     println!(
         "\n### {n} tenants installed, then uninstalled, through the worker (in-process queue)\n"

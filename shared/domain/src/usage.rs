@@ -52,6 +52,29 @@ impl<I: Items> DailyUsage<I> {
     /// Adds the tally to the stored days. On failure the tally is kept for the next flush.
     pub async fn flush(&self) -> Result<(), StoreError> {
         let pending = self.take_pending();
+        self.store(pending).await
+    }
+
+    /// Adds `tenant`'s tally only. A job flushes its own tenant's calls and no one else's: jobs of
+    /// one tenant never run at once, so once the uninstall of a tenant has purged its partition and
+    /// dropped its tally ([`DailyUsage::forget`]), no job running for another tenant in the same
+    /// process can write a usage item back into the emptied partition.
+    pub async fn flush_tenant(&self, tenant: &TenantId) -> Result<(), StoreError> {
+        let mine = {
+            let mut p = self.pending.lock().unwrap_or_else(|p| p.into_inner());
+            let keys: Vec<(TenantId, String)> =
+                p.keys().filter(|(t, _)| t == tenant).cloned().collect();
+            keys.into_iter()
+                .filter_map(|k| p.remove(&k).map(|v| (k, v)))
+                .collect::<HashMap<_, _>>()
+        };
+        self.store(mine).await
+    }
+
+    async fn store(
+        &self,
+        pending: HashMap<(TenantId, String), TenantUsage>,
+    ) -> Result<(), StoreError> {
         let mut failed = None;
         for ((tenant, day), add) in pending {
             match self.add(&tenant, &day, add).await {
@@ -197,5 +220,29 @@ mod tests {
                 .collect::<Vec<_>>(),
             [("2027-01-15", 5), ("2027-01-16", 1)]
         );
+    }
+
+    #[tokio::test]
+    async fn a_tenants_flush_writes_its_own_calls_only() {
+        let items = Arc::new(MemoryItems::new());
+        let clock = Arc::new(ManualClock::at_unix(1_800_000_000));
+        let usage = DailyUsage::new(items.clone(), clock);
+        let (a, b) = (
+            TenantId::parse("Cust1").unwrap(),
+            TenantId::parse("Cust2").unwrap(),
+        );
+        usage.record(&call(&a, Some(200)));
+        usage.record(&call(&b, Some(200)));
+        usage.flush_tenant(&a).await.unwrap();
+        assert_eq!(usage.days(&a).await.unwrap().len(), 1);
+        assert!(
+            usage.days(&b).await.unwrap().is_empty(),
+            "b's calls wait for b's job"
+        );
+        // b is uninstalled meanwhile: its tally is dropped and nothing is ever written for it.
+        usage.forget(&b);
+        usage.flush_tenant(&a).await.unwrap();
+        usage.flush().await.unwrap();
+        assert!(usage.days(&b).await.unwrap().is_empty());
     }
 }

@@ -130,7 +130,7 @@ impl<I: Items, S: Sealer, A: TenantApi> JobHandler for Worker<I, S, A> {
             // The tenant is gone: its last calls are not written back into its emptied partition.
             self.usage.forget(&job.tenant);
         }
-        if let Err(e) = self.usage.flush().await {
+        if let Err(e) = self.usage.flush_tenant(&job.tenant).await {
             tracing::warn!(reason = "usage_flush_failed", error = %e, "usage not recorded yet");
         }
         outcome
