@@ -2367,7 +2367,7 @@ fn superoffice_throttling_raises_an_alarm_from_the_workers_usage_lines() {
 }
 
 #[test]
-fn no_function_filters_its_metric_lines_away_by_log_level() {
+fn no_function_filters_its_metric_lines_away_by_log_level_or_switches_them_off() {
     // Metric lines carry no `level`, which Lambda files as INFO: a function whose application log
     // level were raised above INFO would drop them (and the dashboard and alarms with them).
     let t = template();
@@ -2380,6 +2380,13 @@ fn no_function_filters_its_metric_lines_away_by_log_level() {
                 "{f}: ApplicationLogLevel {level} drops the metric lines"
             );
         }
+        // APP_METRICS=off (telemetry::sink) is for benchmarks and local runs only.
+        assert!(
+            t.function_properties(&f)["Environment"]["Variables"]
+                .get("APP_METRICS")
+                .is_none(),
+            "{f}: APP_METRICS switches the metric lines off"
+        );
     }
 }
 
