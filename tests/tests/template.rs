@@ -2650,6 +2650,15 @@ fn the_dashboard_shows_only_metrics_the_app_writes_and_the_alarms_of_the_stack()
             "the dashboard does not show {alarm}"
         );
     }
+    // And every function's Errors alarm (a crash, a timeout, out of memory).
+    for f in t.functions() {
+        let errors = format!("{}ErrorsAlarm", f.trim_end_matches("Function"));
+        assert_eq!(t.type_of(&errors), "AWS::CloudWatch::Alarm", "{f}");
+        assert!(
+            alarms.contains(&errors),
+            "the dashboard does not show {errors}"
+        );
+    }
 }
 
 #[test]
