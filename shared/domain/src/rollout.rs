@@ -127,10 +127,11 @@ impl<I: Items, Q: JobQueue> Rollout<I, Q> {
             .manifest
             .as_ref()
             .is_some_and(|m| m.fingerprint == self.fingerprint);
+        // A repair brings the tenant to this release too; either one lost (not finished after
+        // REQUEUE_AFTER) is queued again as an upgrade.
         let in_hand = t.reconciling.as_ref().is_some_and(|r| {
-            r.goal == Goal::Repair
-                || (r.target.as_deref() == Some(&self.fingerprint)
-                    && now - r.asked_at < REQUEUE_AFTER)
+            (r.goal == Goal::Repair || r.target.as_deref() == Some(&self.fingerprint))
+                && now - r.asked_at < REQUEUE_AFTER
         });
         upgradable && !current && !in_hand
     }
@@ -496,8 +497,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_lost_upgrade_is_queued_again_after_six_hours_and_a_repair_in_hand_is_not_overtaken()
-    {
+    async fn a_repair_in_hand_is_not_overtaken_and_lost_work_is_queued_again_after_six_hours() {
         let items = installed(2).await;
         Tenants::new(items.clone())
             .update(&id(1), NOW, |t| {
@@ -515,7 +515,11 @@ mod tests {
         assert_eq!(r.tick(NOW).await.unwrap().queued, vec![id(0)]);
         assert!(r.tick(NOW + 3600).await.unwrap().queued.is_empty());
         let again = r.tick(NOW + REQUEUE_AFTER + 60).await.unwrap();
-        assert_eq!(again.queued, vec![id(0)], "the lost job is sent again");
+        assert_eq!(
+            again.queued,
+            vec![id(0), id(1)],
+            "the lost upgrade and the lost repair are sent again, as upgrades"
+        );
     }
 
     #[tokio::test]
