@@ -25,7 +25,7 @@ define package
 endef
 
 .PHONY: build-RedirectFunction build-InstallFunction build-WorkerFunction build-WebhooksFunction \
-	build-LifecycleFunction build-BackupFunction
+	build-LifecycleFunction build-BackupFunction build-DeployCheckFunction
 
 build-RedirectFunction:
 	$(call package,redirect)
@@ -44,3 +44,7 @@ build-LifecycleFunction:
 
 build-BackupFunction:
 	$(call package,backup)
+
+# CodeDeploy's PreTraffic hook (it reads no manifest; the package carries it like every function's).
+build-DeployCheckFunction:
+	$(call package,deploy-check)

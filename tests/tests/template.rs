@@ -14,6 +14,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
+use std::time::Duration;
 
 use base64::Engine as _;
 use saphyr::{LoadableYamlNode, Scalar, Tag, Yaml};
@@ -82,6 +83,21 @@ const BACKUP_FUNCTIONS: &[&str] = &["BackupFunction"];
 /// resource-level permission for these actions). Empty today; X-Ray's `PutTraceSegments` or
 /// CloudWatch's `PutMetricData` would belong here if a function ever needs them.
 const RESOURCE_STAR_ALLOWED: &[(&str, &str, &str)] = &[];
+
+/// CodeDeploy's PreTraffic hook for every function (issue 15): a function of the stack, but not one
+/// of the app's (no configuration of the app, no alias, no routes).
+const DEPLOY_HOOK: &str = "DeployCheckFunction";
+
+/// The alias every gradually deployed function publishes and the API, the queue and CodeDeploy use.
+const LIVE_ALIAS: &str = "live";
+
+/// App functions deployed in place, without the alias, CodeDeploy or the deploy check: the backup,
+/// run by EventBridge schedules and on no request path. A canary of 5 or 10 minutes would see one
+/// scheduled invocation at most, so neither the traffic shift nor its alarms could judge the new
+/// version; a synthetic invocation from the deploy check would start or continue a real backup run
+/// (minutes of work against the table, KMS and S3). Its Errors alarm, the restore drill and the
+/// freshness alarm report a broken version by the next run.
+const DEPLOYED_IN_PLACE: &[&str] = &["BackupFunction"];
 
 /// `EnvironmentName` → the SuperOffice environment it must sign in against.
 const ENVIRONMENTS: &[(&str, &str)] =
@@ -477,7 +493,7 @@ fn the_functions_get_the_configuration_they_validate_at_start() {
     let t = template();
     // What `AppConfig::from_env` requires in Lambda (shared/domain/src/config.rs), for every function
     // but the backup's, which reads its own (below).
-    for name in t.functions() {
+    for name in t.app_functions() {
         if BACKUP_FUNCTIONS.contains(&name.as_str()) {
             continue;
         }
@@ -561,7 +577,11 @@ fn the_functions_get_the_configuration_they_validate_at_start() {
     );
     let rate = number(&worker["APP_TENANT_RATE"]).expect("APP_TENANT_RATE is a number");
     assert!((1..=100).contains(&rate), "APP_TENANT_RATE {rate}");
-    for name in t.functions().into_iter().filter(|f| f != "WorkerFunction") {
+    for name in t
+        .app_functions()
+        .into_iter()
+        .filter(|f| f != "WorkerFunction")
+    {
         let env = t.function_properties(&name)["Environment"]["Variables"].clone();
         assert!(
             env.get("SO_SYSTEM_USER_KEY_ARN").is_none(),
@@ -1094,10 +1114,16 @@ fn every_function_is_a_binary_of_the_workspace_packaged_with_the_manifest_for_ar
             .get(&name)
             .unwrap_or_else(|| panic!("{name}: the Makefile has no build-{name} target"));
         functions.insert(format!("\"functions/{binary}\""));
-        // The function's fixed name ends in its binary's name.
+        // The function's fixed name ends in its binary's name (the deploy hook's starts with the
+        // prefix CodeDeploy's service role may invoke).
+        let prefix = if name == DEPLOY_HOOK {
+            "CodeDeployHook_"
+        } else {
+            ""
+        };
         assert_eq!(
             props["FunctionName"],
-            json!({"Fn::Sub": format!("${{AWS::StackName}}-{binary}")}),
+            json!({"Fn::Sub": format!("{prefix}${{AWS::StackName}}-{binary}")}),
             "{name}"
         );
         let manifest =
@@ -1499,13 +1525,17 @@ fn every_route_reaches_its_function_by_name_so_the_api_does_not_depend_on_the_fu
             let uri = integration["uri"]["Fn::Sub"]
                 .as_str()
                 .expect("integration uri is a !Sub string");
-            let function = uri
+            let (function, alias) = uri
                 .split(":function:${AWS::StackName}-")
                 .nth(1)
                 .and_then(|rest| rest.strip_suffix("/invocations"))
+                .and_then(|rest| rest.split_once(':'))
                 .unwrap_or_else(|| {
-                    panic!("{method} {path}: uri does not name a function of this stack: {uri}")
+                    panic!("{method} {path}: uri does not name an alias of a function of this stack: {uri}")
                 });
+            // The alias CodeDeploy moves: invoking the function's unqualified name would reach
+            // $LATEST, and a canary or a rollback would never touch the API's traffic.
+            assert_eq!(alias, LIVE_ALIAS, "{method} {path}: {uri}");
             from_body.insert(
                 format!("{} {path}", method.to_ascii_uppercase()),
                 function.to_owned(),
@@ -1515,7 +1545,15 @@ fn every_route_reaches_its_function_by_name_so_the_api_does_not_depend_on_the_fu
 
     let mut from_events: BTreeMap<String, String> = BTreeMap::new();
     for f in &functions {
+        if t.event_routes(f).is_empty() {
+            continue;
+        }
         let props = t.function_properties(f);
+        assert_eq!(
+            props["AutoPublishAlias"],
+            json!(LIVE_ALIAS),
+            "{f}: the API invokes the alias {LIVE_ALIAS}, which AutoPublishAlias creates"
+        );
         let suffix = props["FunctionName"]["Fn::Sub"]
             .as_str()
             .and_then(|n| n.strip_prefix("${AWS::StackName}-"))
@@ -2745,6 +2783,299 @@ Outputs:
 }
 
 // ---------------------------------------------------------------------------------------------
+// Gradual deploys (issue 15): aliases, deployment preferences, the deploy hook, rollback alarms
+// ---------------------------------------------------------------------------------------------
+
+/// How CodeDeploy moves traffic in each environment.
+const DEPLOYMENT_TYPES: &[(&str, &str)] = &[
+    ("sod", "AllAtOnce"),
+    ("stage", "Canary10Percent5Minutes"),
+    ("online", "Canary10Percent10Minutes"),
+];
+
+/// CodeDeploy's predefined Lambda deployment configurations (`CodeDeployDefault.Lambda<Type>`).
+const CODEDEPLOY_LAMBDA_TYPES: &[&str] = &[
+    "AllAtOnce",
+    "Canary10Percent5Minutes",
+    "Canary10Percent10Minutes",
+    "Canary10Percent15Minutes",
+    "Canary10Percent30Minutes",
+    "Linear10PercentEvery1Minute",
+    "Linear10PercentEvery2Minutes",
+    "Linear10PercentEvery3Minutes",
+    "Linear10PercentEvery10Minutes",
+];
+
+/// The alarms a function's deployment preference names as rollback triggers.
+fn rollback_alarms(t: &Template, function: &str) -> Vec<String> {
+    as_list(&t.function_properties(function)["DeploymentPreference"]["Alarms"])
+        .iter()
+        .map(|a| {
+            ref_target(a).unwrap_or_else(|| panic!("{function}: an alarm that is not !Ref: {a}"))
+        })
+        .collect()
+}
+
+#[test]
+fn every_app_function_publishes_the_live_alias_and_deploys_through_codedeploy_after_the_deploy_check()
+ {
+    let t = template();
+    for f in t.gradual_functions() {
+        let props = t.function_properties(&f);
+        assert_eq!(props["AutoPublishAlias"], json!(LIVE_ALIAS), "{f}");
+        let preference = &props["DeploymentPreference"];
+        assert_eq!(
+            preference["Type"],
+            json!({"Fn::FindInMap": ["DeploymentByEnvironment", {"Ref": "EnvironmentName"}, "Type"]}),
+            "{f}: the deployment type follows the environment"
+        );
+        assert!(
+            preference.get("Enabled").is_none_or(|e| e == &json!(true)),
+            "{f}: deployment preference switched off"
+        );
+        assert_eq!(
+            preference["Hooks"],
+            json!({"PreTraffic": {"Ref": DEPLOY_HOOK}}),
+            "{f}: the deploy check runs before any traffic moves"
+        );
+        let alarms = rollback_alarms(t, &f);
+        assert!(!alarms.is_empty(), "{f}: no rollback alarm");
+        for alarm in &alarms {
+            assert_eq!(t.type_of(alarm), "AWS::CloudWatch::Alarm", "{f}: {alarm}");
+        }
+    }
+    // The hook is deployed as it is: an alias or a deployment of its own would need a hook itself.
+    let hook = t.function_properties(DEPLOY_HOOK);
+    for absent in ["AutoPublishAlias", "DeploymentPreference", "Events"] {
+        assert!(hook.get(absent).is_none(), "{DEPLOY_HOOK}: {absent}");
+    }
+}
+
+#[test]
+fn the_scheduled_backup_is_deployed_in_place_and_its_schedules_invoke_the_function_itself() {
+    let t = template();
+    for f in DEPLOYED_IN_PLACE {
+        assert!(
+            t.app_functions().iter().any(|a| a == f),
+            "{f}: not in the template"
+        );
+        let props = t.function_properties(f);
+        for absent in ["AutoPublishAlias", "DeploymentPreference"] {
+            assert!(props.get(absent).is_none(), "{f}: {absent}");
+        }
+        let events = props["Events"].as_object().expect("Events");
+        assert!(!events.is_empty(), "{f}: no schedule");
+        for (name, event) in events {
+            assert_eq!(
+                event["Type"],
+                json!("Schedule"),
+                "{f}.{name}: on a schedule only"
+            );
+        }
+        assert!(t.event_routes(f).is_empty(), "{f}: on no request path");
+        // The deploy check neither calls it nor may invoke it.
+        let hook = t.function_properties(DEPLOY_HOOK)["Environment"]["Variables"].clone();
+        assert!(
+            !hook.to_string().contains(&format!("\"{f}.Version\"")),
+            "{f}: the deploy check calls it"
+        );
+    }
+}
+
+#[test]
+fn the_deployment_is_all_at_once_on_sod_and_a_canary_on_stage_and_online() {
+    let t = template();
+    let mapping = t.doc["Mappings"]["DeploymentByEnvironment"]
+        .as_object()
+        .expect("Mappings.DeploymentByEnvironment");
+    let environments: BTreeSet<&str> = mapping.keys().map(String::as_str).collect();
+    let allowed: BTreeSet<&str> = as_list(&t.parameter("EnvironmentName")["AllowedValues"])
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .map(|v| ENVIRONMENTS.iter().find(|(e, _)| *e == v).unwrap().0)
+        .collect();
+    assert_eq!(environments, allowed, "one deployment type per environment");
+    for (environment, expected) in DEPLOYMENT_TYPES {
+        let ty = mapping[*environment]["Type"]
+            .as_str()
+            .expect("a literal type");
+        assert_eq!(ty, *expected, "{environment}");
+        assert!(CODEDEPLOY_LAMBDA_TYPES.contains(&ty), "{environment}: {ty}");
+    }
+}
+
+#[test]
+fn the_rollback_alarms_watch_the_new_version_behind_the_alias_errors_always_latency_for_http() {
+    let t = template();
+    for f in t.gradual_functions() {
+        let props = t.function_properties(&f);
+        let timeout_ms = props["Timeout"].as_u64().expect("Timeout") * 1000;
+        let mut metrics = BTreeSet::new();
+        for alarm in rollback_alarms(t, &f) {
+            let p = &t.resource(&alarm)["Properties"];
+            assert_eq!(p["Namespace"], json!("AWS/Lambda"), "{alarm}");
+            // The version being deployed, as invoked through the alias: an old version's errors do
+            // not roll a good release back, and the deploy check's direct calls are not counted.
+            let dimensions: BTreeMap<String, Value> = as_list(&p["Dimensions"])
+                .iter()
+                .map(|d| (d["Name"].as_str().unwrap().to_owned(), d["Value"].clone()))
+                .collect();
+            let expected: BTreeMap<String, Value> = [
+                ("FunctionName", json!({"Ref": f})),
+                (
+                    "Resource",
+                    json!({"Fn::Sub": format!("${{{f}}}:{LIVE_ALIAS}")}),
+                ),
+                (
+                    "ExecutedVersion",
+                    json!({"Fn::GetAtt": [f, "Version.Version"]}),
+                ),
+            ]
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v))
+            .collect();
+            assert_eq!(dimensions, expected, "{alarm}");
+            let period = number(&p["Period"]).expect("Period");
+            assert!(
+                period <= 60,
+                "{alarm}: a {period} s period outlasts part of the canary"
+            );
+            assert_eq!(p["TreatMissingData"], json!("notBreaching"), "{alarm}");
+            assert_eq!(p["AlarmActions"], json!([{"Ref": "AlarmTopic"}]), "{alarm}");
+            let metric = p["MetricName"].as_str().unwrap().to_owned();
+            match metric.as_str() {
+                "Errors" => {
+                    assert_eq!(p["Statistic"], json!("Sum"), "{alarm}");
+                    assert_eq!(
+                        number(&p["Threshold"]),
+                        Some(1),
+                        "{alarm}: one error rolls back"
+                    );
+                    assert_eq!(
+                        p["ComparisonOperator"],
+                        json!("GreaterThanOrEqualToThreshold"),
+                        "{alarm}"
+                    );
+                }
+                "Duration" => {
+                    assert_eq!(p["ExtendedStatistic"], json!("p99"), "{alarm}");
+                    let threshold = number(&p["Threshold"]).expect("Threshold in ms");
+                    assert!(
+                        timeout_ms / 2 <= threshold && threshold < timeout_ms,
+                        "{alarm}: {threshold} ms is not near {f}'s {timeout_ms} ms timeout"
+                    );
+                    assert_eq!(
+                        p["ComparisonOperator"],
+                        json!("GreaterThanThreshold"),
+                        "{alarm}"
+                    );
+                }
+                other => panic!("{alarm}: rolls back on {other}"),
+            }
+            assert!(metrics.insert(metric), "{f}: two alarms on one metric");
+        }
+        assert!(metrics.contains("Errors"), "{f}: no Errors rollback alarm");
+        if !t.event_routes(&f).is_empty() {
+            assert!(
+                metrics.contains("Duration"),
+                "{f}: no latency rollback alarm"
+            );
+        }
+    }
+}
+
+#[test]
+fn the_deploy_hook_is_named_for_codedeploy_calls_each_new_version_and_ends_before_its_timeout() {
+    let t = template();
+    let props = t.function_properties(DEPLOY_HOOK);
+    // SAM's CodeDeploy service role (AWSCodeDeployRoleForLambda) invokes CodeDeployHook_* only.
+    let name = props["FunctionName"]["Fn::Sub"]
+        .as_str()
+        .expect("FunctionName");
+    assert!(name.starts_with("CodeDeployHook_"), "{name}");
+
+    // One variable per function the hook knows, each the ARN of the version this deploy published.
+    let variables = props["Environment"]["Variables"].clone();
+    let mut named = BTreeSet::new();
+    for function in deploy_check::probes::Function::ALL {
+        let owner = t
+            .gradual_functions()
+            .into_iter()
+            .find(|f| {
+                t.function_properties(f)["FunctionName"]
+                    == json!({"Fn::Sub": format!("${{AWS::StackName}}-{}", function.name())})
+            })
+            .unwrap_or_else(|| panic!("no function {} in the template", function.name()));
+        assert_eq!(
+            variables[function.variable()],
+            json!({"Ref": format!("{owner}.Version")}),
+            "{}",
+            function.variable()
+        );
+        named.insert(owner);
+    }
+    let every: BTreeSet<String> = t.gradual_functions().into_iter().collect();
+    assert_eq!(
+        named, every,
+        "the deploy check calls every gradually deployed function"
+    );
+
+    // The probes get their whole budget within the timeout, and the report its share after them.
+    let timeout = Duration::from_secs(props["Timeout"].as_u64().expect("Timeout"));
+    let budget = deploy_check::hook::Budget::within(timeout, deploy_check::hook::MAX_PROBES);
+    assert_eq!(
+        budget.probes,
+        deploy_check::hook::MAX_PROBES,
+        "Timeout {timeout:?}"
+    );
+    assert!(budget.probes + budget.report < timeout);
+    let slowest = t
+        .app_functions()
+        .iter()
+        .filter(|f| !t.event_routes(f).is_empty())
+        .map(|f| t.function_properties(f)["Timeout"].as_u64().unwrap())
+        .max()
+        .unwrap();
+    assert!(
+        deploy_check::hook::MAX_PROBES >= Duration::from_secs(2 * slowest),
+        "a slow HTTP function could not answer twice within the probes' budget"
+    );
+}
+
+#[test]
+fn the_deploy_hook_may_invoke_only_the_new_versions_and_report_only_to_this_stacks_deployments() {
+    let t = template();
+    let mut expected = logs_grants("DeployCheckLogGroup");
+    for f in t.gradual_functions() {
+        expected.insert(grant(
+            "lambda:InvokeFunction",
+            json!({"Ref": format!("{f}.Version")}),
+            Value::Null,
+        ));
+        expected.insert(grant(
+            "codedeploy:PutLifecycleEventHookExecutionStatus",
+            json!({"Fn::Sub": format!("arn:${{AWS::Partition}}:codedeploy:${{AWS::Region}}:${{AWS::AccountId}}:deploymentgroup:${{ServerlessDeploymentApplication}}/${{{f}DeploymentGroup}}")}),
+            Value::Null,
+        ));
+    }
+    let role = getatt_target(&t.function_properties(DEPLOY_HOOK)["Role"]).expect("Role");
+    assert_grants(t, &role, &expected);
+    // No app role may invoke functions or touch deployments.
+    for (role, _) in t.of_type("AWS::IAM::Role") {
+        if role == "DeployCheckRole" {
+            continue;
+        }
+        for row in grants(t, &role) {
+            let (action, _, _) = parse_grant(&row);
+            assert!(
+                !action.starts_with("lambda:") && !action.starts_with("codedeploy:"),
+                "{role}: {action}"
+            );
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
 // samconfig.toml and event fixtures
 // ---------------------------------------------------------------------------------------------
 
@@ -3374,6 +3705,25 @@ impl Template {
         names
     }
 
+    /// The app's functions: every function but the deploy hook.
+    fn app_functions(&self) -> Vec<String> {
+        let all = self.functions();
+        assert!(
+            all.iter().any(|f| f == DEPLOY_HOOK),
+            "no {DEPLOY_HOOK} in the template"
+        );
+        all.into_iter().filter(|f| f != DEPLOY_HOOK).collect()
+    }
+
+    /// The app functions CodeDeploy deploys gradually behind the deploy check: all but the scheduled
+    /// ones (`DEPLOYED_IN_PLACE`).
+    fn gradual_functions(&self) -> Vec<String> {
+        self.app_functions()
+            .into_iter()
+            .filter(|f| !DEPLOYED_IN_PLACE.contains(&f.as_str()))
+            .collect()
+    }
+
     /// A function's properties as SAM sees them: `Globals.Function` merged under its own.
     fn function_properties(&self, name: &str) -> Value {
         let own = self.resource(name)["Properties"].clone();
@@ -3787,7 +4137,7 @@ fn resolve_integration<'a>(body: &'a Value, integration: &'a Value) -> &'a Value
 
 /// The integration timeout of the function named `${AWS::StackName}-<suffix>`, if set.
 fn integration_timeout_ms(body: &Value, suffix: &str) -> Option<u64> {
-    let needle = format!(":function:${{AWS::StackName}}-{suffix}/invocations");
+    let needle = format!(":function:${{AWS::StackName}}-{suffix}:{LIVE_ALIAS}/invocations");
     body["components"]["x-amazon-apigateway-integrations"]
         .as_object()?
         .values()

@@ -1,11 +1,13 @@
 //! Command-line shape. Exit codes are part of the interface: 0 success, 1 a negative answer (an invalid
-//! token), 2 a usage or configuration problem (clap uses 2 for usage errors as well).
+//! token, a failed check), 2 a usage or configuration problem (clap uses 2 for usage errors as well).
 
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::{backup_cmd, doctor_cmd, manifest_cmd, rollout_cmd, serve, token_verify, usage_cmd};
+use crate::{
+    backup_cmd, doctor_cmd, manifest_cmd, rollout_cmd, serve, smoke_cmd, token_verify, usage_cmd,
+};
 
 #[derive(Debug, Parser)]
 #[command(name = "soapp", version, about = "Operate the SuperOffice app backend", long_about = None)]
@@ -22,6 +24,11 @@ enum Command {
     /// per check with a fix. Exits 1 if any check fails.
     #[command(after_help = soapp::doctor::variables_help())]
     Doctor(DoctorArgs),
+    /// Check a deployment from outside after a deploy: every public route, the security headers,
+    /// the sign-in's SuperOffice environment and client, forged input refused; with --tenant, an
+    /// install, the management page and an uninstall (simulator only). One line per check; exits 1
+    /// if any check fails, 2 on a usage problem.
+    Smoke(SmokeArgs),
     /// Security tokens (id_tokens, system-user tokens).
     #[command(subcommand)]
     Token(TokenCommand),
@@ -252,6 +259,43 @@ pub struct DoctorArgs {
 }
 
 #[derive(Debug, Args)]
+#[command(group = clap::ArgGroup::new("issuer_source").required(true).args(["env", "issuer"]))]
+pub struct SmokeArgs {
+    /// The deployment's base URL (the stack's BaseUrl output).
+    #[arg(long, value_name = "URL")]
+    pub url: String,
+    /// The environment the deployment is: sod, stage or online (its SuperOffice sign-in).
+    #[arg(long, value_enum)]
+    pub env: Option<SmokeEnv>,
+    /// Any other issuer base URL instead of --env (the simulator of a local run).
+    #[arg(long, value_name = "URL")]
+    pub issuer: Option<String>,
+    /// The app's client id in that environment: the sign-in redirect must name it.
+    #[arg(long, value_name = "ID")]
+    pub client_id: Option<String>,
+    /// Also install, open the management page and uninstall in this test tenant (its context id).
+    /// Drives the simulator's sign-in pages, so only with --issuer.
+    #[arg(long, value_name = "CONTEXT_ID", requires = "user")]
+    pub tenant: Option<String>,
+    /// The test tenant's administrator to sign in as (with --tenant).
+    #[arg(long, value_name = "EMAIL", requires = "tenant")]
+    pub user: Option<String>,
+    /// Seconds one request may take.
+    #[arg(long, value_name = "SECONDS", default_value_t = 10)]
+    pub timeout: u64,
+    /// Seconds the install and the uninstall may each take (with --tenant).
+    #[arg(long, value_name = "SECONDS", default_value_t = 180)]
+    pub tenant_wait: u64,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum SmokeEnv {
+    Sod,
+    Stage,
+    Online,
+}
+
+#[derive(Debug, Args)]
 pub struct ServeArgs {
     /// Where to listen.
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8123")]
@@ -339,6 +383,7 @@ impl Cli {
         match self.command {
             Command::Serve(args) => serve::run(args),
             Command::Doctor(args) => doctor_cmd::run(args),
+            Command::Smoke(args) => smoke_cmd::run(args),
             Command::Token(TokenCommand::Verify(args)) => token_verify::run(args),
             Command::Manifest(ManifestCommand::List(args)) => manifest_cmd::list(args),
             Command::Manifest(ManifestCommand::Diff(args)) => manifest_cmd::diff(args),

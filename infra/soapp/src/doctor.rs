@@ -86,7 +86,7 @@ pub const VARIABLES: &[(&str, &str)] = &[
     ),
     (
         "APP_ROLLOUT_PER_MINUTE",
-        "tenants a new release's upgrade is started in per minute, 1 to 1000 (default 10; the worker's rollout)",
+        "tenants per minute a release's upgrade is rolled out to, 1 to 1000 (default 10)",
     ),
     (
         "APP_MAX_INLINE_WAIT",
@@ -145,7 +145,7 @@ pub struct Check {
 }
 
 impl Check {
-    fn ok(name: &'static str, detail: impl Into<String>) -> Self {
+    pub fn ok(name: &'static str, detail: impl Into<String>) -> Self {
         Self {
             name,
             outcome: Outcome::Ok,
@@ -153,7 +153,7 @@ impl Check {
             fix: String::new(),
         }
     }
-    fn fail(name: &'static str, detail: impl Into<String>, fix: impl Into<String>) -> Self {
+    pub fn fail(name: &'static str, detail: impl Into<String>, fix: impl Into<String>) -> Self {
         Self {
             name,
             outcome: Outcome::Fail,
@@ -161,7 +161,7 @@ impl Check {
             fix: fix.into(),
         }
     }
-    fn warn(name: &'static str, detail: impl Into<String>, fix: impl Into<String>) -> Self {
+    pub fn warn(name: &'static str, detail: impl Into<String>, fix: impl Into<String>) -> Self {
         Self {
             name,
             outcome: Outcome::Warn,

@@ -3,6 +3,7 @@
 
 pub mod doctor;
 pub mod local;
+pub mod smoke;
 pub mod usage;
 
 /// An error and its sources on one line, for an operator.

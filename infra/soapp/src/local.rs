@@ -78,6 +78,8 @@ pub enum ServeError {
 /// A running local app.
 pub struct LocalApp {
     pub url: String,
+    /// The address the app listens on (not `url`'s when a public URL was given, e.g. a proxy's).
+    pub listen: SocketAddr,
     pub simulator: Option<SimulatorHandle>,
     /// The in-process job queue (what SQS FIFO is in AWS).
     pub queue: Arc<LocalQueue>,
@@ -223,6 +225,7 @@ pub async fn start(options: ServeOptions) -> Result<LocalApp, ServeError> {
     });
     Ok(LocalApp {
         url,
+        listen: bound,
         simulator,
         queue: deployment.queue.clone(),
         items: deployment.items.clone(),

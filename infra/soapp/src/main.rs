@@ -7,6 +7,7 @@ mod manifest_cmd;
 mod output;
 mod rollout_cmd;
 mod serve;
+mod smoke_cmd;
 mod token_verify;
 mod usage_cmd;
 
