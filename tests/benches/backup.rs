@@ -238,6 +238,8 @@ async fn child(args: &[String]) {
 
 fn run_child(args: &[&str]) -> serde_json::Value {
     let mut command = Command::new(std::env::current_exe().expect("this binary"));
+    // As the backup function runs (template.yaml: one malloc arena, which keeps its memory flat).
+    command.env("MALLOC_ARENA_MAX", "1");
     if args.first() != Some(&"--local-child") {
         command.arg("--child");
     }

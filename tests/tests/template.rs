@@ -1963,6 +1963,17 @@ fn the_backup_key_rotates_and_refuses_any_use_without_this_app_environment_and_p
 }
 
 #[test]
+fn the_backup_function_runs_with_one_malloc_arena_as_its_benchmark_measured() {
+    // tests/benches/backup.rs runs its child the same way; without it the process grows with the
+    // data (glibc keeps freed message buffers in per-thread arenas).
+    let t = template();
+    let env = &t.function_properties("BackupFunction")["Environment"]["Variables"];
+    assert_eq!(env["MALLOC_ARENA_MAX"], json!("1"));
+    let bench = std::fs::read_to_string(root().join("tests/benches/backup.rs")).expect("bench");
+    assert!(bench.contains(r#"command.env("MALLOC_ARENA_MAX", "1")"#));
+}
+
+#[test]
 fn backups_run_on_the_interval_parameter_continue_every_15_minutes_and_the_drill_verifies_more_often()
  {
     let t = template();
