@@ -3,8 +3,9 @@
 //! Every test binary that starts the app ([`crate::install_app::App`], or the handlers directly)
 //! calls [`capture`], which installs one global subscriber for the process: the local runner's
 //! text format (the one where an unescaped value could forge a line), kept in memory for the
-//! test's own assertions ([`captured`]) and, when `SOAPP_TEST_LOG_DIR` is set (`scripts/test` sets
-//! it), appended to `{dir}/{binary}-{pid}.log`. After the whole suite, `scripts/test` runs the
+//! test's own assertions ([`captured`]; the metric lines, which go to the same place, parsed by
+//! [`metric_lines`]) and, when `SOAPP_TEST_LOG_DIR` is set (`scripts/test` sets it), appended to
+//! `{dir}/{binary}-{pid}.log`. After the whole suite, `scripts/test` runs the
 //! `scan-test-logs` binary over that folder: any token, code, cookie value, key or random-looking
 //! secret in any line fails the run ([`findings`]), and so does a folder with no lines in it (a
 //! scan of nothing proves nothing).
@@ -91,6 +92,11 @@ pub fn capture() {
         }
     });
     if installed_now {
+        // The metric lines too: they are scanned like every log line, and tests read them back.
+        telemetry::sink::install(Box::new(move |line: &str| {
+            let mut w = SinkWriter(sink);
+            let _ = w.write_all(format!("{line}\n").as_bytes());
+        }));
         let _ = tracing_subscriber::fmt()
             .with_env_filter(EnvFilter::new(FILTER))
             .with_ansi(false)
@@ -98,6 +104,18 @@ pub fn capture() {
             .with_writer(MakeSinkWriter(sink))
             .try_init();
     }
+}
+
+/// The metric lines (CloudWatch embedded metric format) written in this process so far, each
+/// checked against the format's rules and parsed.
+pub fn metric_lines() -> Vec<serde_json::Value> {
+    captured()
+        .lines()
+        // The app's own lines start with `_aws`; the backup's (serde_json, keys in order) have it
+        // further on. A text log line starts with its time, never `{`.
+        .filter(|l| l.starts_with('{') && l.contains("\"_aws\":{"))
+        .map(|l| telemetry::emf::check(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect()
 }
 
 /// Everything logged in this process so far.

@@ -2091,15 +2091,20 @@ fn the_freshness_alarm_fires_when_the_newest_verified_backup_is_older_than_the_s
             "{interval}: {hours} hours against a drill every {drill} s"
         );
     }
-    // The function publishes the metric the alarms read (functions/backup/src/lib.rs).
-    let source =
-        std::fs::read_to_string(root().join("functions/backup/src/lib.rs")).expect("lib.rs");
+    // The function writes the metrics the alarms read (app::backup::metrics; the lines themselves
+    // are read back in tests/metric_lines.rs), in the namespace the template gives it.
+    let written: Vec<&str> = app::backup::metrics::METRICS
+        .iter()
+        .map(|(n, _)| *n)
+        .collect();
     for metric in ["NewestVerifiedBackupAgeSeconds", "BackupVerified"] {
-        assert!(
-            source.contains(&format!("\"{metric}\"")),
-            "{metric} is not published"
-        );
+        assert!(written.contains(&metric), "{metric} is not written");
     }
+    assert_eq!(
+        t.function_properties("BackupFunction")["Environment"]["Variables"]["APP_METRICS_NAMESPACE"],
+        a["Namespace"],
+        "the alarms read the namespace the function writes to"
+    );
     let d = &t.resource("BackupDrillFailedAlarm")["Properties"];
     assert_eq!(d["MetricName"], json!("BackupVerified"));
     assert_eq!(d["Namespace"], a["Namespace"]);
@@ -2304,6 +2309,405 @@ fn a_failed_jwks_refresh_on_last_known_good_keys_raises_an_alarm_in_every_functi
     );
     let v: Value = serde_json::from_str(&line).unwrap();
     assert_eq!(v[metric], json!(1));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Metrics (issue 15): the availability budget, SuperOffice's throttling, the dashboard
+// ---------------------------------------------------------------------------------------------
+
+/// The availability the SLA asks for: percent of requests answered without a server error.
+const SLA_PERCENT: f64 = 99.8;
+
+#[test]
+fn the_availability_budget_raises_burn_rate_alarms_on_the_apis_5xx_rate() {
+    let t = template();
+    let budget = 100.0 - SLA_PERCENT;
+    for (name, window, burn) in [
+        ("HttpApiAvailabilityFastBurnAlarm", 3600, 14.4),
+        ("HttpApiAvailabilitySlowBurnAlarm", 6 * 3600, 6.0),
+    ] {
+        let (alarm, metrics) = math_alarm(t, name);
+        let returned: Vec<_> = metrics
+            .values()
+            .filter(|m| m["ReturnData"] == json!(true))
+            .collect();
+        assert_eq!(returned.len(), 1, "{name}: one expression is the alarm's");
+        let expression = returned[0]["Expression"].as_str().unwrap();
+        let id_of = |metric: &str| {
+            let (id, m) = metrics
+                .iter()
+                .find(|(_, m)| m["MetricStat"]["Metric"]["MetricName"] == json!(metric))
+                .unwrap_or_else(|| panic!("{name}: no {metric}"));
+            let stat = &m["MetricStat"];
+            assert_eq!(
+                stat["Metric"]["Namespace"],
+                json!("AWS/ApiGateway"),
+                "{name}/{id}"
+            );
+            assert_eq!(
+                stat["Metric"]["Dimensions"],
+                json!([{"Name": "ApiId", "Value": {"Ref": "HttpApi"}}]),
+                "{name}/{id}"
+            );
+            assert_eq!(
+                number(&stat["Period"]),
+                Some(window),
+                "{name}/{id}: the window"
+            );
+            assert_eq!(stat["Stat"], json!("Sum"), "{name}/{id}");
+            id.clone()
+        };
+        let (errors, requests) = (id_of("5xx"), id_of("Count"));
+        assert!(
+            expression.contains(&format!("100 * {errors} / {requests}")),
+            "{name}: {expression}"
+        );
+        let p = &alarm["Properties"];
+        let threshold = p["Threshold"].as_f64().expect("Threshold");
+        assert!(
+            (threshold - burn * budget).abs() < 1e-9,
+            "{name}: {threshold} % is not {burn} times the budget of {budget} %"
+        );
+        assert_eq!(
+            p["ComparisonOperator"],
+            json!("GreaterThanThreshold"),
+            "{name}"
+        );
+        assert_eq!(number(&p["EvaluationPeriods"]), Some(1), "{name}");
+        assert_eq!(p["AlarmActions"], json!([{"Ref": "AlarmTopic"}]), "{name}");
+        assert_eq!(p["TreatMissingData"], json!("notBreaching"), "{name}");
+    }
+    // A few failures at low traffic still raise the count alarm.
+    let count = &t.resource("HttpApi5xxAlarm")["Properties"];
+    assert_eq!(count["MetricName"], json!("5xx"));
+    assert_eq!(count["AlarmActions"], json!([{"Ref": "AlarmTopic"}]));
+}
+
+#[test]
+fn superoffice_throttling_raises_an_alarm_from_the_workers_usage_lines() {
+    let t = template();
+    let metric = telemetry::metrics::SUPEROFFICE_THROTTLED.name;
+    let filter = t.resource("SuperOfficeThrottledMetric")["Properties"].clone();
+    assert_eq!(filter["LogGroupName"], json!({"Ref": "WorkerLogGroup"}));
+    assert_eq!(
+        filter["FilterPattern"],
+        json!(format!("{{ $.{metric} > 0 }}"))
+    );
+    let transformation = &filter["MetricTransformations"][0];
+    assert_eq!(transformation["MetricName"], json!(metric));
+    assert_eq!(transformation["MetricValue"], json!(format!("$.{metric}")));
+    assert_metric_alarm(t, "SuperOfficeThrottledAlarm", &filter);
+    // The line the filter reads is what the worker writes: the member is a number.
+    let usage = telemetry::metrics::Usage {
+        calls: 12,
+        throttled: 3,
+        ..Default::default()
+    };
+    let line = telemetry::metrics::superoffice_usage_line(
+        "Cust12345",
+        "2026-12-01",
+        usage,
+        "stack-worker",
+        std::time::SystemTime::now(),
+    );
+    let v = telemetry::emf::check(&line).unwrap();
+    assert_eq!(v[metric], json!(3));
+    assert_eq!(v["tenant"], json!("Cust12345"), "the tenant is a property");
+}
+
+#[test]
+fn no_function_filters_its_metric_lines_away_by_log_level_or_switches_them_off() {
+    // Metric lines carry no `level`, which Lambda files as INFO: a function whose application log
+    // level were raised above INFO would drop them (and the dashboard and alarms with them).
+    let t = template();
+    for f in t.functions() {
+        let logging = &t.function_properties(&f)["LoggingConfig"];
+        assert_eq!(logging["LogFormat"], json!("JSON"), "{f}");
+        if let Some(level) = logging.get("ApplicationLogLevel") {
+            assert!(
+                ["TRACE", "DEBUG", "INFO"].contains(&level.as_str().unwrap_or_default()),
+                "{f}: ApplicationLogLevel {level} drops the metric lines"
+            );
+        }
+        // APP_METRICS=off (telemetry::sink) is for benchmarks and local runs only.
+        assert!(
+            t.function_properties(&f)["Environment"]["Variables"]
+                .get("APP_METRICS")
+                .is_none(),
+            "{f}: APP_METRICS switches the metric lines off"
+        );
+    }
+}
+
+/// The dashboard's body with its `!Sub` references resolved to recognisable stand-ins:
+/// `${AWS::StackName}` → `STACK`, `${AWS::Region}` → `REGION`, `${X}` → `ref:X`, `${X.Attr}` →
+/// `X.Attr` (each checked to name a resource of the template).
+fn dashboard_body(t: &Template) -> Value {
+    let dashboard = t.resource("Dashboard");
+    assert_eq!(dashboard["Type"], json!("AWS::CloudWatch::Dashboard"));
+    let p = &dashboard["Properties"];
+    assert_eq!(p["DashboardName"], json!({"Ref": "AWS::StackName"}));
+    let text = p["DashboardBody"]["Fn::Sub"]
+        .as_str()
+        .expect("DashboardBody: !Sub of a JSON text");
+    let mut out = String::new();
+    let mut rest = text;
+    while let Some(at) = rest.find("${") {
+        out.push_str(&rest[..at]);
+        let end = rest[at..].find('}').expect("an unclosed ${") + at;
+        let name = &rest[at + 2..end];
+        let resolved = match name {
+            "AWS::StackName" => "STACK".to_owned(),
+            "AWS::Region" => "REGION".to_owned(),
+            _ => {
+                let resource = name.split('.').next().unwrap();
+                assert!(
+                    !t.type_of(resource).is_empty(),
+                    "the dashboard names ${{{name}}}, not a resource"
+                );
+                if name.contains('.') {
+                    name.to_owned()
+                } else {
+                    format!("ref:{name}")
+                }
+            }
+        };
+        out.push_str(&resolved);
+        rest = &rest[end + 1..];
+    }
+    out.push_str(rest);
+    serde_json::from_str(&out).unwrap_or_else(|e| panic!("the dashboard body is not JSON: {e}"))
+}
+
+/// The app's metric `name` with exactly these dimensions, as `telemetry::metrics` writes it.
+fn app_writes(name: &str, dimensions: &[&str]) -> bool {
+    telemetry::metrics::ALL.iter().any(|(_, shape)| {
+        shape
+            .iter()
+            .any(|d| d.dimensions == dimensions && d.metrics.iter().any(|m| m.name == name))
+    })
+}
+
+/// The functions (binary names) that write the app's metric `name`.
+fn writers(name: &str) -> &'static [&'static str] {
+    match name {
+        "Requests" | "Latency" => &["redirect", "install", "webhooks", "lifecycle"],
+        "SignIns" => &["redirect"],
+        "Jobs" => &["install", "worker", "lifecycle"],
+        n if n.starts_with("SuperOffice") => &["worker"],
+        "JwksLastKnownGoodInUse" => &["redirect", "worker", "lifecycle"],
+        other => panic!("no function writes {other}"),
+    }
+}
+
+/// Checks one metric of the dashboard; returns its name.
+fn check_dashboard_metric(t: &Template, widget: &str, row: &[Value]) -> String {
+    let strings: Vec<&str> = row.iter().filter_map(Value::as_str).collect();
+    let (namespace, name, dims) = (strings[0], strings[1], &strings[2..]);
+    assert!(dims.len() % 2 == 0, "{widget}: {row:?}");
+    let pairs: Vec<(&str, &str)> = dims.chunks(2).map(|c| (c[0], c[1])).collect();
+    let names: Vec<&str> = pairs.iter().map(|(n, _)| *n).collect();
+    match namespace {
+        telemetry::metrics::NAMESPACE => {
+            assert!(
+                app_writes(name, &names),
+                "{widget}: the app writes no {name} by {names:?}"
+            );
+            for (dim, value) in &pairs {
+                if *dim == telemetry::metrics::FUNCTION {
+                    let function = value
+                        .strip_prefix("STACK-")
+                        .expect("a function of this stack");
+                    assert!(
+                        writers(name).contains(&function),
+                        "{widget}: {function} writes no {name}"
+                    );
+                }
+            }
+        }
+        "AWS/ApiGateway" => {
+            assert_eq!(pairs, [("ApiId", "ref:HttpApi")], "{widget}: {name}");
+        }
+        "AWS/SQS" => {
+            assert_eq!(names, ["QueueName"], "{widget}: {name}");
+            let queue = pairs[0]
+                .1
+                .strip_suffix(".QueueName")
+                .expect("a queue's name");
+            assert_eq!(t.type_of(queue), "AWS::SQS::Queue", "{widget}");
+        }
+        "STACK/backup" => {
+            // The backup function's own lines (no dimensions), in the namespace the template
+            // gives it.
+            assert!(
+                app::backup::metrics::METRICS
+                    .iter()
+                    .any(|(n, _)| *n == name),
+                "{widget}: the backup writes no {name}"
+            );
+            assert!(dims.is_empty(), "{widget}: {name} has no dimensions");
+            assert_eq!(
+                t.function_properties("BackupFunction")["Environment"]["Variables"]["APP_METRICS_NAMESPACE"],
+                json!({"Fn::Sub": "${AWS::StackName}/backup"}),
+                "{widget}"
+            );
+        }
+        "STACK" => {
+            // A metric one of the template's log metric filters writes.
+            let written = t.of_type("AWS::Logs::MetricFilter").iter().any(|(_, f)| {
+                let m = &f["Properties"]["MetricTransformations"][0];
+                m["MetricNamespace"] == json!({"Ref": "AWS::StackName"})
+                    && m["MetricName"] == json!(name)
+            });
+            assert!(
+                written && dims.is_empty(),
+                "{widget}: no filter writes STACK/{name}"
+            );
+        }
+        other => panic!("{widget}: namespace {other}"),
+    }
+    name.to_owned()
+}
+
+/// Checks a `SEARCH(...)` of the app's metrics; returns the metric's name.
+fn check_dashboard_search(widget: &str, expression: &str) -> String {
+    let schema_start = expression.find('{').expect("a metric schema");
+    let schema_end = expression.find('}').unwrap();
+    let schema: Vec<&str> = expression[schema_start + 1..schema_end]
+        .split(',')
+        .map(str::trim)
+        .collect();
+    assert_eq!(
+        schema[0],
+        telemetry::metrics::NAMESPACE,
+        "{widget}: {expression}"
+    );
+    let name = expression
+        .split("MetricName=\"")
+        .nth(1)
+        .and_then(|r| r.split('"').next())
+        .unwrap_or_else(|| panic!("{widget}: no exact MetricName in {expression}"));
+    assert!(
+        app_writes(name, &schema[1..]),
+        "{widget}: the app writes no {name} by {:?}",
+        &schema[1..]
+    );
+    let functions: Vec<&str> = expression
+        .split("Function=\"")
+        .skip(1)
+        .map(|r| r.split('"').next().unwrap())
+        .collect();
+    assert!(
+        !functions.is_empty(),
+        "{widget}: not limited to this stack's functions"
+    );
+    let mut named: Vec<&str> = functions
+        .iter()
+        .map(|f| f.strip_prefix("STACK-").expect("a function of this stack"))
+        .collect();
+    named.sort();
+    let mut want = writers(name).to_vec();
+    want.sort();
+    assert_eq!(
+        named, want,
+        "{widget}: every function that writes {name}, and only those"
+    );
+    name.to_owned()
+}
+
+#[test]
+fn the_dashboard_shows_only_metrics_the_app_writes_and_the_alarms_of_the_stack() {
+    let t = template();
+    let body = dashboard_body(t);
+    let mut shown = BTreeSet::new();
+    let mut alarms = BTreeSet::new();
+    for widget in body["widgets"].as_array().expect("widgets") {
+        let p = &widget["properties"];
+        let title = p["title"].as_str().expect("every widget has a title");
+        match widget["type"].as_str() {
+            Some("alarm") => {
+                for arn in p["alarms"].as_array().unwrap() {
+                    let alarm = arn.as_str().unwrap().strip_suffix(".Arn").unwrap();
+                    assert_eq!(t.type_of(alarm), "AWS::CloudWatch::Alarm", "{title}");
+                    alarms.insert(alarm.to_owned());
+                }
+            }
+            Some("metric") => {
+                assert_eq!(p["region"], json!("REGION"), "{title}");
+                let rows = p["metrics"].as_array().unwrap();
+                let ids: BTreeSet<&str> = rows
+                    .iter()
+                    .filter_map(|r| r.as_array()?.last()?.get("id")?.as_str())
+                    .collect();
+                for row in rows {
+                    let row = row.as_array().unwrap();
+                    match row[0].get("expression").and_then(Value::as_str) {
+                        Some(e) if e.starts_with("SEARCH(") => {
+                            shown.insert(check_dashboard_search(title, e));
+                        }
+                        Some(e) => {
+                            // Metric math over the widget's own metrics (functions are upper
+                            // case, ids lower case).
+                            for word in e.split(|c: char| !c.is_ascii_alphanumeric()) {
+                                if word.starts_with(|c: char| c.is_ascii_lowercase()) {
+                                    assert!(ids.contains(word), "{title}: {word} in {e}");
+                                }
+                            }
+                        }
+                        None => {
+                            shown.insert(check_dashboard_metric(t, title, row));
+                        }
+                    }
+                }
+            }
+            other => panic!("{title}: widget type {other:?}"),
+        }
+    }
+    for metric in [
+        "5xx",
+        "Count",
+        "Latency",
+        "Requests",
+        "SignIns",
+        "Jobs",
+        "SuperOfficeCalls",
+        "SuperOfficeBytesSent",
+        "SuperOfficeBytesReceived",
+        "SuperOfficeThrottled",
+        "JwksLastKnownGoodInUse",
+        "ApproximateNumberOfMessagesVisible",
+        "NewestVerifiedBackupAgeSeconds",
+        "BackupVerified",
+        "BackupCompleted",
+    ] {
+        assert!(
+            shown.contains(metric),
+            "the dashboard does not show {metric}"
+        );
+    }
+    for alarm in [
+        "HttpApiAvailabilityFastBurnAlarm",
+        "HttpApiAvailabilitySlowBurnAlarm",
+        "SuperOfficeThrottledAlarm",
+        "JobsDeadLetterAlarm",
+        "JwksLastKnownGoodAlarm",
+        "BackupFreshnessAlarm",
+        "BackupDrillFailedAlarm",
+    ] {
+        assert!(
+            alarms.contains(alarm),
+            "the dashboard does not show {alarm}"
+        );
+    }
+    // And every function's Errors alarm (a crash, a timeout, out of memory).
+    for f in t.functions() {
+        let errors = format!("{}ErrorsAlarm", f.trim_end_matches("Function"));
+        assert_eq!(t.type_of(&errors), "AWS::CloudWatch::Alarm", "{f}");
+        assert!(
+            alarms.contains(&errors),
+            "the dashboard does not show {errors}"
+        );
+    }
 }
 
 #[test]

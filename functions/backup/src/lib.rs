@@ -14,7 +14,10 @@
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use app::backup::metrics::{emf_line, publish};
+use app::backup::metrics::{
+    BACKUP_BYTES, BACKUP_COMPLETED, BACKUP_ITEMS, BACKUP_PARTITIONS, BACKUP_VERIFIED,
+    NEWEST_VERIFIED_BACKUP_AGE, emf_line, publish,
+};
 use domain::backup::run::{BackupError, RunOutcome, Trigger};
 use domain::backup::verify::ReadError;
 use domain::backup::{BackupPorts, Backups, Deadline};
@@ -83,7 +86,7 @@ pub async fn handle<P: BackupPorts>(
                     publish(&emf_line(
                         metrics_namespace,
                         clock.now(),
-                        &[("BackupVerified", "Count", 0.0)],
+                        &[(BACKUP_VERIFIED.0, BACKUP_VERIFIED.1, 0.0)],
                         &[("reason", json!(e.to_string()))],
                     ));
                     tracing::error!(reason = "backup_drill_failed", error = %e, "the restore drill could not read the newest backup");
@@ -91,9 +94,17 @@ pub async fn handle<P: BackupPorts>(
                 }
             };
             let passed = drill.report.passed();
-            let mut values = vec![("BackupVerified", "Count", if passed { 1.0 } else { 0.0 })];
+            let mut values = vec![(
+                BACKUP_VERIFIED.0,
+                BACKUP_VERIFIED.1,
+                if passed { 1.0 } else { 0.0 },
+            )];
             if let Some(age) = drill.newest_verified_age {
-                values.push(("NewestVerifiedBackupAgeSeconds", "Seconds", age as f64));
+                values.push((
+                    NEWEST_VERIFIED_BACKUP_AGE.0,
+                    NEWEST_VERIFIED_BACKUP_AGE.1,
+                    age as f64,
+                ));
             }
             let failed: Vec<Value> = drill
                 .report
@@ -139,10 +150,14 @@ fn run_summary(outcome: &RunOutcome, now: SystemTime, namespace: &str) -> Value 
                 namespace,
                 now,
                 &[
-                    ("BackupCompleted", "Count", 1.0),
-                    ("BackupPartitions", "Count", m.totals.partitions as f64),
-                    ("BackupItems", "Count", m.totals.items as f64),
-                    ("BackupBytes", "Bytes", m.totals.object_bytes as f64),
+                    (BACKUP_COMPLETED.0, BACKUP_COMPLETED.1, 1.0),
+                    (
+                        BACKUP_PARTITIONS.0,
+                        BACKUP_PARTITIONS.1,
+                        m.totals.partitions as f64,
+                    ),
+                    (BACKUP_ITEMS.0, BACKUP_ITEMS.1, m.totals.items as f64),
+                    (BACKUP_BYTES.0, BACKUP_BYTES.1, m.totals.object_bytes as f64),
                 ],
                 &[("backup_id", json!(m.backup_id.as_str()))],
             ));

@@ -4,6 +4,7 @@ use domain::Ports;
 use domain::jobs::{Job, JobQueue};
 use domain::signin::Intent;
 use domain::tenant::InstallStatus;
+use telemetry::metrics::JobOutcome;
 use web::{Denied, WebRequest, WebResponse};
 
 use crate::{Install, Refusal, view};
@@ -64,14 +65,18 @@ impl<P: Ports> Install<P> {
             return Err(Refusal::SignIn("/install"));
         };
         if let Some(run) = run {
-            self.queue
-                .send(&Job::install(&session.tenant, &run))
-                .await
-                .map_err(|e| {
-                    tracing::error!(tenant = %session.tenant, error = %e, "the job queue is unavailable");
-                    Refusal::Queue
-                })?;
+            let job = Job::install(&session.tenant, &run);
+            self.queue.send(&job).await.map_err(|e| {
+                tracing::error!(tenant = %session.tenant, error = %e, "the job queue is unavailable");
+                Refusal::Queue
+            })?;
             tracing::info!(reason = "install_queued", tenant = %session.tenant, "install queued");
+            telemetry::metrics::job(
+                job.kind.as_str(),
+                JobOutcome::Queued,
+                session.tenant.as_str(),
+                "install_queued",
+            );
         }
         Ok(web::see_other("/install/status"))
     }

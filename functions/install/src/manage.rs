@@ -8,6 +8,7 @@ use domain::jobs::{Job, JobQueue};
 use domain::ledger::EntryState;
 use domain::tenant::InstallStatus;
 use http::StatusCode;
+use telemetry::metrics::JobOutcome;
 use web::{Denied, Problem, WebRequest, WebResponse};
 
 use crate::manage_view::{self, Overview};
@@ -138,14 +139,18 @@ impl<P: Ports> Install<P> {
         let Some(run) = run else {
             return Ok(web::see_other("/manage"));
         };
-        self.queue
-            .send(&Job::uninstall(&session.tenant, &run))
-            .await
-            .map_err(|e| {
-                tracing::error!(tenant = %session.tenant, error = %e, "the job queue is unavailable");
-                Refusal::Queue
-            })?;
+        let job = Job::uninstall(&session.tenant, &run);
+        self.queue.send(&job).await.map_err(|e| {
+            tracing::error!(tenant = %session.tenant, error = %e, "the job queue is unavailable");
+            Refusal::Queue
+        })?;
         tracing::info!(reason = "uninstall_queued", tenant = %session.tenant, by = %by, "uninstall queued");
+        telemetry::metrics::job(
+            job.kind.as_str(),
+            JobOutcome::Queued,
+            session.tenant.as_str(),
+            "uninstall_queued",
+        );
         Ok(web::see_other("/manage"))
     }
 }

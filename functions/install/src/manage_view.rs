@@ -161,6 +161,8 @@ pub fn page(o: &Overview<'_>) -> WebResponse {
         }
 
         p { a href="/" { "Start page" } " · " a href="/install/status" { "Install status" } }
+        // The release the customer's support conversation is about (also on every log line).
+        footer.reference #app-version { (app) " · version " (telemetry::VERSION) }
     };
     web::html(
         StatusCode::OK,

@@ -22,14 +22,49 @@ use http::Method;
 use superoffice::jwt::{DEFAULT_LEEWAY, TokenError};
 use superoffice::oidc::{self, CodeExchange, OidcError};
 use superoffice::{Secret, TenantId};
+use telemetry::metrics::SignInOutcome;
 use web::{RequestContext, WebRequest, WebResponse, cookies};
 
 use crate::{Failure, Redirect};
 
+/// What a `/callback` learned on its way, for its metric line.
+#[derive(Default)]
+struct Seen {
+    tenant: Option<TenantId>,
+    intent: Option<&'static str>,
+    /// SuperOffice sent the person back with an error (cancelled, consent refused).
+    cancelled: bool,
+}
+
+/// Finishes the sign-in and writes its metric line (`SignIns` by outcome class; the reason code,
+/// tenant and intent as properties).
 pub async fn finish<P: Ports>(
     app: &Redirect<P>,
     req: &WebRequest,
     ctx: &RequestContext,
+) -> Result<WebResponse, Failure> {
+    let mut seen = Seen::default();
+    let result = attempt(app, req, ctx, &mut seen).await;
+    let (outcome, reason) = match &result {
+        Ok(_) if seen.cancelled => (SignInOutcome::Cancelled, "signin_refused"),
+        Ok(_) => (SignInOutcome::SignedIn, "signed_in"),
+        Err(f) => (f.sign_in_outcome(), f.code()),
+    };
+    telemetry::metrics::sign_in(
+        outcome,
+        reason,
+        seen.tenant.as_ref().map(TenantId::as_str),
+        seen.intent,
+        &ctx.request_id,
+    );
+    result
+}
+
+async fn attempt<P: Ports>(
+    app: &Redirect<P>,
+    req: &WebRequest,
+    ctx: &RequestContext,
+    seen: &mut Seen,
 ) -> Result<WebResponse, Failure> {
     if req.method() != Method::POST {
         let query = web::query_pairs(req);
@@ -58,8 +93,10 @@ pub async fn finish<P: Ports>(
         });
     };
     let (cookie_name, pending) = bound_sign_in(req, state, now)?;
+    seen.intent = Some(pending.intent.as_str());
 
     if let Some(error) = error {
+        seen.cancelled = true;
         // The browser that started the sign-in hears that it ended: its sign-in cookie goes.
         let mut resp = Failure::SignInRefused {
             error: error.chars().take(64).collect(),
@@ -146,6 +183,7 @@ pub async fn finish<P: Ports>(
     }
     let so = &token.superoffice;
     let tenant = so.tenant.clone().ok_or(Failure::NoTenant)?;
+    seen.tenant = Some(tenant.clone());
 
     // SuperOffice vouched for this sign-in: now it is spent, once.
     match app

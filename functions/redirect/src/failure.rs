@@ -2,6 +2,7 @@
 
 use domain::store::StoreError;
 use http::StatusCode;
+use telemetry::metrics::SignInOutcome;
 use web::{Denied, Problem};
 
 #[derive(Debug)]
@@ -84,6 +85,31 @@ impl Failure {
             Failure::BadRequest { .. } => "bad_request",
             Failure::NotFound => "not_found",
             Failure::MethodNotAllowed => "method_not_allowed",
+        }
+    }
+
+    /// The sign-in metric's outcome class for a `/callback` that ended here: grouped by what an
+    /// operator would do about it (`telemetry::metrics::SignInOutcome`), the exact reason stays
+    /// a property of the line.
+    pub fn sign_in_outcome(&self) -> SignInOutcome {
+        match self {
+            Failure::SignInRefused { .. } => SignInOutcome::Cancelled,
+            Failure::StateMissing
+            | Failure::StateUnknown
+            | Failure::BrowserMismatch
+            | Failure::ParameterRepeated(_)
+            | Failure::NotFormPost { .. }
+            | Failure::CodeMissing
+            | Failure::CodeRejected { .. }
+            | Failure::Forbidden { .. }
+            | Failure::BadRequest { .. }
+            | Failure::NotFound
+            | Failure::MethodNotAllowed => SignInOutcome::Refused,
+            Failure::TokenInvalid { .. } | Failure::NoTenant => SignInOutcome::TokenInvalid,
+            Failure::SuperOfficeUnavailable { .. }
+            | Failure::StoreUnavailable(_)
+            | Failure::SealingUnavailable => SignInOutcome::Unavailable,
+            Failure::ClientRejected | Failure::SecretUnavailable => SignInOutcome::Misconfigured,
         }
     }
 

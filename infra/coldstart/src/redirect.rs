@@ -12,6 +12,10 @@
 //!    /callback` with the form and the cookie) and one hello invocation with a callback event. The outbound wait of a proxied `/callback` is the union of the proxies' spans inside
 //!    it; `callback − outbound` is the function's own handling time, network excluded.
 //! 3. **Memory**: `VmHWM` and `VmRSS` of each process after all sign-ins.
+//! 4. **Metrics on and off**: two more warm redirect processes, direct and through the proxies,
+//!    run with `APP_METRICS=off` (no embedded-metric-format line built or written), take their
+//!    sign-ins in the same rounds, in alternating order with their metric-writing twins: the
+//!    ratio of the medians is what the metric lines cost on the warm path.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -88,6 +92,9 @@ pub struct WarmResult {
     pub first_proxied: Vec<SignIn>,
     pub direct: Vec<SignIn>,
     pub proxied: Vec<SignIn>,
+    /// The same, from processes run with `APP_METRICS=off`.
+    pub direct_no_metrics: Vec<SignIn>,
+    pub proxied_no_metrics: Vec<SignIn>,
     pub hello: Vec<Duration>,
     /// After all sign-ins.
     pub memory_direct: Memory,
@@ -351,7 +358,13 @@ async fn warm(
     let started = Instant::now();
     // Under a quota: one cgroup per warm process, with the runner's quota and period.
     let mut cgroups: Vec<Option<CpuCgroup>> = Vec::new();
-    for name in ["warm-redirect", "warm-redirect-proxied", "warm-hello"] {
+    for name in [
+        "warm-redirect",
+        "warm-redirect-proxied",
+        "warm-hello",
+        "warm-redirect-no-metrics",
+        "warm-redirect-proxied-no-metrics",
+    ] {
         let own = match &runner.cgroup {
             None => None,
             Some(cg) => {
@@ -415,12 +428,30 @@ async fn warm_in(
         2,
     )
     .await?;
+    let no_metrics = |mut env: Vec<(String, String)>| {
+        env.push(("APP_METRICS".into(), "off".into()));
+        env
+    };
+    let mut direct_off = spawn(
+        Binary::new("warm redirect, metrics off", &plan.redirect)
+            .with_env(no_metrics(world.direct_env())),
+        3,
+    )
+    .await?;
+    let mut proxied_off = spawn(
+        Binary::new("warm redirect through proxies, metrics off", &plan.redirect)
+            .with_env(no_metrics(world.proxied_env())),
+        4,
+    )
+    .await?;
 
     let mut result = WarmResult {
         first_direct: Vec::new(),
         first_proxied: Vec::new(),
         direct: Vec::with_capacity(plan.sign_ins),
         proxied: Vec::with_capacity(plan.sign_ins),
+        direct_no_metrics: Vec::with_capacity(plan.sign_ins),
+        proxied_no_metrics: Vec::with_capacity(plan.sign_ins),
         hello: Vec::with_capacity(plan.sign_ins),
         memory_direct: Memory::default(),
         memory_proxied: Memory::default(),
@@ -433,8 +464,22 @@ async fn warm_in(
     let rounds = plan.warm_warmup + plan.sign_ins;
     let outcome = async {
         for round in 0..rounds {
-            let a = sign_in(&mut direct, world, false).await?;
-            let b = sign_in(&mut proxied, world, true).await?;
+            // The twins with metrics off take turns going first, so neither always follows
+            // the other's calls into the simulator and the emulator.
+            let (a, c) = if round % 2 == 0 {
+                let a = sign_in(&mut direct, world, false).await?;
+                (a, sign_in(&mut direct_off, world, false).await?)
+            } else {
+                let c = sign_in(&mut direct_off, world, false).await?;
+                (sign_in(&mut direct, world, false).await?, c)
+            };
+            let (b, d) = if round % 2 == 0 {
+                let b = sign_in(&mut proxied, world, true).await?;
+                (b, sign_in(&mut proxied_off, world, true).await?)
+            } else {
+                let d = sign_in(&mut proxied_off, world, true).await?;
+                (sign_in(&mut proxied, world, true).await?, d)
+            };
             // A /callback event of the same shape and size: what a bare function costs for it.
             let event = apigw::post_callback(
                 &[("code".into(), "c".into()), ("state".into(), "s".into())],
@@ -451,6 +496,8 @@ async fn warm_in(
             } else {
                 result.direct.push(a);
                 result.proxied.push(b);
+                result.direct_no_metrics.push(c);
+                result.proxied_no_metrics.push(d);
                 result.hello.push(h.duration());
             }
             if round + 1 == plan.warm_warmup {
@@ -488,6 +535,8 @@ async fn warm_in(
     direct.stop().await;
     proxied.stop().await;
     hello.stop().await;
+    direct_off.stop().await;
+    proxied_off.stop().await;
     outcome?;
     result.elapsed = started.elapsed();
     Ok(result)
@@ -721,6 +770,8 @@ impl RedirectReport {
         );
         out.push_str(&calls_table(&w.proxied));
         let _ = writeln!(out);
+        out.push_str(&self.metrics_cost());
+        let _ = writeln!(out);
         for (label, firsts) in [
             ("redirect", &w.first_direct),
             ("redirect through the timing proxies", &w.first_proxied),
@@ -791,6 +842,56 @@ impl RedirectReport {
             out,
             "Goal: peak RSS of the redirect process under {MEMORY_GOAL_MIB} MiB: {verdict}."
         );
+        out
+    }
+
+    /// The warm `/callback` of the processes that write metric lines against their twins run with
+    /// `APP_METRICS=off`, in the same rounds.
+    fn metrics_cost(&self) -> String {
+        let w = &self.warm;
+        let mut out = String::new();
+        let _ = writeln!(
+            out,
+            "Metric lines on the warm path (`APP_METRICS=off` twins, same rounds, alternating order):\n"
+        );
+        let _ = writeln!(
+            out,
+            "| `POST /callback` | n | median ms, metrics on | median ms, metrics off | on / off | p90 ms on | p90 ms off |"
+        );
+        let _ = writeln!(out, "|---|---:|---:|---:|---:|---:|---:|");
+        let excluding = |v: &[SignIn]| {
+            summary(v.iter().map(|s| {
+                s.callback
+                    .duration()
+                    .saturating_sub(s.outbound_within(None))
+            }))
+        };
+        for (label, on, off) in [
+            (
+                "end to end",
+                summary(w.direct.iter().map(|s| s.callback.duration())),
+                summary(w.direct_no_metrics.iter().map(|s| s.callback.duration())),
+            ),
+            (
+                "**excluding network**",
+                excluding(&w.proxied),
+                excluding(&w.proxied_no_metrics),
+            ),
+        ] {
+            let (Some(on), Some(off)) = (on, off) else {
+                continue;
+            };
+            let ratio = if off.median > 0.0 {
+                format!("{:.3}", on.median / off.median)
+            } else {
+                "-".into()
+            };
+            let _ = writeln!(
+                out,
+                "| {label} | {} | {:.3} | {:.3} | {ratio} | {:.3} | {:.3} |",
+                on.count, on.median, off.median, on.p90, off.p90
+            );
+        }
         out
     }
 

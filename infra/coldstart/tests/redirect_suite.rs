@@ -104,6 +104,11 @@ async fn the_redirect_suite_signs_in_cold_and_warm_and_reports_every_figure() {
     // inside the invocation.
     let w = &report.warm;
     assert_eq!((w.direct.len(), w.proxied.len(), w.hello.len()), (3, 3, 3));
+    // The twins with metric lines switched off took their sign-ins in the same rounds.
+    assert_eq!(
+        (w.direct_no_metrics.len(), w.proxied_no_metrics.len()),
+        (3, 3)
+    );
     assert_eq!((w.first_direct.len(), w.first_proxied.len()), (1, 1));
     for s in &w.proxied {
         let calls: Vec<&str> = s.outbound.iter().map(|e| e.what.as_str()).collect();
@@ -135,6 +140,7 @@ async fn the_redirect_suite_signs_in_cold_and_warm_and_reports_every_figure() {
         "### Cold start",
         "| redirect GET /login |",
         "excluding network",
+        "metrics off",
         "DynamoDB PutItem",
         "VmHWM",
     ] {

@@ -5,7 +5,9 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::{backup_cmd, doctor_cmd, manifest_cmd, rollout_cmd, serve, smoke_cmd, token_verify};
+use crate::{
+    backup_cmd, doctor_cmd, manifest_cmd, rollout_cmd, serve, smoke_cmd, token_verify, usage_cmd,
+};
 
 #[derive(Debug, Parser)]
 #[command(name = "soapp", version, about = "Operate the SuperOffice app backend", long_about = None)]
@@ -33,6 +35,10 @@ enum Command {
     /// The provisioning manifest (what the app puts into a tenant).
     #[command(subcommand)]
     Manifest(ManifestCommand),
+    /// What the app sent each tenant's WebAPI, per tenant and day (calls, bytes, throttled and
+    /// failed calls), from the store a configuration names: for SuperOffice's operations centre.
+    /// Exits 2 on a usage or configuration error or a store that cannot be read.
+    Usage(UsageArgs),
     /// Encrypted backups: run one, list them, verify one against its manifest, restore.
     ///
     /// Against AWS with the backup function's variables (APP_TABLE_NAME, APP_BACKUP_BUCKET,
@@ -97,6 +103,41 @@ pub struct ManifestPlanArgs {
     pub look_in_tenant: bool,
     #[arg(long, value_enum, default_value = "text")]
     pub format: DiffFormat,
+}
+
+#[derive(Debug, Args)]
+#[command(group = clap::ArgGroup::new("store").required(true).args(["env_file", "data_dir"]))]
+pub struct UsageArgs {
+    /// A file of KEY=VALUE lines (the function's variables): APP_TABLE_NAME names the deployment's
+    /// DynamoDB table (the AWS SDK reads the region and credentials from the environment), or
+    /// APP_DATA_DIR an embedded store.
+    #[arg(long, value_name = "FILE")]
+    pub env_file: Option<std::path::PathBuf>,
+    /// The local runner's data folder (`soapp serve --data-dir`), instead of an env file.
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: Option<std::path::PathBuf>,
+    /// The first day, YYYY-MM-DD (days are UTC).
+    #[arg(long, value_name = "DATE")]
+    pub from: String,
+    /// The last day, YYYY-MM-DD (included).
+    #[arg(long, value_name = "DATE")]
+    pub to: String,
+    /// CSV with a header line, or a JSON array with the same columns.
+    #[arg(long, value_enum, default_value = "csv")]
+    pub format: UsageFormat,
+    /// One row per tenant for the whole range instead of one per tenant and day.
+    #[arg(long)]
+    pub total: bool,
+    /// A tenant's context id (Cust12345); repeat for several. Without it, every tenant the store
+    /// holds (listed by the store's partition walk, never a table scan).
+    #[arg(long = "tenant", value_name = "ID")]
+    pub tenants: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum UsageFormat {
+    Csv,
+    Json,
 }
 
 #[derive(Debug, Args)]
@@ -346,6 +387,7 @@ impl Cli {
             Command::Token(TokenCommand::Verify(args)) => token_verify::run(args),
             Command::Manifest(ManifestCommand::List(args)) => manifest_cmd::list(args),
             Command::Manifest(ManifestCommand::Diff(args)) => manifest_cmd::diff(args),
+            Command::Usage(args) => usage_cmd::run(args),
             Command::Manifest(ManifestCommand::Plan(args)) => rollout_cmd::plan(args),
             Command::Backup(args) => backup_cmd::run(args),
             Command::Rollout(command) => rollout_cmd::run(command),

@@ -4,6 +4,7 @@
 pub mod doctor;
 pub mod local;
 pub mod smoke;
+pub mod usage;
 
 /// An error and its sources on one line, for an operator.
 pub fn error_chain(e: &dyn std::error::Error) -> String {

@@ -29,7 +29,7 @@ use lifecycle::StateChanges;
 use redirect::Redirect;
 use superoffice_simulator::{AppRegistration, Simulator, SimulatorConfig, SimulatorHandle};
 use tokio::net::TcpListener;
-use web::{Handler, Problem, RequestContext, WebResponse};
+use web::{Problem, RequestContext, WebResponse};
 use webhooks::Receiver;
 
 /// The demo app's client id in the simulator.
@@ -329,14 +329,16 @@ async fn dispatch(State(apps): State<Arc<Apps>>, req: http::Request<Body>) -> ht
         Ok(bytes) => {
             let req = http::Request::from_parts(parts, bytes);
             let path = req.uri().path();
+            // The metric line API Gateway's route key would give it in Lambda.
+            let route = app::requests::local_route(req.method(), path);
             if redirect::serves(path) {
-                Handler::handle(&apps.redirect, req, ctx).await
+                app::requests::measured(&apps.redirect, req, ctx, &route).await
             } else if install::serves(path) {
-                Handler::handle(&apps.install, req, ctx).await
+                app::requests::measured(&apps.install, req, ctx, &route).await
             } else if webhooks::serves(path) {
-                Handler::handle(&apps.webhooks, req, ctx).await
+                app::requests::measured(&apps.webhooks, req, ctx, &route).await
             } else if lifecycle::serves(path) {
-                Handler::handle(&apps.lifecycle, req, ctx).await
+                app::requests::measured(&apps.lifecycle, req, ctx, &route).await
             } else {
                 Problem::not_found().respond(&ctx)
             }

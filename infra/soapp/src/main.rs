@@ -9,6 +9,7 @@ mod rollout_cmd;
 mod serve;
 mod smoke_cmd;
 mod token_verify;
+mod usage_cmd;
 
 use std::future::Future;
 use std::process::ExitCode;

@@ -13,7 +13,8 @@
 //! * [`worker`]: the job worker, built on its first job.
 //! * `backup` (feature `backup`): the backup service with the AWS or the local adapters, and its
 //!   metrics.
-//! * [`lambda`]: serving a [`web::Handler`] behind API Gateway.
+//! * [`lambda`]: serving a [`web::Handler`] behind API Gateway; [`requests`]: the metric line every
+//!   request gets there and in the local runner.
 //!
 //! Nothing here does network I/O at start: a cold start pays for building clients, not for calls.
 
@@ -31,6 +32,7 @@ pub mod lambda;
 #[cfg(feature = "local")]
 pub mod local;
 pub mod platform;
+pub mod requests;
 pub mod rollout;
 pub mod telemetry;
 pub mod worker;

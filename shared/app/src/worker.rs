@@ -6,6 +6,7 @@
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
+use ::telemetry::metrics::JobOutcome;
 use domain::jobs::worker::Worker;
 use domain::jobs::{GIVE_UP_AT, Job, JobHandler, Outcome};
 use domain::ledger::Ledger;
@@ -78,7 +79,16 @@ impl<P: Ports> JobHandler for LazyWorker<P> {
             Ok(worker) => worker.process(job, delivery, deadline).await,
             Err(e) => {
                 tracing::error!(reason = "worker_not_ready", tenant = %job.tenant, error = %e, "the worker cannot start; the job comes back later");
+                let count = |outcome| {
+                    ::telemetry::metrics::job(
+                        job.kind.as_str(),
+                        outcome,
+                        job.tenant.as_str(),
+                        "worker_not_ready",
+                    )
+                };
                 if delivery < GIVE_UP_AT {
+                    count(JobOutcome::PutBack);
                     return Outcome::RetryAfter(NOT_READY_WAIT);
                 }
                 let now = unix_seconds(SystemTime::now());
@@ -87,8 +97,14 @@ impl<P: Ports> JobHandler for LazyWorker<P> {
                     .fail(&job.tenant, now, problem)
                     .await
                 {
-                    Ok(()) => Outcome::Done,
-                    Err(_) => Outcome::RetryAfter(NOT_READY_WAIT),
+                    Ok(()) => {
+                        count(JobOutcome::Failed);
+                        Outcome::Done
+                    }
+                    Err(_) => {
+                        count(JobOutcome::PutBack);
+                        Outcome::RetryAfter(NOT_READY_WAIT)
+                    }
                 }
             }
         }

@@ -202,13 +202,14 @@ impl<I: Items, Q: JobQueue> Lifecycle<I, Q> {
             return Ok(Applied::UnknownTenant);
         };
         if let Some(kind) = queued {
-            self.queue
-                .send(&Job::new(
-                    kind,
-                    &push.tenant,
-                    format!("{}{now}", change.as_str()),
-                ))
-                .await?;
+            let job = Job::new(kind, &push.tenant, format!("{}{now}", change.as_str()));
+            self.queue.send(&job).await?;
+            telemetry::metrics::job(
+                kind.as_str(),
+                telemetry::metrics::JobOutcome::Queued,
+                push.tenant.as_str(),
+                change.as_str(),
+            );
         }
         tracing::info!(tenant = %push.tenant, change = change.as_str(), queued = queued.map(JobKind::as_str).unwrap_or("nothing"), reason = "state_change", "state change recorded");
         Ok(Applied::Recorded { queued })

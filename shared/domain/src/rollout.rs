@@ -243,6 +243,12 @@ impl<I: Items, Q: JobQueue> Rollout<I, Q> {
         self.queue
             .send(&Job::new(JobKind::Upgrade, tenant, &self.fingerprint))
             .await?;
+        telemetry::metrics::job(
+            JobKind::Upgrade.as_str(),
+            telemetry::metrics::JobOutcome::Queued,
+            tenant.as_str(),
+            "rollout",
+        );
         Ok(true)
     }
 }

@@ -4,6 +4,12 @@
 //! The WebAPI client reports every attempt to [`DailyUsage`] (an in-memory tally); a job flushes the
 //! tally to one item per tenant and day (`TENANT#{id}` / `USAGE#{yyyy-mm-dd}`) with versioned
 //! writes, so concurrent flushes add up instead of overwriting each other.
+//!
+//! Each tally stored is also written as a metric line (`telemetry::metrics::superoffice_usage`:
+//! calls, bytes, throttles and failures summed over tenants, the tenant and the day as
+//! properties), so the dashboard and the throttling alarm see what the daily items hold, at most
+//! one line per tenant and job delivery rather than one per call. A tally whose store write failed
+//! is written with the next flush that stores it, never twice.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -71,10 +77,23 @@ impl<I: Items> DailyUsage<I> {
     ) -> Result<(), StoreError> {
         let mut failed = None;
         for ((tenant, day), add) in pending {
-            if let Err(e) = self.add(&tenant, &day, add).await {
-                let mut p = self.pending.lock().unwrap_or_else(|p| p.into_inner());
-                *p.entry((tenant, day)).or_default() += add;
-                failed = Some(e);
+            match self.add(&tenant, &day, add).await {
+                Ok(()) => telemetry::metrics::superoffice_usage(
+                    tenant.as_str(),
+                    &day,
+                    telemetry::metrics::Usage {
+                        calls: add.calls,
+                        bytes_sent: add.bytes_sent,
+                        bytes_received: add.bytes_received,
+                        throttled: add.throttles,
+                        failures: add.failures,
+                    },
+                ),
+                Err(e) => {
+                    let mut p = self.pending.lock().unwrap_or_else(|p| p.into_inner());
+                    *p.entry((tenant, day)).or_default() += add;
+                    failed = Some(e);
+                }
             }
         }
         failed.map_or(Ok(()), Err)

@@ -4,9 +4,14 @@
 //! out of time), the job goes back to the queue to be delivered at T. Jobs of one tenant never run
 //! at once (the queue's message group); a crash or a timeout brings the job back and the ledger lets
 //! it resume where it stopped.
+//!
+//! Every delivery ends in one metric line (`Jobs` by kind and outcome: finished, failed for good,
+//! or put back; `telemetry::metrics::job`), with the tenant and the reason as properties.
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
+
+use telemetry::metrics::JobOutcome;
 
 use super::{GIVE_UP_AT, Job, JobHandler, JobKind, Outcome};
 use crate::provisioning::{Engine, Run, TenantApi};
@@ -42,6 +47,11 @@ impl<I: Items, S: Sealer, A: TenantApi> Worker<I, S, A> {
     }
 }
 
+/// Writes the delivery's metric line.
+fn count(job: &Job, outcome: JobOutcome, reason: &str) {
+    telemetry::metrics::job(job.kind.as_str(), outcome, job.tenant.as_str(), reason);
+}
+
 impl<I: Items, S: Sealer, A: TenantApi> JobHandler for Worker<I, S, A> {
     async fn process(&self, job: &Job, delivery: u32, deadline: SystemTime) -> Outcome {
         if job.kind != JobKind::Purge {
@@ -50,11 +60,13 @@ impl<I: Items, S: Sealer, A: TenantApi> JobHandler for Worker<I, S, A> {
                     // Put back, not dropped: it runs when SuperOffice resumes the tenant (the
                     // Resume push queues the work again at once; this is the fallback).
                     tracing::info!(tenant = %job.tenant, job = job.kind.as_str(), reason = "tenant_suspended", "job put back while the tenant is suspended");
+                    count(job, JobOutcome::PutBack, "tenant_suspended");
                     return Outcome::RetryAfter(SUSPENDED_RECHECK);
                 }
                 Ok(_) => {}
                 Err(e) => {
                     tracing::error!(tenant = %job.tenant, reason = "store_unavailable", error = %e, "job failed; retrying");
+                    count(job, JobOutcome::PutBack, "store_unavailable");
                     return Outcome::RetryAfter(Duration::from_secs(30));
                 }
             }
@@ -66,8 +78,10 @@ impl<I: Items, S: Sealer, A: TenantApi> JobHandler for Worker<I, S, A> {
             );
             if let Err(e) = self.engine.stop(&job.tenant, problem).await {
                 tracing::error!(tenant = %job.tenant, error = %e, "could not record the stop");
+                count(job, JobOutcome::PutBack, "store_unavailable");
                 return Outcome::RetryAfter(Duration::from_secs(30));
             }
+            count(job, JobOutcome::Failed, "gave_up");
             return Outcome::Done;
         }
         let run = match job.kind {
@@ -86,17 +100,26 @@ impl<I: Items, S: Sealer, A: TenantApi> JobHandler for Worker<I, S, A> {
             JobKind::Purge => self.purge(job).await,
         };
         let outcome = match run {
-            Ok(Run::Done) | Ok(Run::Stopped { .. }) => Outcome::Done,
+            Ok(Run::Done) => {
+                count(job, JobOutcome::Finished, "done");
+                Outcome::Done
+            }
+            Ok(Run::Stopped { .. }) => {
+                count(job, JobOutcome::Failed, "stopped");
+                Outcome::Done
+            }
             Ok(Run::Continue { until, reason }) => {
                 let wait = until
                     .duration_since(self.engine.clock.now())
                     .unwrap_or_default()
                     .max(Duration::from_secs(1));
                 tracing::info!(tenant = %job.tenant, reason = %reason, wait_s = wait.as_secs(), "job put back");
+                count(job, JobOutcome::PutBack, &reason);
                 Outcome::RetryAfter(wait)
             }
             Err(e) => {
                 tracing::error!(tenant = %job.tenant, reason = "store_unavailable", error = %e, "job failed; retrying");
+                count(job, JobOutcome::PutBack, "store_unavailable");
                 Outcome::RetryAfter(Duration::from_secs(30))
             }
         };
