@@ -6,7 +6,6 @@
 //! Exit status: 0 done; 1 a negative answer (a backup that does not verify, a restore refused);
 //! 2 a configuration or usage problem, or a service that cannot be reached.
 
-use std::collections::HashMap;
 use std::process::ExitCode;
 
 use domain::backup::config::{BackupConfig, Target};
@@ -57,20 +56,8 @@ fn config(source: &BackupSource) -> Result<BackupConfig, String> {
     if let Some(dir) = &source.data_dir {
         return soapp::local::backup_config(dir);
     }
-    let mut vars: HashMap<String, String> = HashMap::new();
-    if let Some(path) = &source.env_file {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-        for line in text.lines().map(str::trim) {
-            if line.is_empty() || line.starts_with('#') {
-                continue;
-            }
-            if let Some((k, v)) = line.trim_start_matches("export ").split_once('=') {
-                vars.insert(k.trim().to_owned(), v.trim().trim_matches('"').to_owned());
-            }
-        }
-    }
-    BackupConfig::from_lookup(|name| vars.get(name).cloned().or_else(|| std::env::var(name).ok()))
+    let vars = crate::env_file::read_optional(source.env_file.as_deref())?;
+    BackupConfig::from_lookup(|name| crate::env_file::lookup(&vars, name))
         .map_err(|e| e.to_string())
 }
 

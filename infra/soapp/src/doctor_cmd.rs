@@ -1,6 +1,5 @@
 //! `soapp doctor`: print the checks.
 
-use std::collections::HashMap;
 use std::process::ExitCode;
 
 use soapp::doctor::{self, Outcome};
@@ -9,32 +8,15 @@ use crate::cli::DoctorArgs;
 use crate::output;
 
 pub fn run(args: DoctorArgs) -> ExitCode {
-    let mut file_vars = HashMap::new();
-    if let Some(path) = &args.env_file {
-        let text = match std::fs::read_to_string(path) {
-            Ok(t) => t,
-            Err(e) => {
-                output::stderr(&format!("error: cannot read {}: {e}\n", path.display()));
-                return ExitCode::from(2);
-            }
-        };
-        for line in text.lines().map(str::trim) {
-            if line.is_empty() || line.starts_with('#') {
-                continue;
-            }
-            if let Some((k, v)) = line.trim_start_matches("export ").split_once('=') {
-                file_vars.insert(k.trim().to_owned(), v.trim().trim_matches('"').to_owned());
-            }
+    let file_vars = match crate::env_file::read_optional(args.env_file.as_deref()) {
+        Ok(vars) => vars,
+        Err(message) => {
+            output::stderr(&format!("error: {message}\n"));
+            return ExitCode::from(2);
         }
-    }
+    };
     crate::block_on(async move {
-        let checks = doctor::run(|name| {
-            file_vars
-                .get(name)
-                .cloned()
-                .or_else(|| std::env::var(name).ok())
-        })
-        .await;
+        let checks = doctor::run(|name| crate::env_file::lookup(&file_vars, name)).await;
         let lines: String = checks.iter().map(|c| format!("{}\n", c.line())).collect();
         if let Err(code) = output::stdout(&lines) {
             return code;

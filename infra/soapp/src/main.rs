@@ -3,6 +3,7 @@
 mod backup_cmd;
 mod cli;
 mod doctor_cmd;
+mod env_file;
 mod manifest_cmd;
 mod output;
 mod rollout_cmd;

@@ -10,7 +10,6 @@
 //! Exit status: 0 answered; 1 the tenant is unknown; 2 a configuration, usage or reachability
 //! problem.
 
-use std::collections::HashMap;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -34,28 +33,9 @@ fn now() -> i64 {
     unix_seconds(SystemTime::now())
 }
 
-/// The variables of `--env-file` (KEY=VALUE lines) over the environment.
-fn variables(path: Option<&std::path::Path>) -> Result<HashMap<String, String>, String> {
-    let mut vars = HashMap::new();
-    if let Some(path) = path {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-        for line in text.lines().map(str::trim) {
-            if line.is_empty() || line.starts_with('#') {
-                continue;
-            }
-            if let Some((k, v)) = line.trim_start_matches("export ").split_once('=') {
-                vars.insert(k.trim().to_owned(), v.trim().trim_matches('"').to_owned());
-            }
-        }
-    }
-    Ok(vars)
-}
-
 fn aws_config(source: &DeploymentSource) -> Result<AppConfig, String> {
-    let vars = variables(source.env_file.as_deref())?;
-    AppConfig::from_lookup(|name| vars.get(name).cloned().or_else(|| std::env::var(name).ok()))
-        .map_err(|e| e.to_string())
+    let vars = crate::env_file::read_optional(source.env_file.as_deref())?;
+    AppConfig::from_lookup(|name| crate::env_file::lookup(&vars, name)).map_err(|e| e.to_string())
 }
 
 fn manifest(

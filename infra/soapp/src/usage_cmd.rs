@@ -1,7 +1,6 @@
 //! `soapp usage`: print the per-tenant usage report (see `soapp::usage`).
 
 use std::collections::HashMap;
-use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -28,7 +27,7 @@ fn store(args: &UsageArgs) -> Result<Store, String> {
     }
     let mut vars = HashMap::new();
     if let Some(path) = &args.env_file {
-        vars = read_env_file(path)?;
+        vars = crate::env_file::read(path)?;
     }
     let get = |name: &str| {
         vars.get(name)
@@ -48,22 +47,6 @@ fn store(args: &UsageArgs) -> Result<Store, String> {
                 .into(),
         ),
     }
-}
-
-/// KEY=VALUE lines, as `soapp doctor --env-file` reads them.
-fn read_env_file(path: &Path) -> Result<HashMap<String, String>, String> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    let mut vars = HashMap::new();
-    for line in text.lines().map(str::trim) {
-        if line.is_empty() || line.starts_with('#') {
-            continue;
-        }
-        if let Some((k, v)) = line.trim_start_matches("export ").split_once('=') {
-            vars.insert(k.trim().to_owned(), v.trim().trim_matches('"').to_owned());
-        }
-    }
-    Ok(vars)
 }
 
 pub fn run(args: UsageArgs) -> ExitCode {
