@@ -119,6 +119,53 @@ impl Browser {
         }
     }
 
+    /// The element `css` once it appears (within `secs`); fails the test, naming it, when it does not.
+    pub async fn wait_for(&self, css: &str, secs: u64) -> fantoccini::elements::Element {
+        self.client
+            .wait()
+            .at_most(Duration::from_secs(secs))
+            .for_element(fantoccini::Locator::Css(css))
+            .await
+            .unwrap_or_else(|e| panic!("{css} did not appear: {e}"))
+    }
+
+    /// Saves a screenshot of the window as `{shots}/{name}.png` (a folder in the target folder, for a
+    /// person to look at) and returns the text a person reads in the current frame, checked for the app's
+    /// internals: a customer page never shows URL templates, ProgIds, raw list syntax, tenant ids,
+    /// tenant states as SuperOffice spells them, or the app's own address.
+    pub async fn look(&self, shots: &str, name: &str) -> String {
+        let png = self.client.screenshot().await.unwrap();
+        assert!(png.starts_with(b"\x89PNG"), "a PNG screenshot");
+        let dir = std::path::Path::new(shots);
+        std::fs::create_dir_all(dir).unwrap();
+        std::fs::write(dir.join(format!("{name}.png")), png).unwrap();
+        let text = self
+            .client
+            .find(fantoccini::Locator::Css("body"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        for internal in [
+            "<uctx>",
+            "<usid>",
+            "DemoPartnerApp.",
+            "NO:\"",
+            "UDefFieldId",
+            "ProgId",
+            "OfflineMaintenance",
+            "Cust12345",
+            "http://127.0.0.1",
+        ] {
+            assert!(
+                !text.contains(internal),
+                "{name}: a customer page shows {internal:?}:\n{text}"
+            );
+        }
+        text
+    }
+
     pub async fn stop(self) {
         let _ = self.client.clone().close().await;
         // Dropping the driver guard kills what is left of the process group.

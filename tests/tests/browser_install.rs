@@ -2,20 +2,9 @@
 //! status page says so and when the install continues, refreshes itself, and ends listing what was
 //! created.
 
-use std::time::Duration;
-
 use fantoccini::Locator;
 use integration_tests::browser::Browser;
 use integration_tests::install_app::App;
-
-async fn wait_for(b: &Browser, css: &str, secs: u64) -> fantoccini::elements::Element {
-    b.client
-        .wait()
-        .at_most(Duration::from_secs(secs))
-        .for_element(Locator::Css(css))
-        .await
-        .unwrap_or_else(|e| panic!("{css} did not appear: {e}"))
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_status_page_shows_throttling_and_continues_to_installed_by_itself() {
@@ -24,16 +13,16 @@ async fn the_status_page_shows_throttling_and_continues_to_installed_by_itself()
 
     // The App Store's Install link.
     b.client.goto(&app.url("/install")).await.unwrap();
-    wait_for(&b, "input[id='user-ada@demo.example']", 15)
+    b.wait_for("input[id='user-ada@demo.example']", 15)
         .await
         .click()
         .await
         .unwrap();
-    wait_for(&b, "#continue", 15).await.click().await.unwrap();
-    wait_for(&b, "#approve", 15).await.click().await.unwrap();
+    b.wait_for("#continue", 15).await.click().await.unwrap();
+    b.wait_for("#approve", 15).await.click().await.unwrap();
 
     // Back at the confirmation page: what the app will create, and the Install button.
-    let plan = wait_for(&b, "#plan", 15).await.text().await.unwrap();
+    let plan = b.wait_for("#plan", 15).await.text().await.unwrap();
     assert!(
         plan.contains("The panel \"Demo Partner App\" on company cards"),
         "{plan}"
@@ -49,20 +38,20 @@ async fn the_status_page_shows_throttling_and_continues_to_installed_by_itself()
         .path_contains("UdefLayout")
         .times(1),
     );
-    wait_for(&b, "#install", 5).await.click().await.unwrap();
+    b.wait_for("#install", 5).await.click().await.unwrap();
 
-    let waiting = wait_for(&b, "#waiting[data-reason='throttled']", 20).await;
+    let waiting = b.wait_for("#waiting[data-reason='throttled']", 20).await;
     let text = waiting.text().await.unwrap();
     assert!(
         text.contains("SuperOffice asked the app to slow down"),
         "{text}"
     );
     assert!(text.contains("The install continues at"), "{text}");
-    let at = wait_for(&b, "#continue-at", 5).await.text().await.unwrap();
+    let at = b.wait_for("#continue-at", 5).await.text().await.unwrap();
     assert!(at.ends_with("UTC"), "{at}");
 
     // No click: the page refreshes itself until the install is done.
-    wait_for(&b, "#status[data-status='installed']", 30).await;
+    b.wait_for("#status[data-status='installed']", 30).await;
     let rows = b.client.find_all(Locator::Css("#items li")).await.unwrap();
     assert_eq!(rows.len(), 8);
     b.stop().await;
