@@ -124,10 +124,6 @@ pub async fn emulator_sdk() -> aws_config::SdkConfig {
 /// A DynamoDB table shaped like the deployed one (pk/sk, TTL on `expires_at`, the inverted index
 /// the adapter lists partitions with) in the emulator.
 pub async fn emulator_table(prefix: &str) -> adapters::aws::dynamo::DynamoItems {
-    use aws_sdk_dynamodb::types::{
-        AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType,
-        Projection, ProjectionType, ScalarAttributeType, TimeToLiveSpecification,
-    };
     let client = aws_sdk_dynamodb::Client::new(&emulator_sdk().await);
     let table = format!(
         "{prefix}-{}",
@@ -135,58 +131,9 @@ pub async fn emulator_table(prefix: &str) -> adapters::aws::dynamo::DynamoItems 
             .to_ascii_lowercase()
             .replace(['-', '_'], "x")
     );
-    let attr = |name: &str| {
-        AttributeDefinition::builder()
-            .attribute_name(name)
-            .attribute_type(ScalarAttributeType::S)
-            .build()
-            .expect("attribute")
-    };
-    let key = |name: &str, kind| {
-        KeySchemaElement::builder()
-            .attribute_name(name)
-            .key_type(kind)
-            .build()
-            .expect("key")
-    };
-    client
-        .create_table()
-        .table_name(&table)
-        .billing_mode(BillingMode::PayPerRequest)
-        .attribute_definitions(attr("pk"))
-        .attribute_definitions(attr("sk"))
-        .key_schema(key("pk", KeyType::Hash))
-        .key_schema(key("sk", KeyType::Range))
-        .global_secondary_indexes(
-            GlobalSecondaryIndex::builder()
-                .index_name(adapters::aws::dynamo::SORT_KEY_INDEX)
-                .key_schema(key("sk", KeyType::Hash))
-                .key_schema(key("pk", KeyType::Range))
-                .projection(
-                    Projection::builder()
-                        .projection_type(ProjectionType::Include)
-                        .non_key_attributes("expires_at")
-                        .build(),
-                )
-                .build()
-                .expect("index"),
-        )
-        .send()
+    adapters::aws::dynamo::create_table(&client, &table)
         .await
-        .expect("the emulator creates the table");
-    client
-        .update_time_to_live()
-        .table_name(&table)
-        .time_to_live_specification(
-            TimeToLiveSpecification::builder()
-                .attribute_name("expires_at")
-                .enabled(true)
-                .build()
-                .expect("ttl"),
-        )
-        .send()
-        .await
-        .expect("TTL on expires_at");
+        .unwrap_or_else(|e| panic!("the emulator: {e}"));
     adapters::aws::dynamo::DynamoItems::new(client, table)
 }
 

@@ -166,10 +166,6 @@ async fn a_local_backup_runs_verifies_and_restores_and_a_damaged_one_is_refused(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn backup_run_then_verify_against_the_emulator_with_the_functions_variables() {
-    use aws_sdk_dynamodb::types::{
-        AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType,
-        Projection, ProjectionType, ScalarAttributeType,
-    };
     let endpoint = std::env::var("AWS_ENDPOINT_URL").unwrap_or_else(|_| {
         panic!(
             "this test needs the AWS API emulator: run it through scripts/test (AWS_ENDPOINT_URL)"
@@ -180,46 +176,10 @@ async fn backup_run_then_verify_against_the_emulator_with_the_functions_variable
         .to_ascii_lowercase()
         .replace(['-', '_'], "x");
     let table = format!("soapp-backup-{suffix}");
-    let attr = |n: &str| {
-        AttributeDefinition::builder()
-            .attribute_name(n)
-            .attribute_type(ScalarAttributeType::S)
-            .build()
-            .unwrap()
-    };
-    let key = |n: &str, k| {
-        KeySchemaElement::builder()
-            .attribute_name(n)
-            .key_type(k)
-            .build()
-            .unwrap()
-    };
     let dynamo = adapters::aws::dynamo_client(&sdk);
-    dynamo
-        .create_table()
-        .table_name(&table)
-        .billing_mode(BillingMode::PayPerRequest)
-        .attribute_definitions(attr("pk"))
-        .attribute_definitions(attr("sk"))
-        .key_schema(key("pk", KeyType::Hash))
-        .key_schema(key("sk", KeyType::Range))
-        .global_secondary_indexes(
-            GlobalSecondaryIndex::builder()
-                .index_name(adapters::aws::dynamo::SORT_KEY_INDEX)
-                .key_schema(key("sk", KeyType::Hash))
-                .key_schema(key("pk", KeyType::Range))
-                .projection(
-                    Projection::builder()
-                        .projection_type(ProjectionType::Include)
-                        .non_key_attributes("expires_at")
-                        .build(),
-                )
-                .build()
-                .unwrap(),
-        )
-        .send()
+    adapters::aws::dynamo::create_table(&dynamo, &table)
         .await
-        .unwrap();
+        .unwrap_or_else(|e| panic!("the emulator: {e}"));
     let store = adapters::aws::dynamo::DynamoItems::new(dynamo, &table);
     for n in [1, 2, 3] {
         for item in items(n, 4) {

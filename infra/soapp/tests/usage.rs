@@ -228,10 +228,6 @@ fn aws_emulator() -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn usage_from_a_deployments_dynamodb_table_named_by_its_env_file() {
-    use aws_sdk_dynamodb::types::{
-        AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType,
-        Projection, ProjectionType, ScalarAttributeType,
-    };
     let endpoint = aws_emulator();
     let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
         .endpoint_url(&endpoint)
@@ -244,46 +240,10 @@ async fn usage_from_a_deployments_dynamodb_table_named_by_its_env_file() {
             .to_ascii_lowercase()
             .replace(['-', '_'], "x")
     );
-    let attr = |name: &str| {
-        AttributeDefinition::builder()
-            .attribute_name(name)
-            .attribute_type(ScalarAttributeType::S)
-            .build()
-            .unwrap()
-    };
-    let key = |name: &str, kind| {
-        KeySchemaElement::builder()
-            .attribute_name(name)
-            .key_type(kind)
-            .build()
-            .unwrap()
-    };
-    client
-        .create_table()
-        .table_name(&table)
-        .billing_mode(BillingMode::PayPerRequest)
-        .attribute_definitions(attr("pk"))
-        .attribute_definitions(attr("sk"))
-        .key_schema(key("pk", KeyType::Hash))
-        .key_schema(key("sk", KeyType::Range))
-        // The deployed table's inverted index, which lists the tenants (template.yaml).
-        .global_secondary_indexes(
-            GlobalSecondaryIndex::builder()
-                .index_name(adapters::aws::dynamo::SORT_KEY_INDEX)
-                .key_schema(key("sk", KeyType::Hash))
-                .key_schema(key("pk", KeyType::Range))
-                .projection(
-                    Projection::builder()
-                        .projection_type(ProjectionType::Include)
-                        .non_key_attributes("expires_at")
-                        .build(),
-                )
-                .build()
-                .unwrap(),
-        )
-        .send()
+    // The deployed table's shape, with the inverted index that lists the tenants.
+    adapters::aws::dynamo::create_table(&client, &table)
         .await
-        .expect("the emulator creates the table");
+        .unwrap_or_else(|e| panic!("the emulator: {e}"));
     store_usage(Arc::new(adapters::aws::dynamo::DynamoItems::new(
         client.clone(),
         table.clone(),

@@ -23,6 +23,69 @@ use domain::store::{Item, Items, Page, StoreError};
 /// (template.yaml declares it on `AppTable`).
 pub const SORT_KEY_INDEX: &str = "sk-pk";
 
+/// Creates a table shaped as this adapter needs it (and as template.yaml's `AppTable` is): `pk`/`sk`
+/// string keys, the inverted index [`SORT_KEY_INDEX`] with `expires_at` projected, TTL on
+/// `expires_at`, on-demand billing. For the tests against the AWS API emulator and for trying the
+/// adapter by hand; a deployment's table comes from the template.
+pub async fn create_table(client: &Client, name: &str) -> Result<(), String> {
+    use aws_sdk_dynamodb::types::{
+        AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType,
+        Projection, ProjectionType, ScalarAttributeType, TimeToLiveSpecification,
+    };
+    let fail = |e: &dyn std::fmt::Display| format!("creating the table {name}: {e}");
+    let attr = |n: &str| {
+        AttributeDefinition::builder()
+            .attribute_name(n)
+            .attribute_type(ScalarAttributeType::S)
+            .build()
+    };
+    let key = |n: &str, k| {
+        KeySchemaElement::builder()
+            .attribute_name(n)
+            .key_type(k)
+            .build()
+    };
+    client
+        .create_table()
+        .table_name(name)
+        .billing_mode(BillingMode::PayPerRequest)
+        .attribute_definitions(attr("pk").map_err(|e| fail(&e))?)
+        .attribute_definitions(attr("sk").map_err(|e| fail(&e))?)
+        .key_schema(key("pk", KeyType::Hash).map_err(|e| fail(&e))?)
+        .key_schema(key("sk", KeyType::Range).map_err(|e| fail(&e))?)
+        .global_secondary_indexes(
+            GlobalSecondaryIndex::builder()
+                .index_name(SORT_KEY_INDEX)
+                .key_schema(key("sk", KeyType::Hash).map_err(|e| fail(&e))?)
+                .key_schema(key("pk", KeyType::Range).map_err(|e| fail(&e))?)
+                .projection(
+                    Projection::builder()
+                        .projection_type(ProjectionType::Include)
+                        .non_key_attributes("expires_at")
+                        .build(),
+                )
+                .build()
+                .map_err(|e| fail(&e))?,
+        )
+        .send()
+        .await
+        .map_err(|e| fail(&aws_sdk_dynamodb::error::DisplayErrorContext(e)))?;
+    client
+        .update_time_to_live()
+        .table_name(name)
+        .time_to_live_specification(
+            TimeToLiveSpecification::builder()
+                .attribute_name("expires_at")
+                .enabled(true)
+                .build()
+                .map_err(|e| fail(&e))?,
+        )
+        .send()
+        .await
+        .map_err(|e| fail(&aws_sdk_dynamodb::error::DisplayErrorContext(e)))?;
+    Ok(())
+}
+
 #[derive(Clone, Debug)]
 pub struct DynamoItems {
     client: Client,
